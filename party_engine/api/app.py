@@ -1,0 +1,41 @@
+"""The FastAPI application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from ..engine import Engine
+from . import problems, routes_health, routes_listings, routes_me, routes_parties
+
+
+def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
+    """Build the app around an engine.
+
+    With `manage_engine` the app's lifespan starts and stops the engine; a caller that shares
+    one engine between several things (tests, the `all` role) starts it itself.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_engine:
+            await engine.start()
+        try:
+            yield
+        finally:
+            if manage_engine:
+                await engine.stop()
+
+    app = FastAPI(
+        title="Party engine",
+        summary="Live themed shopping parties: schedule them here, join them over /ws.",
+        version="0.1.0",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.engine = engine
+    problems.install(app)
+    for module in (routes_parties, routes_listings, routes_me, routes_health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,140 @@
+"""Request and response bodies of the HTTP API."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from ..domain.listings import Listing
+from ..domain.parties import (
+    DEFAULT_DURATION_MINUTES,
+    MAX_DURATION_MINUTES,
+    MIN_DURATION_MINUTES,
+    Party,
+    PartyState,
+)
+from ..domain.themes import Theme, ThemeKind
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+LongText = Annotated[str, StringConstraints(max_length=2000)]
+Url = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Duration = Annotated[int, Field(ge=MIN_DURATION_MINUTES, le=MAX_DURATION_MINUTES)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ThemeBody(Strict):
+    kind: ThemeKind
+    value: Name
+
+    def to_domain(self) -> Theme:
+        return Theme(self.kind, self.value)
+
+    @classmethod
+    def of(cls, theme: Theme) -> "ThemeBody":
+        return cls(kind=theme.kind, value=theme.value)
+
+
+class PartyCreate(Strict):
+    title: ShortText
+    theme: ThemeBody
+    starts_at: AwareDatetime
+    duration_minutes: Duration = DEFAULT_DURATION_MINUTES
+    description: LongText | None = None
+
+
+class PartyPatch(Strict):
+    title: ShortText | None = None
+    theme: ThemeBody | None = None
+    starts_at: AwareDatetime | None = None
+    duration_minutes: Duration | None = None
+    description: LongText | None = None
+
+
+class PartyOut(BaseModel):
+    id: str
+    host_id: str
+    title: str
+    description: str | None
+    theme: ThemeBody
+    state: PartyState
+    starts_at: datetime
+    ends_at: datetime
+    duration_minutes: int
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+    @classmethod
+    def of(cls, party: Party) -> "PartyOut":
+        return cls(
+            id=party.id,
+            host_id=party.host_id,
+            title=party.title,
+            description=party.description,
+            theme=ThemeBody.of(party.theme),
+            state=party.state,
+            starts_at=party.starts_at,
+            ends_at=party.ends_at,
+            duration_minutes=party.duration_minutes,
+            created_at=party.created_at,
+            started_at=party.started_at,
+            ended_at=party.ended_at,
+        )
+
+
+class PartyList(BaseModel):
+    items: list[PartyOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+class ListingCreate(Strict):
+    title: ShortText
+    brand: Name
+    category: Name
+    size: Annotated[str, StringConstraints(max_length=32)] | None = None
+    price_cents: Annotated[int, Field(ge=0, le=100_000_000)]
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    image_urls: Annotated[list[Url], Field(max_length=12)] = []
+    tags: Annotated[list[Tag], Field(max_length=20)] = []
+
+
+class ListingOut(BaseModel):
+    id: str
+    seller_id: str
+    title: str
+    brand: str
+    category: str
+    size: str | None
+    price_cents: int
+    currency: str
+    image_urls: list[str]
+    tags: list[str]
+
+    @classmethod
+    def of(cls, listing: Listing) -> "ListingOut":
+        return cls(
+            id=listing.id,
+            seller_id=listing.seller_id,
+            title=listing.title,
+            brand=listing.brand,
+            category=listing.category,
+            size=listing.size,
+            price_cents=listing.price_cents,
+            currency=listing.currency,
+            image_urls=list(listing.image_urls),
+            tags=list(listing.tags),
+        )
+
+
+class MatchOut(BaseModel):
+    matches: bool
+    reason: str
+
+
+class FollowList(BaseModel):
+    items: list[ThemeBody]

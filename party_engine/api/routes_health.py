@@ -1,0 +1,32 @@
+"""Liveness and readiness probes."""
+
+import asyncio
+
+from fastapi import APIRouter
+
+from .deps import EngineDep
+from .problems import Problem
+
+router = APIRouter(tags=["health"])
+
+_PING_TIMEOUT_SECONDS = 2.0
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive and serving."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(engine: EngineDep) -> dict[str, str]:
+    """Every configured backend answers; 503 names those that do not."""
+    failing = []
+    for name, backend in engine.backends.items():
+        try:
+            await asyncio.wait_for(backend.ping(), _PING_TIMEOUT_SECONDS)
+        except Exception as error:  # any failure means not ready, whatever the client raised
+            failing.append(f"{name} ({type(error).__name__})")
+    if failing:
+        raise Problem(503, f"not answering: {', '.join(failing)}", code="not_ready")
+    return {"status": "ready"}

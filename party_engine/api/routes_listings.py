@@ -1,0 +1,39 @@
+"""Sellers list items; the seller is whoever's token made the listing."""
+
+from fastapi import APIRouter, status
+
+from ..domain.errors import NotFound
+from ..domain.ids import new_id
+from ..domain.listings import Listing
+from .auth import User
+from .deps import EngineDep
+from .models import ListingCreate, ListingOut
+
+router = APIRouter(prefix="/listings", tags=["listings"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_listing(body: ListingCreate, user: User, engine: EngineDep) -> ListingOut:
+    listing = Listing(
+        id=new_id(),
+        seller_id=user.user_id,
+        title=body.title,
+        brand=body.brand,
+        category=body.category,
+        size=body.size,
+        price_cents=body.price_cents,
+        currency=body.currency,
+        image_urls=tuple(body.image_urls),
+        tags=tuple(body.tags),
+        created_at=engine.clock.now().timestamp(),
+    )
+    await engine.store.create_listing(listing)
+    return ListingOut.of(listing)
+
+
+@router.get("/{listing_id}")
+async def get_listing(listing_id: str, engine: EngineDep, _: User) -> ListingOut:
+    listing = await engine.store.get_listing(listing_id)
+    if listing is None:
+        raise NotFound(f"no listing {listing_id}")
+    return ListingOut.of(listing)

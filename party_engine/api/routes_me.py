@@ -1,0 +1,31 @@
+"""The caller's own things: the themes they follow."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+
+from ..domain.themes import Theme, ThemeKind
+from .auth import User
+from .deps import EngineDep
+from .models import FollowList, ThemeBody
+
+router = APIRouter(prefix="/me", tags=["me"])
+
+ThemeValue = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+@router.get("/follows")
+async def list_follows(user: User, engine: EngineDep) -> FollowList:
+    themes = await engine.store.follows(user.user_id)
+    return FollowList(items=[ThemeBody.of(theme) for theme in themes])
+
+
+@router.put("/follows/{kind}/{value}", status_code=status.HTTP_204_NO_CONTENT)
+async def follow(kind: ThemeKind, value: ThemeValue, user: User, engine: EngineDep) -> None:
+    """Follow a theme (idempotent): its parties' start notices reach this user's devices."""
+    await engine.store.follow(user.user_id, Theme(kind, value))
+
+
+@router.delete("/follows/{kind}/{value}", status_code=status.HTTP_204_NO_CONTENT)
+async def unfollow(kind: ThemeKind, value: ThemeValue, user: User, engine: EngineDep) -> None:
+    await engine.store.unfollow(user.user_id, Theme(kind, value))

@@ -1,0 +1,199 @@
+"""The Redis store: parties and listings as hashes, indexes as sorted sets.
+
+Keys (all under the `pe:` prefix):
+  party:{id}            hash, one field per attribute (codec.party_to_hash)
+  parties               zset of every party id, scored by starts_at
+  parties:state:{s}     zset per state, scored by starts_at
+  parties:theme:{key}   zset per normalised theme, scored by starts_at
+  parties:due           zset of scheduled (scored by starts_at) and live (scored by ends_at)
+                        parties: what the party clock has to look at next
+  listing:{id}          hash (codec.listing_to_hash)
+  follows:{user}        set of theme keys the user follows
+  followers:{theme}     set of user ids following the theme
+Nothing lives only in memory: with AOF on, a restart loses no acknowledged write.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import datetime
+
+import redis.asyncio as redis
+from redis.exceptions import WatchError
+
+from ..domain.errors import Conflict
+from ..domain.listings import Listing
+from ..domain.parties import Party, PartyState
+from ..domain.themes import Theme
+from ..ports import PartyPage, PartyQuery
+from .codec import (
+    listing_from_hash,
+    listing_to_hash,
+    party_from_hash,
+    party_to_hash,
+    theme_from_key,
+)
+from .paging import Position, decode_cursor
+
+PREFIX = "pe:"
+_PAGE_SCAN = 200
+
+
+def _party_key(party_id: str) -> str:
+    return f"{PREFIX}party:{party_id}"
+
+
+def _state_index(state: PartyState) -> str:
+    return f"{PREFIX}parties:state:{state.value}"
+
+
+def _theme_index(theme: Theme) -> str:
+    return f"{PREFIX}parties:theme:{theme.key}"
+
+
+_ALL_PARTIES = f"{PREFIX}parties"
+_DUE = f"{PREFIX}parties:due"
+
+
+def _due_score(party: Party) -> float | None:
+    if party.state is PartyState.SCHEDULED:
+        return party.starts_at.timestamp()
+    if party.state is PartyState.LIVE:
+        return party.ends_at.timestamp()
+    return None
+
+
+class RedisStore:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self.client: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
+
+    async def connect(self) -> None:
+        await self.client.ping()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def create_party(self, party: Party) -> Party:
+        stored = replace(party, version=1)
+        key = _party_key(party.id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                if await pipe.exists(key):
+                    raise Conflict(f"party {party.id} exists")
+                pipe.multi()
+                self._write_party(pipe, stored, previous=None)
+                await pipe.execute()
+            except WatchError as error:
+                raise Conflict(f"party {party.id} exists") from error
+        return stored
+
+    async def get_party(self, party_id: str) -> Party | None:
+        fields = await self.client.hgetall(_party_key(party_id))
+        return party_from_hash(fields) if fields else None
+
+    async def save_party(self, party: Party) -> Party:
+        key = _party_key(party.id)
+        stored = replace(party, version=party.version + 1)
+        async with self.client.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                fields = await pipe.hgetall(key)
+                if not fields or int(fields["version"]) != party.version:
+                    raise Conflict(f"party {party.id} was changed by someone else")
+                pipe.multi()
+                self._write_party(pipe, stored, previous=party_from_hash(fields))
+                await pipe.execute()
+            except WatchError as error:
+                raise Conflict(f"party {party.id} was changed by someone else") from error
+        return stored
+
+    def _write_party(self, pipe, party: Party, previous: Party | None) -> None:
+        score = party.starts_at.timestamp()
+        pipe.hset(_party_key(party.id), mapping=party_to_hash(party))
+        if previous is not None:
+            pipe.zrem(_state_index(previous.state), party.id)
+            pipe.zrem(_theme_index(previous.theme), party.id)
+        pipe.zadd(_ALL_PARTIES, {party.id: score})
+        pipe.zadd(_state_index(party.state), {party.id: score})
+        pipe.zadd(_theme_index(party.theme), {party.id: score})
+        due = _due_score(party)
+        if due is None:
+            pipe.zrem(_DUE, party.id)
+        else:
+            pipe.zadd(_DUE, {party.id: due})
+
+    async def list_parties(self, query: PartyQuery) -> PartyPage:
+        # Walk the most selective index; filter the other condition here.
+        if query.theme is not None:
+            index = _theme_index(query.theme)
+        elif query.state is not None:
+            index = _state_index(query.state)
+        else:
+            index = _ALL_PARTIES
+        after = decode_cursor(query.cursor) if query.cursor else None
+        items: list[Party] = []
+        async for party in self._walk(index, after):
+            if query.state and party.state is not query.state:
+                continue
+            if len(items) == query.limit:
+                last = items[-1]
+                return PartyPage(items, Position(last.starts_at.timestamp(), last.id).encode())
+            items.append(party)
+        return PartyPage(items, None)
+
+    async def _walk(self, index: str, after: Position | None) -> AsyncIterator[Party]:
+        minimum: str | float = after.score if after else "-inf"
+        offset = 0
+        while True:
+            page = await self.client.zrangebyscore(
+                index, minimum, "+inf", start=offset, num=_PAGE_SCAN, withscores=True
+            )
+            if not page:
+                return
+            offset += len(page)
+            fresh = [
+                pid for pid, score in page if not (after and after.is_before_or_at(score, pid))
+            ]
+            for party in await self._get_many(fresh):
+                yield party
+
+    async def _get_many(self, party_ids: list[str]) -> list[Party]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for party_id in party_ids:
+                pipe.hgetall(_party_key(party_id))
+            rows = await pipe.execute()
+        return [party_from_hash(row) for row in rows if row]
+
+    async def due_parties(self, now: datetime, limit: int = 100) -> list[Party]:
+        ids = await self.client.zrangebyscore(_DUE, "-inf", now.timestamp(), start=0, num=limit)
+        return await self._get_many(ids)
+
+    async def create_listing(self, listing: Listing) -> None:
+        await self.client.hset(f"{PREFIX}listing:{listing.id}", mapping=listing_to_hash(listing))
+
+    async def get_listing(self, listing_id: str) -> Listing | None:
+        fields = await self.client.hgetall(f"{PREFIX}listing:{listing_id}")
+        return listing_from_hash(fields) if fields else None
+
+    async def follow(self, user_id: str, theme: Theme) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.sadd(f"{PREFIX}follows:{user_id}", theme.key)
+            pipe.sadd(f"{PREFIX}followers:{theme.key}", user_id)
+            await pipe.execute()
+
+    async def unfollow(self, user_id: str, theme: Theme) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.srem(f"{PREFIX}follows:{user_id}", theme.key)
+            pipe.srem(f"{PREFIX}followers:{theme.key}", user_id)
+            await pipe.execute()
+
+    async def follows(self, user_id: str) -> list[Theme]:
+        keys = await self.client.smembers(f"{PREFIX}follows:{user_id}")
+        return [theme_from_key(key) for key in sorted(keys)]
+
+    async def followers(self, theme: Theme) -> list[str]:
+        return sorted(await self.client.smembers(f"{PREFIX}followers:{theme.key}"))

@@ -1,0 +1,73 @@
+"""`party-engine`: one command for every role, and tokens for trying the API."""
+
+import sys
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from .config import DEV_JWT_SECRET, Settings, describe_error
+from .roles import ALL_ROLES, Role
+from .tokens import Role as UserRole
+from .tokens import issue_token
+
+app = typer.Typer(
+    help="Live themed shopping parties: HTTP API, WebSocket gateway, workers and clock.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        typer.echo(f"party-engine: bad settings: {describe_error(error)}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _announce(settings: Settings) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    typer.echo(
+        f"Party engine on {base}  (API docs: {base}/docs, WebSocket: ws://{settings.host}:{settings.port}/ws)"
+    )
+    if settings.jwt_secret == DEV_JWT_SECRET:
+        token = issue_token(settings.jwt_secret, "host-1", UserRole.HOST)
+        typer.echo("Embedded default with the development secret. A host token for trying the API:")
+        typer.echo(f"  export TOKEN={token}")
+
+
+@app.command()
+def serve() -> None:
+    """Run a gateway: the HTTP API and WebSocket sessions."""
+    from .server import run
+
+    settings = _settings()
+    _announce(settings)
+    run(settings, frozenset({Role.GATEWAY}))
+
+
+@app.command(name="all")
+def run_all() -> None:
+    """Run every role in one process (what `make run` uses on the embedded default)."""
+    from .server import run
+
+    settings = _settings()
+    _announce(settings)
+    run(settings, ALL_ROLES)
+
+
+@app.command()
+def token(
+    user: Annotated[str, typer.Option(help="The user id (the token's `sub`).")],
+    role: Annotated[UserRole, typer.Option(help="host or shopper.")] = UserRole.SHOPPER,
+    ttl_hours: Annotated[float, typer.Option(min=0.01, help="Lifetime in hours.")] = 24.0,
+) -> None:
+    """Print a signed token (HS256 with PARTY_JWT_SECRET) for trying the API."""
+    settings = _settings()
+    typer.echo(issue_token(settings.jwt_secret, user, role, timedelta(hours=ttl_hours)))
+
+
+def main() -> None:
+    sys.exit(app())

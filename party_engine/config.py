@@ -1,0 +1,75 @@
+"""Settings, read from PARTY_* environment variables (pydantic-settings)."""
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+EMBEDDED = "memory://"
+# Good enough for a laptop; refused as soon as any real backend is configured.
+DEV_JWT_SECRET = "dev-only-secret-change-me-in-production"
+
+
+def _scheme_in(*schemes: str):
+    def check(url: str) -> str:
+        scheme = urlsplit(url).scheme
+        if scheme not in schemes:
+            raise ValueError(f"scheme must be one of {', '.join(schemes)}; got {url!r}")
+        return url
+
+    return AfterValidator(check)
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARTY_", extra="ignore")
+
+    # Backends, picked by URL scheme (memory:// is the embedded single-process default).
+    redis_url: Annotated[str, _scheme_in("memory", "redis", "rediss", "unix")] = EMBEDDED
+    amqp_url: Annotated[str, _scheme_in("memory", "amqp", "amqps")] = EMBEDDED
+    push_url: Annotated[str, _scheme_in("memory", "sns", "http", "https")] = EMBEDDED
+
+    jwt_secret: str = Field(DEV_JWT_SECRET, min_length=16)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
+
+    # Gateway
+    allowed_origins: Annotated[list[str], NoDecode, BeforeValidator(_split_commas)] = []
+    max_frame_bytes: int = Field(16 * 1024, ge=256)
+    max_pending_bytes: int = Field(1024 * 1024, ge=4096)
+    history_size: int = Field(10_000, ge=10)
+    share_rate_limit: str = "20/10 seconds"
+    drain_seconds: float = Field(10.0, gt=0)
+    fanout_tick_ms: float = Field(5.0, gt=0, le=1000)
+
+    # Pipeline and clock
+    max_attempts: int = Field(5, ge=1)
+    notice_window_seconds: int = Field(300, ge=1)
+    reminder_minutes: int = Field(15, ge=0)
+
+    @model_validator(mode="after")
+    def _real_backends_need_a_real_secret(self) -> "Settings":
+        if self.jwt_secret == DEV_JWT_SECRET and not self.is_embedded:
+            raise ValueError("PARTY_JWT_SECRET must be set when any backend is not memory://")
+        return self
+
+    @property
+    def is_embedded(self) -> bool:
+        return all(url == EMBEDDED for url in (self.redis_url, self.amqp_url, self.push_url))
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line per bad setting, naming the environment variable a user has to fix."""
+    lines = []
+    for item in error.errors():
+        name = "_".join(str(part) for part in item["loc"]).upper()
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"PARTY_{name}: {message}" if name else message)
+    return "; ".join(lines)

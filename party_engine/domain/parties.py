@@ -1,0 +1,147 @@
+"""Parties: scheduling rules and the state machine scheduled -> live -> ended (or cancelled)."""
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from .errors import Forbidden, InvalidTransition, InvalidValue
+from .themes import Theme
+
+MIN_DURATION_MINUTES = 15
+MAX_DURATION_MINUTES = 360
+DEFAULT_DURATION_MINUTES = 120
+
+
+class PartyState(StrEnum):
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+
+_NEXT_STATES: dict[PartyState, frozenset[PartyState]] = {
+    PartyState.SCHEDULED: frozenset({PartyState.LIVE, PartyState.CANCELLED}),
+    PartyState.LIVE: frozenset({PartyState.ENDED, PartyState.CANCELLED}),
+    PartyState.ENDED: frozenset(),
+    PartyState.CANCELLED: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    id: str
+    host_id: str
+    title: str
+    theme: Theme
+    starts_at: datetime
+    ends_at: datetime
+    duration_minutes: int
+    state: PartyState
+    created_at: datetime
+    description: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    # Bumped by the store on every save; a save names the version it read (optimistic locking),
+    # which is what makes a transition happen once even with several schedulers racing.
+    version: int = 0
+
+    @property
+    def is_live(self) -> bool:
+        return self.state is PartyState.LIVE
+
+    def ensure_owner(self, user_id: str) -> None:
+        if user_id != self.host_id:
+            raise Forbidden("only the party's host may do this")
+
+    def start(self, now: datetime) -> "Party":
+        """Go live. Early starts keep the full duration; late starts do not extend the party."""
+        self._ensure_can_become(PartyState.LIVE)
+        opened = min(now, self.starts_at)
+        return replace(
+            self,
+            state=PartyState.LIVE,
+            started_at=now,
+            ends_at=opened + timedelta(minutes=self.duration_minutes),
+        )
+
+    def end(self, now: datetime) -> "Party":
+        self._ensure_can_become(PartyState.ENDED)
+        return replace(self, state=PartyState.ENDED, ended_at=now, ends_at=min(now, self.ends_at))
+
+    def cancel(self, now: datetime) -> "Party":
+        self._ensure_can_become(PartyState.CANCELLED)
+        return replace(self, state=PartyState.CANCELLED, ended_at=now)
+
+    def revise(
+        self,
+        now: datetime,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        theme: Theme | None = None,
+        starts_at: datetime | None = None,
+        duration_minutes: int | None = None,
+    ) -> "Party":
+        """Change the plan of a party that has not started yet."""
+        if self.state is not PartyState.SCHEDULED:
+            raise InvalidTransition(f"a {self.state.value} party can no longer be edited")
+        new_starts_at = starts_at if starts_at is not None else self.starts_at
+        new_duration = duration_minutes if duration_minutes is not None else self.duration_minutes
+        if starts_at is not None:
+            _ensure_future(starts_at, now)
+        _ensure_duration(new_duration)
+        return replace(
+            self,
+            title=title if title is not None else self.title,
+            description=description if description is not None else self.description,
+            theme=theme if theme is not None else self.theme,
+            starts_at=new_starts_at,
+            duration_minutes=new_duration,
+            ends_at=new_starts_at + timedelta(minutes=new_duration),
+        )
+
+    def _ensure_can_become(self, target: PartyState) -> None:
+        if target not in _NEXT_STATES[self.state]:
+            raise InvalidTransition(f"a {self.state.value} party cannot become {target.value}")
+
+
+def schedule_party(
+    *,
+    party_id: str,
+    host_id: str,
+    title: str,
+    theme: Theme,
+    starts_at: datetime,
+    now: datetime,
+    duration_minutes: int = DEFAULT_DURATION_MINUTES,
+    description: str | None = None,
+) -> Party:
+    _ensure_future(starts_at, now)
+    _ensure_duration(duration_minutes)
+    return Party(
+        id=party_id,
+        host_id=host_id,
+        title=title,
+        description=description,
+        theme=theme,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=duration_minutes),
+        duration_minutes=duration_minutes,
+        state=PartyState.SCHEDULED,
+        created_at=now,
+    )
+
+
+def _ensure_future(starts_at: datetime, now: datetime) -> None:
+    if starts_at.tzinfo is None:
+        raise InvalidValue("starts_at must carry a time zone", field="starts_at")
+    if starts_at <= now:
+        raise InvalidValue("starts_at must be in the future", field="starts_at")
+
+
+def _ensure_duration(minutes: int) -> None:
+    if not MIN_DURATION_MINUTES <= minutes <= MAX_DURATION_MINUTES:
+        raise InvalidValue(
+            f"duration_minutes must be between {MIN_DURATION_MINUTES} and {MAX_DURATION_MINUTES}",
+            field="duration_minutes",
+        )

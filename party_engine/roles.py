@@ -1,0 +1,12 @@
+"""The roles one process can play; `party-engine all` plays every one of them."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    GATEWAY = "gateway"  # HTTP API and WebSocket sessions
+    WORKER = "worker"  # consumes share / like / party events
+    SCHEDULER = "scheduler"  # the party clock
+
+
+ALL_ROLES = frozenset(Role)
