@@ -87,8 +87,33 @@ class BackendUnavailable(Exception):
 class EventPublisher(Backend, Protocol):
     """Carries domain events to the workers (RabbitMQ, or in-process queues when embedded)."""
 
+    def has_room(self) -> bool:
+        """Whether the buffer takes more events now. The gateway asks before it accepts a share,
+        so that a share it acknowledges can always be handed over."""
+
     async def publish(self, event: DomainEvent) -> None:
         """Accept an event for delivery. Once this returns the event is never lost.
 
-        Raises BackendUnavailable when the publisher's buffer is full.
+        Raises BackendUnavailable only when the buffer is far past full (callers that checked
+        has_room() just before may overshoot it a little).
         """
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A push message, platform-neutral; `data` carries deep-link fields such as party_id."""
+
+    title: str
+    body: str
+    data: dict[str, str]
+
+
+class Push(Backend, Protocol):
+    """Mobile push (SNS in production; recorded in process and readable over the API when
+    embedded). Device registration and theme topics are part of this port too."""
+
+    async def notify_user(self, user_id: str, notification: Notification) -> None:
+        """Send to every device of one user."""
+
+    async def notify_theme(self, theme: Theme, notification: Notification) -> None:
+        """Send to everyone following a theme (one topic publish)."""
