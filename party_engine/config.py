@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     amqp_url: Annotated[str, _scheme_in("memory", "amqp", "amqps")] = EMBEDDED
     push_url: Annotated[str, _scheme_in("memory", "sns", "http", "https")] = EMBEDDED
 
-    jwt_secret: str = Field(DEV_JWT_SECRET, min_length=16)
+    jwt_secret: str = Field(DEV_JWT_SECRET, min_length=32)  # RFC 7518: HS256 keys >= 256 bits
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")

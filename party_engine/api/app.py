@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from ..engine import Engine
 from . import problems, routes_health, routes_listings, routes_me, routes_parties
@@ -32,7 +31,6 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         summary="Live themed shopping parties: schedule them here, join them over /ws.",
         version="0.1.0",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     app.state.engine = engine
     problems.install(app)

@@ -4,9 +4,10 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from ..domain.errors import (
@@ -58,7 +59,7 @@ def problem_response(
     code: str | None = None,
     headers: dict[str, str] | None = None,
     **extra: Any,
-) -> ORJSONResponse:
+) -> Response:
     body = {
         "type": f"urn:party-engine:problem:{code}" if code else "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -66,7 +67,7 @@ def problem_response(
         "detail": detail,
         **extra,
     }
-    return ORJSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    return Response(orjson.dumps(body), status, headers=headers, media_type=MEDIA_TYPE)
 
 
 def _field_errors(error: RequestValidationError) -> list[dict[str, str]]:
@@ -83,7 +84,7 @@ def _field_errors(error: RequestValidationError) -> list[dict[str, str]]:
     return fields
 
 
-async def _on_validation_error(request: Request, error: RequestValidationError) -> ORJSONResponse:
+async def _on_validation_error(request: Request, error: RequestValidationError) -> Response:
     if any(item["type"] == "json_invalid" for item in error.errors()):
         return problem_response(400, "the request body is not valid JSON", code="malformed_json")
     return problem_response(
@@ -91,7 +92,7 @@ async def _on_validation_error(request: Request, error: RequestValidationError) 
     )
 
 
-async def _on_domain_error(request: Request, error: DomainError) -> ORJSONResponse:
+async def _on_domain_error(request: Request, error: DomainError) -> Response:
     status = _STATUS_OF_DOMAIN_ERROR.get(type(error), 400)
     extra: dict[str, Any] = {}
     if isinstance(error, InvalidValue) and error.field:
@@ -99,17 +100,17 @@ async def _on_domain_error(request: Request, error: DomainError) -> ORJSONRespon
     return problem_response(status, error.message, code=error.code, **extra)
 
 
-async def _on_problem(request: Request, problem: Problem) -> ORJSONResponse:
+async def _on_problem(request: Request, problem: Problem) -> Response:
     return problem_response(
         problem.status, problem.detail, code=problem.code, headers=problem.headers, **problem.extra
     )
 
 
-async def _on_http_exception(request: Request, error: HTTPException) -> ORJSONResponse:
+async def _on_http_exception(request: Request, error: HTTPException) -> Response:
     return problem_response(error.status_code, str(error.detail), headers=error.headers)
 
 
-async def _on_unexpected(request: Request, error: Exception) -> ORJSONResponse:
+async def _on_unexpected(request: Request, error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(500, "the server failed to handle this request", code="internal")
 

@@ -70,7 +70,9 @@ class MemoryStore:
             if (party.state is PartyState.SCHEDULED and party.starts_at <= now)
             or (party.state is PartyState.LIVE and party.ends_at <= now)
         ]
-        due.sort(key=lambda p: p.starts_at if p.state is PartyState.SCHEDULED else p.ends_at)
+        due.sort(
+            key=lambda p: (p.starts_at if p.state is PartyState.SCHEDULED else p.ends_at, p.id)
+        )
         return due[:limit]
 
     async def create_listing(self, listing: Listing) -> None:
@@ -92,3 +94,8 @@ class MemoryStore:
 
     async def followers(self, theme: Theme) -> list[str]:
         return sorted(self._followers.get(theme.key, ()))
+
+
+def _deadline(party: Party) -> tuple[datetime, str]:
+    """What the clock waits for next: the start of a scheduled party, the end of a live one."""
+    return (party.starts_at if party.state is PartyState.SCHEDULED else party.ends_at, party.id)

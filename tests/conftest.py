@@ -1,0 +1,38 @@
+"""Shared fixtures: real servers on free loopback ports, started once per test session."""
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.servers import MotoServer, RabbitMQServer, RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server() -> Iterator[RabbitMQServer]:
+    with RabbitMQServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied before each test.
+
+    A plain (not async) fixture, so that async fixtures parametrized over backends can reach
+    it through request.getfixturevalue().
+    """
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushall()
+    return redis_server.url

@@ -1,0 +1,381 @@
+"""The hosts' HTTP API, driven the way a client drives it, on both store backends."""
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from party_engine.api.app import create_app
+from party_engine.config import Settings
+from party_engine.engine import Engine
+from party_engine.roles import Role
+from party_engine.tokens import Role as UserRole
+from party_engine.tokens import issue_token
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def engine(request):
+    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+    engine = Engine(Settings(redis_url=url, jwt_secret=SECRET), roles=frozenset({Role.GATEWAY}))
+    await engine.start()
+    yield engine
+    await engine.stop()
+
+
+@pytest.fixture
+async def client(engine):
+    transport = httpx.ASGITransport(app=create_app(engine, manage_engine=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+def auth(user: str, role: UserRole = UserRole.HOST) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(SECRET, user, role)}"}
+
+
+HOST = auth("host-1")
+OTHER_HOST = auth("host-2")
+SHOPPER = auth("shopper-1", UserRole.SHOPPER)
+
+
+def in_hours(hours: float) -> str:
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+
+
+def party_body(**overrides):
+    body = {
+        "title": "Nike night",
+        "theme": {"kind": "brand", "value": "Nike"},
+        "starts_at": in_hours(1),
+    }
+    return {**body, **overrides}
+
+
+async def create_party(client, **overrides):
+    response = await client.post("/parties", json=party_body(**overrides), headers=HOST)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def count_parties(client) -> int:
+    return len((await client.get("/parties", headers=HOST)).json()["items"])
+
+
+def assert_problem(response, status: int):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["title"] and body["detail"] and body["type"]
+    return body
+
+
+# --- the story of a party ---------------------------------------------------------------
+
+
+async def test_a_host_schedules_lists_starts_and_ends_a_party(client):
+    party = await create_party(client, description="Sneakers only")
+    assert party["state"] == "scheduled"
+    assert party["host_id"] == "host-1"
+    assert party["duration_minutes"] == 120
+    assert party["ends_at"] > party["starts_at"]
+
+    listed = (await client.get("/parties", headers=SHOPPER)).json()
+    assert [p["id"] for p in listed["items"]] == [party["id"]]
+
+    started = await client.post(f"/parties/{party['id']}/start", headers=HOST)
+    assert started.json()["state"] == "live"
+    ended = await client.post(f"/parties/{party['id']}/end", headers=HOST)
+    assert ended.json()["state"] == "ended"
+    assert (await client.get(f"/parties/{party['id']}", headers=SHOPPER)).json()["state"] == "ended"
+
+
+async def test_parties_filter_by_state_and_theme_and_page(client):
+    first = await create_party(client, starts_at=in_hours(1))
+    await create_party(client, starts_at=in_hours(2), theme={"kind": "season", "value": "Summer"})
+    third = await create_party(client, starts_at=in_hours(3))
+    await client.post(f"/parties/{third['id']}/start", headers=HOST)
+
+    nike = await client.get("/parties?theme_kind=brand&theme_value=NIKE", headers=HOST)
+    assert [p["id"] for p in nike.json()["items"]] == [first["id"], third["id"]]
+    live = await client.get("/parties?state=live", headers=HOST)
+    assert [p["id"] for p in live.json()["items"]] == [third["id"]]
+
+    page = (await client.get("/parties?limit=2", headers=HOST)).json()
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    rest = await client.get(f"/parties?limit=2&cursor={page['next_cursor']}", headers=HOST)
+    assert [p["id"] for p in rest.json()["items"]] == [third["id"]]
+
+
+async def test_the_owner_edits_a_scheduled_party(client):
+    party = await create_party(client)
+    response = await client.patch(
+        f"/parties/{party['id']}", json={"title": "Renamed", "duration_minutes": 60}, headers=HOST
+    )
+    assert response.status_code == 200
+    assert response.json()["title"] == "Renamed"
+    assert response.json()["duration_minutes"] == 60
+
+
+async def test_delete_cancels_and_keeps_the_record(client):
+    party = await create_party(client)
+    response = await client.delete(f"/parties/{party['id']}", headers=HOST)
+    assert response.json()["state"] == "cancelled"
+    kept = await client.get(f"/parties/{party['id']}", headers=HOST)
+    assert kept.json()["state"] == "cancelled"
+
+
+async def test_a_listing_is_created_read_and_matched_against_a_theme(client):
+    response = await client.post(
+        "/listings",
+        json={
+            "title": "Air Max 90",
+            "brand": "nike",
+            "category": "Shoes",
+            "size": "42",
+            "price_cents": 12000,
+            "currency": "EUR",
+            "image_urls": ["https://img.example/airmax.jpg"],
+            "tags": ["summer"],
+        },
+        headers=SHOPPER,
+    )
+    assert response.status_code == 201
+    listing = response.json()
+    assert listing["seller_id"] == "shopper-1"
+    assert (await client.get(f"/listings/{listing['id']}", headers=HOST)).json() == listing
+
+    nike = await create_party(client)
+    adidas = await create_party(client, theme={"kind": "brand", "value": "Adidas"})
+    yes = await client.get(f"/parties/{nike['id']}/matches/{listing['id']}", headers=HOST)
+    no = await client.get(f"/parties/{adidas['id']}/matches/{listing['id']}", headers=HOST)
+    assert yes.json()["matches"] is True
+    assert no.json() == {"matches": False, "reason": "brand is 'nike', the party wants 'Adidas'"}
+
+
+async def test_a_user_follows_and_unfollows_themes(client):
+    assert (await client.put("/me/follows/brand/Nike", headers=SHOPPER)).status_code == 204
+    assert (await client.put("/me/follows/season/summer", headers=SHOPPER)).status_code == 204
+    follows = (await client.get("/me/follows", headers=SHOPPER)).json()["items"]
+    assert follows == [{"kind": "brand", "value": "nike"}, {"kind": "season", "value": "summer"}]
+    assert (await client.delete("/me/follows/brand/NIKE", headers=SHOPPER)).status_code == 204
+    follows = (await client.get("/me/follows", headers=SHOPPER)).json()["items"]
+    assert follows == [{"kind": "season", "value": "summer"}]
+
+
+async def test_health_and_readiness(client):
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
+
+
+# --- what each bad input gets --------------------------------------------------------------
+
+
+async def test_no_token_gets_401(client):
+    body = assert_problem(await client.get("/parties"), 401)
+    assert "Bearer" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer not-a-jwt",
+        f"Bearer {issue_token('another-secret-that-is-long-enough-for-hs256', 'u', UserRole.HOST)}",
+        f"Bearer {issue_token(SECRET, 'u', UserRole.HOST, timedelta(seconds=-1))}",
+        "Basic dXNlcjpwYXNz",
+    ],
+    ids=["garbage", "wrong-secret", "expired", "not-bearer"],
+)
+async def test_a_bad_token_gets_401(client, header):
+    assert_problem(await client.get("/parties", headers={"Authorization": header}), 401)
+
+
+async def test_a_shopper_cannot_schedule_a_party_403(client):
+    response = await client.post("/parties", json=party_body(), headers=SHOPPER)
+    assert_problem(response, 403)
+    assert await count_parties(client) == 0
+
+
+@pytest.mark.parametrize("action", ["start", "end"])
+async def test_another_host_cannot_start_or_end_my_party_403(client, action):
+    party = await create_party(client)
+    if action == "end":
+        await client.post(f"/parties/{party['id']}/start", headers=HOST)
+    before = (await client.get(f"/parties/{party['id']}", headers=HOST)).json()
+    assert_problem(await client.post(f"/parties/{party['id']}/{action}", headers=OTHER_HOST), 403)
+    assert (await client.get(f"/parties/{party['id']}", headers=HOST)).json() == before
+
+
+async def test_another_host_cannot_edit_or_cancel_my_party_403(client):
+    party = await create_party(client)
+    patch = await client.patch(f"/parties/{party['id']}", json={"title": "x"}, headers=OTHER_HOST)
+    assert_problem(patch, 403)
+    assert_problem(await client.delete(f"/parties/{party['id']}", headers=OTHER_HOST), 403)
+    assert (await client.get(f"/parties/{party['id']}", headers=HOST)).json() == party
+
+
+async def test_malformed_json_gets_400_and_creates_nothing(client):
+    response = await client.post(
+        "/parties", content=b'{"title": ', headers={**HOST, "content-type": "application/json"}
+    )
+    assert_problem(response, 400)
+    assert await count_parties(client) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"title": 5}, "title"),
+        ({"title": "x" * 10_000}, "title"),
+        ({"title": "   "}, "title"),
+        ({"theme": {"kind": "color", "value": "red"}}, "theme.kind"),
+        ({"theme": "Nike"}, "theme"),
+        ({"starts_at": "tomorrow"}, "starts_at"),
+        ({"starts_at": "2031-01-01T20:00:00"}, "starts_at"),
+        ({"duration_minutes": 14}, "duration_minutes"),
+        ({"duration_minutes": 361}, "duration_minutes"),
+        ({"duration_minutes": "long"}, "duration_minutes"),
+        ({"sponsor": "ACME"}, "sponsor"),
+    ],
+    ids=[
+        "title-not-string",
+        "title-10kB",
+        "title-blank",
+        "unknown-theme-kind",
+        "theme-not-object",
+        "starts_at-not-a-time",
+        "starts_at-without-zone",
+        "duration-too-short",
+        "duration-too-long",
+        "duration-not-int",
+        "unknown-field",
+    ],
+)
+async def test_an_invalid_party_gets_422_naming_the_field_and_creates_nothing(
+    client, change, field
+):
+    response = await client.post("/parties", json=party_body(**change), headers=HOST)
+    body = assert_problem(response, 422)
+    assert field in [error["field"] for error in body["errors"]]
+    assert await count_parties(client) == 0
+
+
+async def test_a_missing_field_gets_422(client):
+    body = {"title": "No theme", "starts_at": in_hours(1)}
+    problem = assert_problem(await client.post("/parties", json=body, headers=HOST), 422)
+    assert [error["field"] for error in problem["errors"]] == ["theme"]
+
+
+async def test_a_start_in_the_past_gets_422_and_creates_nothing(client):
+    response = await client.post("/parties", json=party_body(starts_at=in_hours(-1)), headers=HOST)
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["field"] == "starts_at"
+    assert await count_parties(client) == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/parties/nope"),
+        ("PATCH", "/parties/nope"),
+        ("DELETE", "/parties/nope"),
+        ("POST", "/parties/nope/start"),
+        ("POST", "/parties/nope/end"),
+        ("GET", "/listings/nope"),
+        ("GET", "/parties/nope/matches/nope"),
+    ],
+)
+async def test_an_unknown_id_gets_404(client, method, path):
+    kwargs = {"json": {"title": "x"}} if method == "PATCH" else {}
+    assert_problem(await client.request(method, path, headers=HOST, **kwargs), 404)
+
+
+async def test_matching_an_unknown_listing_gets_404(client):
+    party = await create_party(client)
+    assert_problem(await client.get(f"/parties/{party['id']}/matches/nope", headers=HOST), 404)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected_state"),
+    [("end", "scheduled"), ("start", "ended")],
+    ids=["end-before-start", "start-after-end"],
+)
+async def test_a_transition_outside_the_state_machine_gets_409(client, path, expected_state):
+    party = await create_party(client)
+    if expected_state == "ended":
+        await client.post(f"/parties/{party['id']}/start", headers=HOST)
+        await client.post(f"/parties/{party['id']}/end", headers=HOST)
+    assert_problem(await client.post(f"/parties/{party['id']}/{path}", headers=HOST), 409)
+    assert (await client.get(f"/parties/{party['id']}", headers=HOST)).json()["state"] == (
+        expected_state
+    )
+
+
+async def test_editing_a_live_party_gets_409(client):
+    party = await create_party(client)
+    await client.post(f"/parties/{party['id']}/start", headers=HOST)
+    response = await client.patch(f"/parties/{party['id']}", json={"title": "x"}, headers=HOST)
+    assert_problem(response, 409)
+
+
+async def test_cancelling_an_ended_party_gets_409(client):
+    party = await create_party(client)
+    await client.post(f"/parties/{party['id']}/start", headers=HOST)
+    await client.post(f"/parties/{party['id']}/end", headers=HOST)
+    assert_problem(await client.delete(f"/parties/{party['id']}", headers=HOST), 409)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "state=dancing",
+        "limit=0",
+        "limit=101",
+        "theme_kind=brand",
+        "theme_kind=color&theme_value=red",
+        "cursor=garbage",
+    ],
+)
+async def test_bad_list_queries_get_422(client, query):
+    assert_problem(await client.get(f"/parties?{query}", headers=HOST), 422)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"price_cents": -1}, "price_cents"),
+        ({"price_cents": "free"}, "price_cents"),
+        ({"currency": "euro"}, "currency"),
+        ({"image_urls": ["ftp://x"]}, "image_urls.0"),
+        ({"title": "x" * 10_000}, "title"),
+        ({"brand": ""}, "brand"),
+        ({"seller_id": "someone-else"}, "seller_id"),
+    ],
+)
+async def test_an_invalid_listing_gets_422(client, change, field):
+    body = {
+        "title": "Tee",
+        "brand": "Nike",
+        "category": "Tops",
+        "price_cents": 1,
+        "currency": "EUR",
+    }
+    response = await client.post("/listings", json={**body, **change}, headers=SHOPPER)
+    assert field in [error["field"] for error in assert_problem(response, 422)["errors"]]
+
+
+@pytest.mark.parametrize("path", ["/me/follows/color/red", f"/me/follows/brand/{'x' * 200}"])
+async def test_following_a_bad_theme_gets_422_and_follows_nothing(client, path):
+    assert_problem(await client.put(path, headers=SHOPPER), 422)
+    assert (await client.get("/me/follows", headers=SHOPPER)).json()["items"] == []
+
+
+async def test_an_unknown_route_gets_a_404_problem(client):
+    assert_problem(await client.get("/nowhere"), 404)
+
+
+async def test_a_wrong_method_gets_a_405_problem(client):
+    assert_problem(await client.put("/parties", headers=HOST), 405)

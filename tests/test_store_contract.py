@@ -1,0 +1,171 @@
+"""One contract for the Store port, run against the embedded store and a real redis-server."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from party_engine.backends import open_store
+from party_engine.domain.errors import Conflict, InvalidValue
+from party_engine.domain.listings import Listing
+from party_engine.domain.parties import PartyState, schedule_party
+from party_engine.domain.themes import Theme, ThemeKind
+from party_engine.ports import PartyQuery
+
+NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request):
+    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+    store = open_store(url)
+    await store.connect()
+    yield store
+    await store.close()
+
+
+NIKE = Theme(ThemeKind.BRAND, "Nike")
+
+
+def a_party(party_id: str, *, hours: float = 1, theme: Theme = NIKE, host: str = "h1"):
+    return schedule_party(
+        party_id=party_id,
+        host_id=host,
+        title=f"party {party_id}",
+        theme=theme,
+        starts_at=NOW + timedelta(hours=hours),
+        now=NOW,
+    )
+
+
+async def test_a_created_party_reads_back_equal_with_version_one(store):
+    party = a_party("p1")
+    created = await store.create_party(party)
+    assert created.version == 1
+    assert await store.get_party("p1") == created
+
+
+async def test_an_unknown_party_is_none(store):
+    assert await store.get_party("nope") is None
+
+
+async def test_creating_the_same_id_twice_conflicts(store):
+    await store.create_party(a_party("p1"))
+    with pytest.raises(Conflict):
+        await store.create_party(a_party("p1"))
+
+
+async def test_a_save_bumps_the_version_and_a_stale_save_conflicts(store):
+    created = await store.create_party(a_party("p1"))
+    started = await store.save_party(created.start(NOW))
+    assert started.version == 2
+    assert (await store.get_party("p1")).state is PartyState.LIVE
+    with pytest.raises(Conflict):
+        await store.save_party(created.cancel(NOW))  # read at version 1, stale now
+    assert (await store.get_party("p1")).state is PartyState.LIVE
+
+
+async def test_saving_a_party_that_does_not_exist_conflicts(store):
+    with pytest.raises(Conflict):
+        await store.save_party(replace(a_party("ghost"), version=1))
+
+
+async def test_parties_list_soonest_first_and_page_by_cursor(store):
+    for index, hours in enumerate([5, 1, 3, 2, 4]):
+        await store.create_party(a_party(f"p{index}", hours=hours))
+    first = await store.list_parties(PartyQuery(limit=2))
+    assert [p.id for p in first.items] == ["p1", "p3"]
+    second = await store.list_parties(PartyQuery(limit=2, cursor=first.next_cursor))
+    assert [p.id for p in second.items] == ["p2", "p4"]
+    third = await store.list_parties(PartyQuery(limit=2, cursor=second.next_cursor))
+    assert [p.id for p in third.items] == ["p0"]
+    assert third.next_cursor is None
+
+
+async def test_parties_with_the_same_start_page_by_id_without_loss(store):
+    for party_id in ["b", "a", "c"]:
+        await store.create_party(a_party(party_id))
+    first = await store.list_parties(PartyQuery(limit=2))
+    second = await store.list_parties(PartyQuery(limit=2, cursor=first.next_cursor))
+    assert [p.id for p in first.items + second.items] == ["a", "b", "c"]
+
+
+async def test_parties_filter_by_state_and_theme_case_insensitively(store):
+    nike = await store.create_party(a_party("nike"))
+    await store.create_party(a_party("adidas", theme=Theme(ThemeKind.BRAND, "Adidas")))
+    await store.create_party(a_party("summer", theme=Theme(ThemeKind.SEASON, "Nike")))
+    await store.save_party(nike.start(NOW))
+
+    by_theme = await store.list_parties(PartyQuery(theme=Theme(ThemeKind.BRAND, " NIKE ")))
+    assert [p.id for p in by_theme.items] == ["nike"]
+    live = await store.list_parties(PartyQuery(state=PartyState.LIVE))
+    assert [p.id for p in live.items] == ["nike"]
+    scheduled = await store.list_parties(PartyQuery(state=PartyState.SCHEDULED))
+    assert sorted(p.id for p in scheduled.items) == ["adidas", "summer"]
+    both = await store.list_parties(
+        PartyQuery(state=PartyState.SCHEDULED, theme=Theme(ThemeKind.BRAND, "nike"))
+    )
+    assert both.items == []
+
+
+async def test_a_changed_theme_moves_the_party_between_theme_indexes(store):
+    created = await store.create_party(a_party("p1"))
+    await store.save_party(created.revise(NOW, theme=Theme(ThemeKind.CATEGORY, "Shoes")))
+    assert (await store.list_parties(PartyQuery(theme=Theme(ThemeKind.BRAND, "Nike")))).items == []
+    moved = await store.list_parties(PartyQuery(theme=Theme(ThemeKind.CATEGORY, "shoes")))
+    assert [p.id for p in moved.items] == ["p1"]
+
+
+async def test_a_cursor_this_server_never_made_is_an_invalid_value(store):
+    with pytest.raises(InvalidValue):
+        await store.list_parties(PartyQuery(cursor="not a cursor"))
+
+
+async def test_due_parties_are_started_and_ended_ones_in_deadline_order(store):
+    soon = await store.create_party(a_party("soon", hours=1))
+    await store.create_party(a_party("later", hours=2.25))
+    await store.create_party(a_party("future", hours=10))
+    cancelled = await store.create_party(a_party("cancelled", hours=1))
+    await store.save_party(cancelled.cancel(NOW))
+    live = await store.save_party(soon.start(NOW))  # ends at NOW + 2h (early start)
+
+    at = NOW + timedelta(hours=2, minutes=30)
+    due = await store.due_parties(at)
+    assert live.ends_at == NOW + timedelta(hours=2)  # started early: keeps its full duration
+    assert [p.id for p in due] == ["soon", "later"]  # soon ends at 2h, later starts at 2h15
+    assert [p.id for p in await store.due_parties(NOW)] == []
+    assert [p.id for p in await store.due_parties(at, limit=1)] == ["soon"]
+
+
+async def test_listings_round_trip_with_optional_fields(store):
+    listing = Listing(
+        id="l1",
+        seller_id="s1",
+        title="Air Max",
+        brand="Nike",
+        category="Shoes",
+        price_cents=12000,
+        currency="USD",
+        image_urls=("https://img.example/1.jpg",),
+        size=None,
+        tags=("summer", "street"),
+        created_at=1.5,
+    )
+    await store.create_listing(listing)
+    assert await store.get_listing("l1") == listing
+    assert await store.get_listing("l2") is None
+
+
+async def test_follows_are_normalised_idempotent_and_reversible(store):
+    await store.follow("u1", Theme(ThemeKind.BRAND, "Nike"))
+    await store.follow("u1", Theme(ThemeKind.BRAND, " nike "))
+    await store.follow("u1", Theme(ThemeKind.SEASON, "Summer"))
+    await store.follow("u2", Theme(ThemeKind.BRAND, "NIKE"))
+    assert await store.follows("u1") == [
+        Theme(ThemeKind.BRAND, "nike"),
+        Theme(ThemeKind.SEASON, "summer"),
+    ]
+    assert await store.followers(Theme(ThemeKind.BRAND, "Nike")) == ["u1", "u2"]
+    await store.unfollow("u1", Theme(ThemeKind.BRAND, "Nike"))
+    assert await store.followers(Theme(ThemeKind.BRAND, "nike")) == ["u2"]
+    assert await store.follows("nobody") == []
