@@ -1,0 +1,80 @@
+"""No Docker engine runs here, so the deployment files are checked by reading them."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from party_engine.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_every_part_of_the_architecture(compose):
+    services = compose["services"]
+    assert set(services) >= {
+        "redis",
+        "rabbitmq",
+        "sns",
+        "gateway-1",
+        "gateway-2",
+        "worker",
+        "scheduler",
+        "nginx",
+    }
+    roles = {name: services[name]["command"] for name in ("gateway-1", "gateway-2", "worker")}
+    assert roles == {"gateway-1": ["serve"], "gateway-2": ["serve"], "worker": ["worker"]}
+    assert services["scheduler"]["command"] == ["scheduler"]
+
+
+def test_redis_keeps_an_append_only_file(compose):
+    command = compose["services"]["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+
+
+def test_every_party_variable_in_compose_is_a_setting(compose):
+    fields = {f"PARTY_{name.upper()}" for name in Settings.model_fields}
+    for name, service in compose["services"].items():
+        for variable in service.get("environment", {}):
+            if variable.startswith("PARTY_"):
+                assert variable in fields, f"{name}: {variable} is not a setting"
+
+
+def test_engine_services_point_at_the_compose_backends(compose):
+    env = compose["services"]["gateway-1"]["environment"]
+    assert env["PARTY_REDIS_URL"].startswith("redis://redis:")
+    assert env["PARTY_AMQP_URL"].startswith("amqp://guest:guest@rabbitmq:")
+    assert env["PARTY_PUSH_URL"] == "http://sns:5000"
+    settings = Settings(**{k.removeprefix("PARTY_").lower(): v for k, v in _literal(env).items()})
+    assert settings.port == 8000
+
+
+def test_nginx_publishes_the_gateways_and_upgrades_websockets(compose):
+    nginx = compose["services"]["nginx"]
+    assert nginx["ports"] == ["8000:80"]
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert re.search(r"server gateway-1:8000;\s+server gateway-2:8000;", conf)
+    assert "proxy_set_header Upgrade $http_upgrade;" in conf
+    assert "proxy_set_header Connection $connection_upgrade;" in conf
+
+
+def test_dockerfile_is_multi_stage_non_root_with_a_health_check():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert len(re.findall(r"^FROM ", dockerfile, re.M)) >= 2
+    assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
+    assert re.search(r"^HEALTHCHECK .*", dockerfile, re.M) and "/healthz" in dockerfile
+
+
+def _literal(env: dict[str, str]) -> dict[str, str]:
+    """Compose variables resolved the way `docker compose` would with PARTY_JWT_SECRET set."""
+    resolved = {}
+    for key, value in env.items():
+        if key.startswith("PARTY_"):
+            resolved[key] = re.sub(r"\$\{[^}]+\}", "x" * 32, str(value))
+    return resolved
