@@ -1,0 +1,174 @@
+"""The embedded broker: offsets, bounded history, likes and presence of every party in process.
+
+One process is one gateway here, so fan-out is a direct call of the handler from the publishing
+coroutine: already in offset order, with nothing to lose in between.
+"""
+
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import islice
+
+from ..ports import Publication, PublishedLike, ShareNotFound, Snapshot, StreamPosition
+from ..recovery import recover
+from .items import check_item, splice_front
+
+DEFAULT_SNAPSHOT_SIZE = 200
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(8)
+
+
+def _ignore_publication(publication: Publication) -> None:
+    pass
+
+
+def _ignore_broadcast(party_id: str, frame: bytes) -> None:
+    pass
+
+
+@dataclass
+class _Stream:
+    epoch: str
+    history: deque[Publication]
+    shares: deque[Publication]
+    offset: int = 0
+    likes: dict[int, int] = field(default_factory=dict)  # every share's offset -> like count
+    likers: set[tuple[int, str]] = field(default_factory=set)
+    listings: dict[int, str] = field(default_factory=dict)  # every share's offset -> listing id
+
+    @property
+    def position(self) -> StreamPosition:
+        return StreamPosition(self.offset, self.epoch)
+
+
+class MemoryBroker:
+    def __init__(
+        self, history_size: int = 10_000, snapshot_size: int = DEFAULT_SNAPSHOT_SIZE
+    ) -> None:
+        self.history_size = history_size
+        self.snapshot_size = snapshot_size
+        self._streams: dict[str, _Stream] = {}
+        self._subscribed: set[str] = set()
+        self._on_publication: Callable[[Publication], None] = _ignore_publication
+        self._on_broadcast: Callable[[str, bytes], None] = _ignore_broadcast
+        # gateway id -> (counts, monotonic expiry)
+        self._presence: dict[str, tuple[dict[str, int], float]] = {}
+
+    async def connect(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self._subscribed.clear()
+
+    async def ping(self) -> None:
+        pass
+
+    def _stream(self, party_id: str) -> _Stream:
+        stream = self._streams.get(party_id)
+        if stream is None:
+            stream = _Stream(
+                epoch=new_epoch(),
+                history=deque(maxlen=self.history_size),
+                shares=deque(maxlen=self.snapshot_size),
+            )
+            self._streams[party_id] = stream
+        return stream
+
+    def _append(self, party_id: str, stream: _Stream, payload: bytes) -> Publication:
+        publication = Publication(party_id, stream.offset, payload)
+        stream.history.append(publication)
+        if party_id in self._subscribed:
+            self._on_publication(publication)
+        return publication
+
+    async def publish_share(self, party_id: str, item: bytes, listing_id: str) -> Publication:
+        check_item(item)
+        stream = self._stream(party_id)
+        stream.offset += 1
+        offset = stream.offset
+        payload = splice_front(item, [("offset", offset), ("share", offset)])
+        stream.likes[offset] = 0
+        stream.listings[offset] = listing_id
+        publication = self._append(party_id, stream, payload)
+        stream.shares.append(publication)
+        return publication
+
+    async def publish_like(
+        self, party_id: str, share_offset: int, user_id: str, item: bytes
+    ) -> PublishedLike | None:
+        check_item(item)
+        stream = self._stream(party_id)
+        if share_offset not in stream.likes:
+            raise ShareNotFound(f"offset {share_offset} is not a share of party {party_id}")
+        if (share_offset, user_id) in stream.likers:
+            return None
+        stream.likers.add((share_offset, user_id))
+        stream.likes[share_offset] += 1
+        stream.offset += 1
+        payload = splice_front(
+            item,
+            [
+                ("offset", stream.offset),
+                ("share", share_offset),
+                ("likes", stream.likes[share_offset]),
+            ],
+        )
+        publication = self._append(party_id, stream, payload)
+        return PublishedLike(publication, stream.listings[share_offset])
+
+    async def broadcast(self, party_id: str, frame: bytes) -> None:
+        if party_id in self._subscribed:
+            self._on_broadcast(party_id, frame)
+
+    async def position(self, party_id: str) -> StreamPosition:
+        return self._stream(party_id).position
+
+    async def history_since(self, party_id: str, since: StreamPosition) -> list[Publication] | None:
+        stream = self._stream(party_id)
+        oldest = stream.history[0].offset if stream.history else stream.offset + 1
+        tail = islice(stream.history, max(since.offset + 1 - oldest, 0), None)
+        return recover(since, stream.position, list(tail))
+
+    async def snapshot(self, party_id: str, shares: int = 50) -> Snapshot:
+        if shares < 0:
+            raise ValueError("shares must be >= 0")
+        stream = self._stream(party_id)
+        latest = list(stream.shares)[-shares:] if shares else []
+        return Snapshot(
+            position=stream.position,
+            shares=[share.payload for share in latest],
+            likes={share.offset: stream.likes[share.offset] for share in latest},
+        )
+
+    async def subscribe(self, party_id: str) -> StreamPosition:
+        self._subscribed.add(party_id)
+        return self._stream(party_id).position
+
+    async def unsubscribe(self, party_id: str) -> None:
+        self._subscribed.discard(party_id)
+
+    def set_handler(
+        self,
+        on_publication: Callable[[Publication], None],
+        on_broadcast: Callable[[str, bytes], None],
+    ) -> None:
+        self._on_publication = on_publication
+        self._on_broadcast = on_broadcast
+
+    async def report_presence(
+        self, gateway_id: str, counts: dict[str, int], ttl_seconds: float
+    ) -> None:
+        self._presence[gateway_id] = (dict(counts), time.monotonic() + ttl_seconds)
+
+    async def presence(self, party_ids: list[str]) -> dict[str, int]:
+        now = time.monotonic()
+        for gateway_id in [g for g, (_, expiry) in self._presence.items() if expiry <= now]:
+            del self._presence[gateway_id]
+        return {
+            party_id: sum(counts.get(party_id, 0) for counts, _ in self._presence.values())
+            for party_id in party_ids
+        }

@@ -1,0 +1,385 @@
+"""The Redis broker: per-party offsets, bounded history and fan-out through pub/sub.
+
+Keys of a party (the braces are a cluster hash tag: one party's keys share a slot):
+  pe:stream:{id}:meta      hash {epoch, offset}
+  pe:stream:{id}:history   stream, entry id "<offset>-0", field p = payload (MAXLEN ~ history_size)
+  pe:stream:{id}:shares    list of the latest share payloads, newest first
+  pe:stream:{id}:likes     hash share offset -> like count (a field per share: "is a share")
+  pe:stream:{id}:likers    set "<share offset>:<user id>"
+  pe:stream:{id}           pub/sub channel: b"p<epoch> <offset>\\n<payload>" or b"b<frame>"
+Presence: pe:presence:gateway:{gateway} hash party -> count, pe:presence:gateways zset.
+
+Every write is one Lua script (lua/*.lua): offset, history and PUBLISH happen atomically.
+
+Pub/sub drops messages while a subscriber is disconnected, so the subscriber keeps the last
+position it delivered per party and refills from history: whenever a channel's subscription is
+(re)confirmed, and whenever a live publication is not the next offset (recovery.py decides).
+"""
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+
+import redis.asyncio as redis
+from redis.backoff import EqualJitterBackoff
+
+from ..ports import (
+    BackendUnavailable,
+    Publication,
+    PublishedLike,
+    ShareNotFound,
+    Snapshot,
+    StreamPosition,
+)
+from ..recovery import Next, judge, recover, resync
+from .broker_memory import DEFAULT_SNAPSHOT_SIZE
+from .items import check_item
+from .pubsub_wire import PubSubWire
+
+log = logging.getLogger(__name__)
+
+PREFIX = "pe:"
+_GATEWAYS = f"{PREFIX}presence:gateways"
+_GATEWAY_COUNTS = f"{PREFIX}presence:gateway:"
+_PRESENCE_CHUNK = 500  # party ids per presence script call (Lua's unpack has a stack limit)
+_DROPPED = (ConnectionError, OSError, TimeoutError, redis.ConnectionError, redis.TimeoutError)
+
+
+def _channel(party_id: str) -> str:
+    return f"{PREFIX}stream:{{{party_id}}}"
+
+
+def _party_of(channel: bytes) -> str:
+    return channel.decode()[len(PREFIX) + len("stream:{") : -1]
+
+
+def _stream_keys(party_id: str) -> list[str]:
+    base = _channel(party_id)
+    return [
+        f"{base}:meta",
+        f"{base}:history",
+        f"{base}:shares",
+        f"{base}:likes",
+        f"{base}:likers",
+        f"{base}:listings",
+    ]
+
+
+def _lua(name: str) -> str:
+    return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
+
+
+def _ignore_publication(publication: Publication) -> None:
+    pass
+
+
+def _ignore_broadcast(party_id: str, frame: bytes) -> None:
+    pass
+
+
+@dataclass
+class _Subscription:
+    ready: asyncio.Future[StreamPosition]
+    # The last position delivered to the handler; None until the first confirmation.
+    cursor: StreamPosition | None = None
+    lost: int = 0  # publications history could not give back (already trimmed)
+
+
+class RedisBroker:
+    def __init__(
+        self,
+        url: str,
+        *,
+        history_size: int = 10_000,
+        snapshot_size: int = DEFAULT_SNAPSHOT_SIZE,
+        subscribe_timeout: float = 5.0,
+        keepalive_seconds: float = 5.0,
+    ) -> None:
+        self._url = url
+        self.history_size = history_size
+        self.snapshot_size = snapshot_size
+        self._subscribe_timeout = subscribe_timeout
+        self._keepalive = keepalive_seconds
+        self.client: redis.Redis = redis.Redis.from_url(url)
+        scripts = ("publish_share", "publish_like", "position", "history", "snapshot")
+        prelude = _lua("stream")
+        self._scripts = {
+            name: self.client.register_script(prelude + "\n" + _lua(name)) for name in scripts
+        }
+        self._report = self.client.register_script(_lua("report_presence"))
+        self._presence = self.client.register_script(_lua("presence"))
+        self._on_publication: Callable[[Publication], None] = _ignore_publication
+        self._on_broadcast: Callable[[str, bytes], None] = _ignore_broadcast
+        self._subscriptions: dict[str, _Subscription] = {}
+        self._wire: PubSubWire | None = None
+        self._follower: asyncio.Task[None] | None = None
+        self.sessions = 0  # pub/sub connections made so far (more than one: it reconnected)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        await self.client.ping()
+        self._follower = asyncio.create_task(self._follow(), name="broker-pubsub")
+
+    async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
+        for subscription in self._subscriptions.values():
+            subscription.ready.cancel()
+        self._subscriptions.clear()
+        await self.client.aclose()
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def publish_share(self, party_id: str, item: bytes, listing_id: str) -> Publication:
+        check_item(item)
+        offset, payload = await self._scripts["publish_share"](
+            keys=_stream_keys(party_id),
+            args=[
+                secrets.token_hex(8),
+                item,
+                self.history_size,
+                self.snapshot_size,
+                _channel(party_id),
+                listing_id,
+            ],
+        )
+        return Publication(party_id, offset, payload)
+
+    async def publish_like(
+        self, party_id: str, share_offset: int, user_id: str, item: bytes
+    ) -> PublishedLike | None:
+        check_item(item)
+        result = await self._scripts["publish_like"](
+            keys=_stream_keys(party_id),
+            args=[
+                secrets.token_hex(8),
+                item,
+                self.history_size,
+                _channel(party_id),
+                share_offset,
+                user_id,
+            ],
+        )
+        if result == -1:
+            raise ShareNotFound(f"offset {share_offset} is not a share of party {party_id}")
+        if result == 0:
+            return None
+        offset, payload, listing_id = result
+        return PublishedLike(Publication(party_id, offset, payload), listing_id.decode())
+
+    async def broadcast(self, party_id: str, frame: bytes) -> None:
+        await self.client.publish(_channel(party_id), b"b" + frame)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def position(self, party_id: str) -> StreamPosition:
+        epoch, offset = await self._scripts["position"](
+            keys=_stream_keys(party_id), args=[secrets.token_hex(8)]
+        )
+        return StreamPosition(offset, epoch.decode())
+
+    async def _history(
+        self, party_id: str, since: StreamPosition
+    ) -> tuple[StreamPosition, list[Publication] | None]:
+        """The current position, and the publications after `since` if history has them all."""
+        epoch, offset, entries = await self._scripts["history"](
+            keys=_stream_keys(party_id),
+            args=[secrets.token_hex(8), max(since.offset, 0), since.epoch],
+        )
+        current = StreamPosition(offset, epoch.decode())
+        retained = [
+            Publication(party_id, int(entry_id.split(b"-", 1)[0]), fields[1])
+            for entry_id, fields in entries
+        ]
+        return current, recover(since, current, retained)
+
+    async def history_since(self, party_id: str, since: StreamPosition) -> list[Publication] | None:
+        return (await self._history(party_id, since))[1]
+
+    async def snapshot(self, party_id: str, shares: int = 50) -> Snapshot:
+        if shares < 0:
+            raise ValueError("shares must be >= 0")
+        epoch, offset, payloads, likes = await self._scripts["snapshot"](
+            keys=_stream_keys(party_id),
+            args=[secrets.token_hex(8), min(shares, self.snapshot_size)],
+        )
+        payloads.reverse()
+        likes.reverse()
+        share_offsets = [int(p[len(b'{"offset":') :].split(b",", 1)[0]) for p in payloads]
+        return Snapshot(
+            position=StreamPosition(offset, epoch.decode()),
+            shares=payloads,
+            likes=dict(zip(share_offsets, likes, strict=True)),
+        )
+
+    # -- presence ----------------------------------------------------------------------------
+
+    async def report_presence(
+        self, gateway_id: str, counts: dict[str, int], ttl_seconds: float
+    ) -> None:
+        pairs = [value for party, count in counts.items() if count for value in (party, count)]
+        await self._report(
+            keys=[_GATEWAY_COUNTS + gateway_id, _GATEWAYS],
+            args=[gateway_id, max(int(ttl_seconds * 1000), 1), *pairs],
+        )
+
+    async def presence(self, party_ids: list[str]) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for start in range(0, len(party_ids), _PRESENCE_CHUNK):
+            chunk = party_ids[start : start + _PRESENCE_CHUNK]
+            counts = await self._presence(keys=[_GATEWAYS], args=[_GATEWAY_COUNTS, *chunk])
+            totals.update(zip(chunk, counts, strict=True))
+        return totals
+
+    # -- subscriptions -----------------------------------------------------------------------
+
+    def set_handler(
+        self,
+        on_publication: Callable[[Publication], None],
+        on_broadcast: Callable[[str, bytes], None],
+    ) -> None:
+        self._on_publication = on_publication
+        self._on_broadcast = on_broadcast
+
+    async def subscribe(self, party_id: str) -> StreamPosition:
+        subscription = self._subscriptions.get(party_id)
+        if subscription is None:
+            subscription = _Subscription(asyncio.get_running_loop().create_future())
+            self._subscriptions[party_id] = subscription
+            if self._wire is not None:
+                self._wire.subscribe(_channel(party_id))
+            # else: the next pub/sub session subscribes every registered party
+        if subscription.cursor is not None:
+            return subscription.cursor
+        try:
+            async with asyncio.timeout(self._subscribe_timeout):
+                return await asyncio.shield(subscription.ready)
+        except TimeoutError:
+            if self._subscriptions.get(party_id) is subscription:
+                await self.unsubscribe(party_id)
+            raise BackendUnavailable(f"could not subscribe to party {party_id}") from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if subscription.ready.cancelled() and not (task and task.cancelling()):
+                # unsubscribe() or close() came first; this caller was not cancelled itself.
+                raise BackendUnavailable(f"party {party_id} was unsubscribed meanwhile") from None
+            raise
+
+    async def unsubscribe(self, party_id: str) -> None:
+        subscription = self._subscriptions.pop(party_id, None)
+        if subscription is None:
+            return
+        subscription.ready.cancel()
+        if self._wire is not None:
+            self._wire.unsubscribe(_channel(party_id))
+
+    async def _follow(self) -> None:
+        """Keep a pub/sub session up for as long as the broker is open."""
+        backoff = EqualJitterBackoff(cap=2.0, base=0.05)
+        failures = 0
+        while True:
+            started = asyncio.get_running_loop().time()
+            try:
+                await self._session()
+            except _DROPPED as error:
+                log.warning("broker pub/sub dropped (%s); reconnecting", error)
+            except Exception:
+                log.exception("broker pub/sub failed; reconnecting")
+            # A session that lived a while was healthy: start the backoff over.
+            lived = asyncio.get_running_loop().time() - started
+            failures = 1 if lived > self._keepalive else failures + 1
+            await asyncio.sleep(backoff.compute(failures))
+
+    async def _session(self) -> None:
+        wire = await PubSubWire.open(self._url)
+        self._wire = wire
+        try:
+            self.sessions += 1
+            # Confirmations of these come back as replies; each one resyncs its party.
+            wire.subscribe(*[_channel(party_id) for party_id in self._subscriptions])
+            async for reply in wire.replies(self._keepalive):
+                await self._on_reply(reply)
+        finally:
+            self._wire = None
+            wire.close()
+
+    async def _on_reply(self, reply: object) -> None:
+        if not isinstance(reply, list) or len(reply) < 3:
+            return  # pong, or an error reply to a command we sent
+        kind, channel, data = reply[0], reply[1], reply[2]
+        party_id = _party_of(channel)
+        subscription = self._subscriptions.get(party_id)
+        if subscription is None:
+            return  # unsubscribed meanwhile
+        if kind == b"subscribe":
+            await self._catch_up(party_id, subscription)
+            if not subscription.ready.done():
+                assert subscription.cursor is not None
+                subscription.ready.set_result(subscription.cursor)
+        elif kind == b"message" and subscription.cursor is not None:
+            if data[:1] == b"p":
+                await self._on_live(party_id, subscription, data)
+            elif data[:1] == b"b":
+                self._deliver_broadcast(party_id, data[1:])
+
+    async def _on_live(self, party_id: str, subscription: _Subscription, data: bytes) -> None:
+        header, payload = data[1:].split(b"\n", 1)
+        epoch_bytes, offset_bytes = header.split(b" ", 1)
+        epoch, offset = epoch_bytes.decode(), int(offset_bytes)
+        assert subscription.cursor is not None
+        verdict = judge(subscription.cursor, epoch, offset)
+        if verdict is Next.GAP or verdict is Next.NEW_EPOCH:
+            # History holds this publication too: it was stored before it was published.
+            await self._catch_up(party_id, subscription)
+            verdict = judge(subscription.cursor, epoch, offset)
+        if verdict is Next.DELIVER:
+            subscription.cursor = StreamPosition(offset, epoch)
+            self._deliver(Publication(party_id, offset, payload))
+
+    async def _catch_up(self, party_id: str, subscription: _Subscription) -> None:
+        """Deliver everything after the subscription's cursor from history; a first
+        subscription starts at the current position instead."""
+        if subscription.cursor is None:
+            subscription.cursor = await self.position(party_id)
+            return
+        since = subscription.cursor
+        current, missed = await self._history(party_id, since)
+        if missed is None and resync(since, current) != since:
+            # A new epoch, or the server lost its latest writes: continue from where it is now.
+            since = resync(since, current)
+            current, missed = await self._history(party_id, since)
+        if missed is None:
+            subscription.lost += current.offset - since.offset
+            log.error(
+                "party %s: publications %d..%d are no longer in history; subscribers miss them",
+                party_id,
+                since.offset + 1,
+                current.offset,
+            )
+        else:
+            for publication in missed:
+                self._deliver(publication)
+        subscription.cursor = current
+
+    def _deliver(self, publication: Publication) -> None:
+        try:
+            self._on_publication(publication)
+        except Exception:
+            log.exception("publication handler failed")
+
+    def _deliver_broadcast(self, party_id: str, frame: bytes) -> None:
+        try:
+            self._on_broadcast(party_id, frame)
+        except Exception:
+            log.exception("broadcast handler failed")

@@ -1,0 +1,3 @@
+-- Returns {epoch, offset}.
+local epoch = stream_epoch()
+return {epoch, tonumber(redis.call('HGET', KEYS[1], 'offset'))}

@@ -1,0 +1,58 @@
+"""The continuity rules of a party's stream, without I/O (like centrifuge's internal/recovery).
+
+A subscriber remembers the last position it delivered; each live publication is then either the
+next one, a duplicate, past a gap that history must fill first, or from a new epoch. History can
+recover a position only when it holds every publication after it, in the same epoch.
+"""
+
+from enum import Enum
+
+from .ports import Publication, StreamPosition
+
+
+class Next(Enum):
+    DELIVER = "deliver"  # exactly the next offset
+    DUPLICATE = "duplicate"  # at or before the last delivered one: drop it
+    GAP = "gap"  # later than the next one: backfill from history first
+    NEW_EPOCH = "new_epoch"  # the stream was lost and started again
+
+
+def judge(last: StreamPosition, epoch: str, offset: int) -> Next:
+    """What to do with a live publication, given the last position delivered."""
+    if epoch != last.epoch:
+        return Next.NEW_EPOCH
+    if offset <= last.offset:
+        return Next.DUPLICATE
+    if offset == last.offset + 1:
+        return Next.DELIVER
+    return Next.GAP
+
+
+def resync(last: StreamPosition, current: StreamPosition) -> StreamPosition:
+    """Where a subscriber continues from after it lost sight of the stream.
+
+    Same epoch: from where it was. A new epoch: from its start. The same epoch but behind what
+    was delivered means the server lost its latest writes (a crash before fsync); offsets after
+    `current` will be reused, so continue from there rather than drop them as duplicates.
+    """
+    if current.epoch != last.epoch:
+        return StreamPosition(0, current.epoch)
+    if current.offset < last.offset:
+        return current
+    return last
+
+
+def recover(
+    since: StreamPosition, current: StreamPosition, retained: list[Publication]
+) -> list[Publication] | None:
+    """Exactly the publications after `since` up to `current`, in order, or None when the
+    retained history (oldest first, read together with `current`) does not hold all of them."""
+    if since.epoch != current.epoch or not 0 <= since.offset <= current.offset:
+        return None
+    missed = [publication for publication in retained if publication.offset > since.offset]
+    if len(missed) != current.offset - since.offset:
+        return None
+    expected = range(since.offset + 1, current.offset + 1)
+    if any(p.offset != offset for p, offset in zip(missed, expected, strict=True)):
+        return None
+    return missed

@@ -1,0 +1,194 @@
+"""One contract for the Broker port, run against the embedded broker and a real redis-server."""
+
+import orjson
+import pytest
+
+from party_engine.backends import open_broker
+from party_engine.ports import ShareNotFound, StreamPosition
+from tests.broker_helpers import Deliveries, eventually
+
+HISTORY = 20
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def broker(request):
+    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+    broker = open_broker(url, history_size=HISTORY)
+    await broker.connect()
+    yield broker
+    await broker.close()
+
+
+@pytest.fixture
+def deliveries(broker) -> Deliveries:
+    deliveries = Deliveries()
+    broker.set_handler(deliveries.on_publication, deliveries.on_broadcast)
+    return deliveries
+
+
+def share(n: int) -> bytes:
+    return orjson.dumps({"kind": "share", "listing": {"id": f"l{n}"}, "user": "u1"})
+
+
+LIKE = b'{"kind":"like","user":"u2"}'
+
+
+async def test_offsets_increase_by_one_per_party_and_parties_are_independent(broker):
+    a = [await broker.publish_share("a", share(n), "listing-1") for n in range(3)]
+    b = await broker.publish_share("b", share(9), "listing-1")
+    assert [p.offset for p in a] == [1, 2, 3]
+    assert b.offset == 1
+    assert (await broker.position("a")).offset == 3
+    assert (await broker.position("a")).epoch == (await broker.position("a")).epoch
+
+
+async def test_a_new_party_is_at_offset_zero_with_a_stable_epoch(broker):
+    first = await broker.position("fresh")
+    assert first.offset == 0 and first.epoch
+    await broker.publish_share("fresh", share(1), "listing-1")
+    assert await broker.position("fresh") == StreamPosition(1, first.epoch)
+    assert (await broker.position("other")).epoch != first.epoch
+
+
+async def test_a_share_payload_is_the_item_with_offset_and_share_spliced_in_front(broker):
+    publication = await broker.publish_share("p", share(1), "listing-1")
+    decoded = orjson.loads(publication.payload)
+    assert list(decoded)[:2] == ["offset", "share"]
+    assert decoded == {"offset": 1, "share": 1, **orjson.loads(share(1))}
+    assert publication.payload.startswith(b'{"offset":1,')
+    assert orjson.loads((await broker.publish_share("p", b"{}", "listing-1")).payload) == {
+        "offset": 2,
+        "share": 2,
+    }
+
+
+@pytest.mark.parametrize("item", [b"", b"[1]", b'"text"', b"not json"])
+async def test_an_item_that_is_not_a_json_object_is_refused(broker, item):
+    with pytest.raises(ValueError):
+        await broker.publish_share("p", item, "listing-1")
+    assert (await broker.position("p")).offset == 0
+
+
+async def test_history_since_gives_exactly_the_missed_publications_in_order(broker):
+    published = [await broker.publish_share("p", share(n), "listing-1") for n in range(5)]
+    epoch = (await broker.position("p")).epoch
+    assert await broker.history_since("p", StreamPosition(2, epoch)) == published[2:]
+    assert await broker.history_since("p", StreamPosition(0, epoch)) == published
+    assert await broker.history_since("p", StreamPosition(5, epoch)) == []
+
+
+async def test_history_since_is_none_when_recovery_is_impossible(broker):
+    for n in range(3):
+        await broker.publish_share("p", share(n), "listing-1")
+    epoch = (await broker.position("p")).epoch
+    assert await broker.history_since("p", StreamPosition(1, "another-epoch")) is None
+    assert await broker.history_since("p", StreamPosition(4, epoch)) is None  # the future
+    assert await broker.history_since("p", StreamPosition(-1, epoch)) is None
+
+
+async def test_the_latest_history_size_publications_survive_and_older_ones_are_trimmed(broker):
+    # Redis trims approximately (whole nodes of 100 entries): publish well past the bound.
+    published = [await broker.publish_share("p", share(n), "listing-1") for n in range(HISTORY + 300)]
+    epoch = (await broker.position("p")).epoch
+    assert await broker.history_since("p", StreamPosition(0, epoch)) is None
+    since = len(published) - HISTORY
+    assert await broker.history_since("p", StreamPosition(since, epoch)) == published[since:]
+
+
+async def test_a_like_counts_once_per_user_and_share(broker):
+    shared = await broker.publish_share("p", share(1), "listing-1")
+    first = await broker.publish_like("p", shared.offset, "u2", LIKE)
+    assert first is not None and first.publication.offset == 2
+    assert first.listing_id == "listing-1"
+    assert orjson.loads(first.publication.payload) == {
+        "offset": 2,
+        "share": 1,
+        "likes": 1,
+        "kind": "like",
+        "user": "u2",
+    }
+    assert await broker.publish_like("p", shared.offset, "u2", LIKE) is None
+    assert (await broker.position("p")).offset == 2  # an ignored like takes no offset
+    second = await broker.publish_like("p", shared.offset, "u3", LIKE)
+    assert orjson.loads(second.publication.payload)["likes"] == 2
+
+
+async def test_a_like_of_anything_but_a_share_of_this_party_is_share_not_found(broker):
+    shared = await broker.publish_share("p", share(1), "listing-1")
+    like = await broker.publish_like("p", shared.offset, "u2", LIKE)
+    like_offset = like.publication.offset
+    for party, offset in [("p", 99), ("p", like_offset), ("p", 0), ("other", shared.offset)]:
+        with pytest.raises(ShareNotFound):
+            await broker.publish_like(party, offset, "u4", LIKE)
+
+
+async def test_snapshot_has_the_latest_shares_oldest_first_with_their_likes(broker):
+    shares = [await broker.publish_share("p", share(n), "listing-1") for n in range(3)]
+    await broker.publish_like("p", shares[2].offset, "u2", LIKE)
+    await broker.publish_like("p", shares[2].offset, "u3", LIKE)
+    await broker.publish_like("p", shares[0].offset, "u2", LIKE)
+    snapshot = await broker.snapshot("p", shares=2)
+    assert snapshot.shares == [shares[1].payload, shares[2].payload]
+    assert snapshot.likes == {shares[1].offset: 0, shares[2].offset: 2}
+    assert snapshot.position == await broker.position("p")
+
+
+async def test_snapshot_of_a_quiet_party_is_empty_and_a_negative_count_is_refused(broker):
+    snapshot = await broker.snapshot("quiet")
+    assert (snapshot.position.offset, snapshot.shares, snapshot.likes) == (0, [], {})
+    with pytest.raises(ValueError):
+        await broker.snapshot("quiet", shares=-1)
+
+
+async def test_presence_sums_the_latest_report_of_every_gateway(broker):
+    await broker.report_presence("g1", {"a": 3, "b": 1}, ttl_seconds=30)
+    await broker.report_presence("g2", {"a": 4}, ttl_seconds=30)
+    assert await broker.presence(["a", "b", "c"]) == {"a": 7, "b": 1, "c": 0}
+    await broker.report_presence("g1", {"a": 1}, ttl_seconds=30)  # replaces, b left g1
+    assert await broker.presence(["a", "b"]) == {"a": 5, "b": 0}
+
+
+async def test_a_gateway_that_stops_reporting_drops_out_after_its_ttl(broker):
+    await broker.report_presence("steady", {"a": 2}, ttl_seconds=30)
+    await broker.report_presence("gone", {"a": 5}, ttl_seconds=0.2)
+    assert (await broker.presence(["a"]))["a"] == 7
+
+    async def only_steady_left():
+        return (await broker.presence(["a"]))["a"] == 2
+
+    await eventually(only_steady_left, within=5)
+
+
+async def test_a_subscriber_gets_every_publication_after_its_position_in_order(broker, deliveries):
+    before = await broker.publish_share("p", share(0), "listing-1")
+    position = await broker.subscribe("p")
+    assert position == await broker.position("p")
+    published = [await broker.publish_share("p", share(n), "listing-1") for n in range(1, 6)]
+    published.append((await broker.publish_like("p", before.offset, "u2", LIKE)).publication)
+    await broker.publish_share("not-subscribed", share(9), "listing-1")
+    await deliveries.wait_for(lambda: len(deliveries.publications) >= len(published))
+    assert deliveries.publications == published
+
+
+async def test_after_unsubscribe_nothing_more_is_delivered(broker, deliveries):
+    await broker.subscribe("a")
+    await broker.subscribe("b")
+    await broker.publish_share("a", share(1), "listing-1")
+    await deliveries.wait_for(lambda: deliveries.offsets("a") == [1])
+    await broker.unsubscribe("a")
+    await broker.publish_share("a", share(2), "listing-1")
+    await broker.broadcast("a", b'{"type":"presence"}')
+    last = await broker.publish_share("b", share(3), "listing-1")
+    # Both parties travel on one ordered stream: once b's arrives, a's would have too.
+    await deliveries.wait_for(lambda: last in deliveries.publications)
+    assert deliveries.offsets("a") == [1]
+    assert deliveries.broadcasts == []
+
+
+async def test_a_broadcast_reaches_subscribers_without_taking_an_offset(broker, deliveries):
+    await broker.subscribe("p")
+    frame = b'{"type":"party","party":"p","state":"live"}'
+    await broker.broadcast("p", frame)
+    await deliveries.wait_for(lambda: deliveries.broadcasts)
+    assert deliveries.broadcasts == [("p", frame)]
+    assert (await broker.position("p")).offset == 0

@@ -1,0 +1,62 @@
+"""The pure continuity rules: judging live publications, resyncing, recovering from history."""
+
+import pytest
+
+from party_engine.ports import Publication, StreamPosition
+from party_engine.recovery import Next, judge, recover, resync
+
+E = "epoch-1"
+
+
+def pubs(*offsets: int) -> list[Publication]:
+    return [Publication("p", offset, b'{"offset":%d}' % offset) for offset in offsets]
+
+
+@pytest.mark.parametrize(
+    ("offset", "epoch", "verdict"),
+    [
+        (6, E, Next.DELIVER),
+        (5, E, Next.DUPLICATE),
+        (1, E, Next.DUPLICATE),
+        (7, E, Next.GAP),
+        (6, "epoch-2", Next.NEW_EPOCH),
+        (1, "epoch-2", Next.NEW_EPOCH),
+    ],
+)
+def test_a_live_publication_is_judged_against_the_last_delivered(offset, epoch, verdict):
+    assert judge(StreamPosition(5, E), epoch, offset) is verdict
+
+
+def test_resync_continues_where_it_was_in_the_same_epoch():
+    assert resync(StreamPosition(5, E), StreamPosition(9, E)) == StreamPosition(5, E)
+
+
+def test_resync_starts_a_new_epoch_from_its_beginning():
+    assert resync(StreamPosition(5, E), StreamPosition(3, "epoch-2")) == StreamPosition(
+        0, "epoch-2"
+    )
+
+
+def test_resync_follows_a_stream_that_went_back_so_reused_offsets_are_not_dropped():
+    assert resync(StreamPosition(9, E), StreamPosition(7, E)) == StreamPosition(7, E)
+
+
+def test_recover_gives_exactly_the_publications_after_since():
+    assert recover(StreamPosition(2, E), StreamPosition(5, E), pubs(1, 2, 3, 4, 5)) == pubs(3, 4, 5)
+    assert recover(StreamPosition(5, E), StreamPosition(5, E), pubs(4, 5)) == []
+
+
+@pytest.mark.parametrize(
+    ("since", "retained", "why"),
+    [
+        (StreamPosition(2, "other"), pubs(3, 4, 5), "another epoch"),
+        (StreamPosition(6, E), pubs(3, 4, 5), "an offset in the future"),
+        (StreamPosition(-1, E), pubs(1, 2, 3, 4, 5), "a negative offset"),
+        (StreamPosition(1, E), pubs(3, 4, 5), "offset 2 was trimmed"),
+        (StreamPosition(2, E), pubs(3, 5), "a hole in the middle"),
+        (StreamPosition(2, E), pubs(3, 4), "the newest is missing"),
+        (StreamPosition(2, E), pubs(3, 3, 5), "a duplicate in place of 4"),
+    ],
+)
+def test_recover_is_none_unless_history_holds_every_missed_publication(since, retained, why):
+    assert recover(since, StreamPosition(5, E), retained) is None, why
