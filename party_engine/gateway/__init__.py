@@ -1,0 +1,1 @@
+"""The WebSocket gateway: hub, sessions, the /ws route, presence and drain."""

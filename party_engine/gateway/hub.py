@@ -1,0 +1,172 @@
+"""The hub: this gateway's sessions by party, and the batched fan-out to them.
+
+The broker calls `on_publication` for every event of a party this gateway subscribes to, in
+offset order. The hub collects a party's events for one tick (PARTY_FANOUT_TICK_MS), then
+encodes them once as one `events` frame and writes the same bytes to every local session of
+the party. Writing never awaits a client: a session whose unsent bytes pass
+PARTY_MAX_PENDING_BYTES is cut (4008 slow_consumer) and the others do not notice.
+
+The broker subscription of a party follows its local sessions: subscribe on the first join,
+unsubscribe after the last leave (encode/broadcaster's subscribe(), without its queues).
+"""
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import orjson
+
+from .. import protocol
+from ..ports import Broker, Publication, StreamPosition
+from .transport import text_frame
+
+log = logging.getLogger(__name__)
+
+
+class Member:
+    """What the hub needs of a session."""
+
+    def deliver(self, frame: bytes, publications: list[Publication]) -> None:
+        """Take a prepared `events` frame (and the publications it carries)."""
+        raise NotImplementedError
+
+    def send_prepared(self, frame: bytes) -> None:
+        """Take a prepared frame that is not part of the event stream (presence, state)."""
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class Room:
+    """One party on this gateway."""
+
+    party_id: str
+    members: set[Member] = field(default_factory=set)
+    pending: list[Publication] = field(default_factory=list)
+    flush_scheduled: bool = False
+    subscription: asyncio.Future[StreamPosition] | None = None
+
+
+def coalesce_likes(publications: list[Publication]) -> list[Publication]:
+    """Keep one like item per share: the last one, which carries the latest count.
+
+    Each kept item keeps its offset, so the batch stays in offset order and a client that
+    resumes from the batch's last offset has seen everything before it.
+    """
+    liked = [_liked_share(publication) for publication in publications]
+    last_like = {share: index for index, share in enumerate(liked) if share is not None}
+    if len(last_like) == sum(share is not None for share in liked):
+        return publications
+    return [
+        publication
+        for index, (publication, share) in enumerate(zip(publications, liked, strict=True))
+        if share is None or last_like[share] == index
+    ]
+
+
+def _liked_share(publication: Publication) -> int | None:
+    if b'"kind":"like"' not in publication.payload:  # most items are shares: skip the parse
+        return None
+    item = orjson.loads(publication.payload)
+    return item["share"] if item.get("kind") == "like" else None
+
+
+def events_frame(party_id: str, publications: list[Publication]) -> bytes:
+    """The prepared `events` frame of a batch: encoded once, for every recipient."""
+    return text_frame(
+        protocol.encode_events_from_encoded_items(party_id, [p.payload for p in publications])
+    )
+
+
+class Hub:
+    def __init__(self, broker: Broker, *, tick_seconds: float) -> None:
+        self._broker = broker
+        self._tick = tick_seconds
+        self._rooms: dict[str, Room] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- membership -------------------------------------------------------------------
+
+    async def join(self, party_id: str, member: Member) -> None:
+        """Add a member; once this returns it gets every publication the broker delivers."""
+        room = self._rooms.setdefault(party_id, Room(party_id))
+        room.members.add(member)
+        if room.subscription is None:
+            room.subscription = asyncio.ensure_future(self._broker.subscribe(party_id))
+        subscription = room.subscription
+        try:
+            await asyncio.shield(subscription)
+        except BaseException:
+            if subscription.done() and room.subscription is subscription:
+                room.subscription = None  # failed: the next joiner tries again
+            await self.leave(party_id, member)
+            raise
+
+    async def leave(self, party_id: str, member: Member) -> None:
+        room = self._rooms.get(party_id)
+        if room is None or member not in room.members:
+            return
+        room.members.discard(member)
+        if room.members:
+            return
+        del self._rooms[party_id]
+        if room.subscription is None:
+            return
+        try:
+            await asyncio.shield(room.subscription)
+            await self._broker.unsubscribe(party_id)
+        except Exception:
+            log.warning("unsubscribing from party %s failed", party_id, exc_info=True)
+
+    def local_counts(self) -> dict[str, int]:
+        return {party_id: len(room.members) for party_id, room in self._rooms.items()}
+
+    def members(self) -> list[Member]:
+        """Every member of every room, each once."""
+        seen: dict[int, Member] = {}
+        for room in self._rooms.values():
+            for member in room.members:
+                seen.setdefault(id(member), member)
+        return list(seen.values())
+
+    # --- fan-out (called by the broker, synchronously, in offset order) -----------------
+
+    def on_publication(self, publication: Publication) -> None:
+        room = self._rooms.get(publication.party_id)
+        if room is None:
+            return  # the last member left while this was on its way
+        room.pending.append(publication)
+        if not room.flush_scheduled:
+            room.flush_scheduled = True
+            self._event_loop().call_later(self._tick, self._flush, room)
+
+    def on_broadcast(self, party_id: str, payload: bytes) -> None:
+        self.send_to_party(party_id, text_frame(payload))
+
+    def send_to_party(self, party_id: str, frame: bytes) -> None:
+        room = self._rooms.get(party_id)
+        if room is not None:
+            _each(room.members, lambda member: member.send_prepared(frame))
+
+    def _flush(self, room: Room) -> None:
+        room.flush_scheduled = False
+        publications, room.pending = room.pending, []
+        if not publications or not room.members:
+            return
+        batch = coalesce_likes(publications)
+        frame = events_frame(room.party_id, batch)
+        _each(room.members, lambda member: member.deliver(frame, batch))
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+
+def _each(members: Iterable[Member], send) -> None:
+    # A copy: delivering may cut a slow member, which leaves the set.
+    for member in list(members):
+        try:
+            send(member)
+        except Exception:
+            log.exception("delivery to a session failed")

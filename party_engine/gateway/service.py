@@ -1,0 +1,115 @@
+"""The gateway role as an engine service: the hub, the presence loop, party state changes
+and the drain.
+
+Party end or cancel: sessions are told (`party {state}`) and stay joined; the feed stays
+readable and shares and likes are refused with party_not_live.
+"""
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import secrets
+
+from .. import protocol
+from ..config import Settings
+from ..domain.parties import Party
+from ..lifecycle import PartyLifecycle
+from ..ports import Broker, EventPublisher, Store
+from .hub import Hub
+from .rate_limit import ShareLimiter
+from .session import Session
+from .transport import text_frame
+
+log = logging.getLogger(__name__)
+
+PRESENCE_SECONDS = 1.0
+GOING_AWAY = 1001
+DRAIN_BATCHES = 10
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store,
+        broker: Broker,
+        events: EventPublisher,
+        lifecycle: PartyLifecycle,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.broker = broker
+        self.events = events
+        self.hub = Hub(broker, tick_seconds=settings.fanout_tick_ms / 1000)
+        self.share_limiter = ShareLimiter(settings.redis_url, settings.share_rate_limit)
+        self.gateway_id = secrets.token_hex(8)
+        self.sessions: set[Session] = set()
+        self.accepting = True
+        self._presence: dict[str, int] = {}
+        self._presence_task: asyncio.Task[None] | None = None
+        lifecycle.on_change(self._announce_state)
+
+    async def start(self) -> None:
+        self.broker.set_handler(self.hub.on_publication, self.hub.on_broadcast)
+        self._presence_task = asyncio.create_task(self._presence_loop(), name="presence")
+
+    async def stop(self) -> None:
+        self.accepting = False
+        if self._presence_task is not None:
+            self._presence_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._presence_task
+
+    def presence_of(self, party_id: str) -> int:
+        """The last known total over all gateways (at least this gateway's own count)."""
+        local = self.hub.local_counts().get(party_id, 0)
+        return max(local, self._presence.get(party_id, 0))
+
+    async def _presence_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_SECONDS)
+            try:
+                await self._report_presence()
+            except Exception:
+                log.warning("presence round failed", exc_info=True)
+
+    async def _report_presence(self) -> None:
+        counts = self.hub.local_counts()
+        await self.broker.report_presence(self.gateway_id, counts, ttl_seconds=3 * PRESENCE_SECONDS)
+        if not counts:
+            return
+        self._presence = await self.broker.presence(list(counts))
+        for party_id, count in self._presence.items():
+            frame = text_frame(protocol.encode_presence(party_id, count))
+            self.hub.send_to_party(party_id, frame)
+
+    async def _announce_state(self, before: Party, after: Party) -> None:
+        if before.state is after.state:
+            return
+        frame = protocol.encode_party_state(after.id, after.state.value)
+        try:
+            await self.broker.broadcast(after.id, frame)
+        except Exception:
+            # The change is saved; clients still see it in the next `joined` and in refusals.
+            log.warning("announcing party %s %s failed", after.id, after.state, exc_info=True)
+
+    async def drain(self, seconds: float) -> None:
+        """Tell every session to reconnect elsewhere after a jittered delay, in batches spread
+        over about half of `seconds`, and close it; new connections are refused meanwhile."""
+        self.accepting = False
+        sessions = list(self.sessions)
+        if not sessions:
+            return
+        batch_size = math.ceil(len(sessions) / DRAIN_BATCHES)
+        pause = seconds / 2 / DRAIN_BATCHES
+        spread_ms = int(seconds * 1000)
+        for start in range(0, len(sessions), batch_size):
+            for session in sessions[start : start + batch_size]:
+                retry_after_ms = random.randint(spread_ms // 10, spread_ms)
+                session.outbox.send(protocol.encode_drain(retry_after_ms))
+                session.outbox.close(GOING_AWAY, "draining")
+            if start + batch_size < len(sessions):
+                await asyncio.sleep(pause)

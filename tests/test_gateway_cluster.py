@@ -1,0 +1,83 @@
+"""Two real gateway processes (`party-engine serve`) sharing one real redis-server."""
+
+import asyncio
+
+import pytest
+
+from tests.gateway_harness import Client, GatewayProcess, seed_over_http
+
+
+@pytest.fixture
+def gateways(redis_url):
+    pair = [GatewayProcess(redis_url), GatewayProcess(redis_url)]
+    try:
+        for gateway in pair:
+            gateway.start()
+        yield pair
+    finally:
+        for gateway in pair:
+            gateway.stop()
+
+
+async def test_a_share_on_one_gateway_reaches_both_exactly_once_in_order(gateways):
+    a = gateways[0]
+    party, listing = await seed_over_http(a.http)
+    sender = await Client.connect(a.url, user="sender")
+    readers = [await Client.connect(g.url, user=f"reader-{n}") for n, g in enumerate(gateways)]
+    for client in [sender, *readers]:
+        assert (await client.join(party))["type"] == "joined"
+
+    acks = [await sender.reply(type="share", id=n, party=party, listing=listing) for n in range(5)]
+
+    assert [ack["offset"] for ack in acks] == [1, 2, 3, 4, 5]
+    for reader in readers:
+        await reader.until(lambda f: f["type"] == "events" and f["items"][-1]["offset"] == 5)
+        assert reader.offsets(party) == [1, 2, 3, 4, 5]
+    for client in [sender, *readers]:
+        await client.close()
+
+
+async def test_no_acknowledged_share_is_lost_when_redis_restarts(gateways, redis_server):
+    a, b = gateways
+    party, listing = await seed_over_http(a.http)
+    sender = await Client.connect(a.url, user="sender")
+    reader = await Client.connect(b.url, user="reader")
+    away = await Client.connect(b.url, user="away")
+    for client in (sender, reader, away):
+        await client.join(party)
+    acked: list[int] = []
+
+    async def share(n: int) -> None:
+        reply = await sender.reply(type="share", id=n, party=party, listing=listing)
+        if reply["type"] == "ack":
+            acked.append(reply["offset"])
+        else:
+            assert reply["code"] == "unavailable", reply  # refused, never silently lost
+
+    for n in range(3):
+        await share(n)
+    await away.until(lambda f: f["type"] == "events" and f["items"][-1]["offset"] == 3)
+    epoch = away.frames[0]["position"]["epoch"]
+    await away.close()  # this one reconnects after the restart
+    await asyncio.to_thread(redis_server.restart)
+    for n in range(3, 20):
+        await share(n)
+        await asyncio.sleep(0.05)
+    assert len(acked) >= 10
+
+    await reader.until(lambda f: f["type"] == "events" and f["items"][-1]["offset"] >= acked[-1])
+    assert set(acked) <= set(reader.offsets(party))
+    assert reader.offsets(party) == sorted(set(reader.offsets(party)))  # in order, no repeats
+
+    back = await Client.connect(b.url, user="away")
+    for _ in range(5):  # as a client does: `unavailable` says when to try again
+        rejoined = await back.join(party, since={"offset": 3, "epoch": epoch})
+        if rejoined["type"] != "error":
+            break
+        assert rejoined["code"] == "unavailable"
+        await asyncio.sleep(rejoined["retry_after_ms"] / 1000)
+    assert rejoined.get("recovered") is True, rejoined
+    await back.until(lambda f: f["type"] == "events" and f["items"][-1]["offset"] >= acked[-1])
+    assert {offset for offset in acked if offset > 3} <= set(back.offsets(party))
+    for client in (sender, reader, back):
+        await client.close()
