@@ -1,0 +1,24 @@
+"""The embedded push: every notice is recorded per user in the device store, readable at
+`GET /me/notifications`, so `make run` shows party-start notices without any AWS account."""
+
+from ..domain.themes import Theme
+from ..ports import Notification
+from .push_devices import DeviceBook
+
+
+class MemoryPush(DeviceBook):
+    async def connect(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ping(self) -> None:
+        pass
+
+    async def notify_user(self, user_id: str, notification: Notification) -> None:
+        await self._devices.record_notice([user_id], self._notice(notification))
+
+    async def notify_theme(self, theme: Theme, notification: Notification) -> None:
+        followers = await self._follows.followers(theme)
+        await self._devices.record_notice(followers, self._notice(notification))

@@ -1,0 +1,76 @@
+"""One contract for the DeviceStore port: the embedded store and a real redis-server."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from party_engine.backends import open_devices
+from party_engine.backends.devices_memory import NOTICES_KEPT
+from party_engine.domain.devices import Device, Platform, SentNotice
+from party_engine.domain.themes import Theme, ThemeKind
+
+AT = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
+NIKE = Theme(ThemeKind.BRAND, "Nike")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def devices(request):
+    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+    store = open_devices(url)
+    await store.connect()
+    yield store
+    await store.close()
+
+
+def a_device(device_id: str, user: str = "u1", token: str = "tok", minutes: int = 0) -> Device:
+    return Device(device_id, user, Platform.FCM, token, AT + timedelta(minutes=minutes), "arn:x")
+
+
+async def test_devices_read_back_by_id_token_and_user_oldest_first(devices):
+    later, earlier = a_device("d2", token="t2", minutes=5), a_device("d1", token="t1")
+    await devices.save_device(later)
+    await devices.save_device(earlier)
+    assert await devices.get_device("d1") == earlier
+    assert await devices.device_by_token(Platform.FCM, "t2") == later
+    assert await devices.device_by_token(Platform.APNS, "t2") is None
+    assert await devices.devices("u1") == [earlier, later]
+    assert await devices.devices("u2") == []
+
+
+async def test_a_saved_new_token_replaces_the_old_one_in_the_index(devices):
+    device = a_device("d1", token="old")
+    await devices.save_device(device)
+    await devices.save_device(replace(device, token="new", endpoint_arn=None))
+    assert await devices.device_by_token(Platform.FCM, "old") is None
+    assert (await devices.device_by_token(Platform.FCM, "new")).endpoint_arn is None
+
+
+async def test_a_removed_device_is_gone_with_its_subscriptions(devices):
+    await devices.save_device(a_device("d1"))
+    await devices.set_subscription("d1", NIKE, "sub-1")
+    assert await devices.subscriptions("d1") == {"brand:nike": "sub-1"}
+    await devices.remove_device("d1")
+    await devices.remove_device("d1")  # a no-op the second time
+    assert await devices.get_device("d1") is None
+    assert await devices.device_by_token(Platform.FCM, "tok") is None
+    assert await devices.devices("u1") == []
+    assert await devices.subscriptions("d1") == {}
+
+
+async def test_a_subscription_is_popped_once(devices):
+    await devices.set_subscription("d1", NIKE, "sub-1")
+    assert await devices.pop_subscription("d1", Theme(ThemeKind.BRAND, "NIKE")) == "sub-1"
+    assert await devices.pop_subscription("d1", NIKE) is None
+
+
+async def test_notices_are_kept_per_user_newest_first_and_bounded(devices):
+    for index in range(NOTICES_KEPT + 5):
+        notice = SentNotice(f"n{index}", "t", "b", {"i": str(index)}, AT)
+        await devices.record_notice(["u1", "u2"] if index == 0 else ["u1"], notice)
+    kept = await devices.notices("u1", limit=NOTICES_KEPT + 10)
+    assert len(kept) == NOTICES_KEPT
+    assert kept[0].id == f"n{NOTICES_KEPT + 4}"
+    assert [n.id for n in await devices.notices("u2")] == ["n0"]
+    assert (await devices.notices("u2"))[0].data == {"i": "0"}
+    assert await devices.notices("nobody") == []
