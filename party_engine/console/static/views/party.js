@@ -1,0 +1,136 @@
+// A party's live view: the host's console (controls, stats, leaderboards) or the shopper's
+// (share your listings, like shares). Both show the feed, participants and the chart.
+
+import { api } from "../api.js";
+import { h, partyTimes, themeLabel } from "../dom.js";
+import { PartySession } from "../live/party-session.js";
+import { Leaderboard, ListingNames, REFRESH_MS, StatsPanel, hostControls } from "./host-panels.js";
+import { listingsPanel } from "./listings.js";
+
+// Counters trail the feed by a worker's hop: refresh the panels this long after activity.
+const AFTER_ACTIVITY_MS = 700;
+
+/** Title, state badge, theme and times; update(party) redraws it after a transition. */
+class PartyHead {
+  constructor(party, actions) {
+    this.badge = h("span", { class: "state-badge", "data-testid": "party-state" });
+    this.times = h("span", { "data-testid": "party-times" });
+    this.el = h(
+      "div",
+      { class: "page-head" },
+      h(
+        "div",
+        {},
+        h("h1", {}, party.title, " ", this.badge),
+        h("div", { class: "muted" }, h("span", { class: "theme" }, themeLabel(party.theme)), " · ", this.times),
+        party.description ? h("p", {}, party.description) : null,
+      ),
+      actions,
+    );
+    this.update(party);
+  }
+
+  update(party) {
+    this.showState(party.state);
+    this.times.textContent = partyTimes(party);
+  }
+
+  showState(state) {
+    this.badge.textContent = state;
+    this.badge.dataset.state = state;
+  }
+}
+
+function failure(error) {
+  const message = error.status === 404 ? "There is no such party." : `Could not load the party: ${error.message}`;
+  return h("div", { class: "card" }, h("p", { class: "form-error" }, message), h("a", { href: "#/parties" }, "Back to the parties"));
+}
+
+export function partyView({ user, params }) {
+  const el = h("div", {}, h("p", { class: "muted" }, "loading…"));
+  const cleanups = [];
+  api("GET", `/parties/${encodeURIComponent(params.id)}`)
+    .then((party) => {
+      const build = party.host_id === user.userId ? hostLayout : shopperLayout;
+      el.replaceChildren(...build(party, user, cleanups));
+    })
+    .catch((error) => el.replaceChildren(failure(error)));
+  return { el, cleanup: () => cleanups.forEach((stop) => stop()) };
+}
+
+function startSession(party, user, cleanups, { onLike = null, onState, onActivity = null }) {
+  const session = new PartySession({ token: user.token, party: party.id, onLike, hooks: { partyState: onState, activity: onActivity } });
+  cleanups.push(() => session.stop());
+  session.start();
+  return session;
+}
+
+/** A state change announced on the socket: fetch the party again for its new times. */
+function refetchOnChange(party, head) {
+  let known = party.state;
+  return (state) => {
+    head.showState(state);
+    if (state === known) return;
+    known = state;
+    api("GET", `/parties/${encodeURIComponent(party.id)}`).then((latest) => head.update(latest), () => {});
+  };
+}
+
+function liveBar(session) {
+  return h("div", { class: "live-bar" }, session.status.el, session.counters);
+}
+
+function feedCard(session) {
+  return h("section", { class: "card" }, h("h2", {}, "Live feed"), session.feed.el);
+}
+
+function chartCard(session) {
+  return h("section", { class: "card" }, h("h2", {}, "Shares per minute"), h("p", { class: "muted" }, "of the shares this page has seen"), session.chart);
+}
+
+function hostLayout(party, user, cleanups) {
+  let panels = [];
+  let soon = null;
+  const refresh = () => panels.forEach((panel) => panel.refresh());
+  const refreshSoon = () => {
+    clearTimeout(soon);
+    soon = setTimeout(refresh, AFTER_ACTIVITY_MS);
+  };
+  const controls = hostControls(party, (updated) => head.update(updated));
+  const head = new PartyHead(party, controls.el);
+  const onStateFrame = refetchOnChange(party, head);
+  const session = startSession(party, user, cleanups, {
+    onState: (state) => {
+      onStateFrame(state);
+      controls.show(state);
+    },
+    onActivity: refreshSoon,
+  });
+  const names = new ListingNames(session.model);
+  panels = [
+    new StatsPanel(party.id),
+    new Leaderboard(party.id, { by: "listings", title: "Top listings", unit: "pts", label: (id) => names.name(id) }),
+    new Leaderboard(party.id, { by: "sharers", title: "Top sharers", unit: "shares", label: async (id) => id }),
+  ];
+  refresh();
+  const timer = setInterval(refresh, REFRESH_MS);
+  cleanups.push(() => clearInterval(timer), () => clearTimeout(soon));
+  return [
+    head.el,
+    liveBar(session),
+    h("div", { class: "columns" }, feedCard(session), h("div", {}, chartCard(session), ...panels.map((panel) => panel.el))),
+  ];
+}
+
+function shopperLayout(party, user, cleanups) {
+  const head = new PartyHead(party, null);
+  let session = null;
+  const like = (share) => session.socket.request({ type: "like", party: party.id, share });
+  session = startSession(party, user, cleanups, { onLike: like, onState: refetchOnChange(party, head) });
+  const share = (listing) => session.socket.request({ type: "share", party: party.id, listing });
+  return [
+    head.el,
+    liveBar(session),
+    h("div", { class: "columns" }, feedCard(session), h("div", {}, listingsPanel({ user, party, share }), chartCard(session))),
+  ];
+}
