@@ -1,0 +1,101 @@
+"""python -m loadtests.bench [--profile full|smoke] [--systems ...] [--<knob> N ...]"""
+
+import argparse
+import dataclasses
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+
+from tests.servers import RedisServer
+
+from . import report
+from .profiles import PROFILES, with_overrides
+from .run import run_all
+from .systems import ROOT, node_ready
+
+ALL_SYSTEMS = ["engine", "raw", "socketio", "node"]
+RESULTS = ROOT / "loadtests" / "results"
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.bench",
+        description="The engine side by side with a raw server, python-socketio and Node "
+        "Socket.IO, on the same load, on this machine.",
+    )
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
+    parser.add_argument("--systems", default=",".join(ALL_SYSTEMS),
+                        help="comma-separated, from " + ", ".join(ALL_SYSTEMS))  # fmt: skip
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
+    for field in dataclasses.fields(PROFILES["full"]):
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=field.type, default=None,
+                            help=f"(full: {getattr(PROFILES['full'], field.name)})")  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # SIGTERM unwinds like Ctrl-C, so every server this started is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    args = parse(sys.argv[1:] if argv is None else argv)
+    knobs = {f.name: getattr(args, f.name) for f in dataclasses.fields(PROFILES["full"])}
+    profile = with_overrides(PROFILES[args.profile], **knobs)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = set(systems) - set(ALL_SYSTEMS)
+    if unknown:
+        print(f"unknown systems: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    notes = []
+    if "node" in systems and (why := node_ready()) is not None:
+        systems.remove("node")
+        notes.append(f"Node Socket.IO skipped: {why}")
+    command = "python -m loadtests.bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"{command}\nprofile {args.profile}: {dataclasses.asdict(profile)}")
+    for note in notes:
+        print(f"NOTE: {note}")
+    started = time.monotonic()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-") as workdir,
+        RedisServer(Path(workdir) / "redis", extra_args=("--appendonly", "no")) as redis_server,
+    ):
+        logdir = Path(workdir) / "logs"
+        logdir.mkdir()
+
+        def flush() -> None:
+            with redis.Redis.from_url(redis_server.url) as client:
+                client.flushall()
+
+        results = run_all(systems, profile, redis_server.url, logdir, flush)
+    checks = report.targets(results, dataclasses.asdict(profile))
+    text = report.table(results)
+    print(f"\n{text}\n\nTargets (engine; printed, never asserted):\n{report.targets_text(checks)}")
+    document = {
+        "command": command,
+        "commit": report.commit(),
+        "machine": report.machine(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - started, 1),
+        "profile_name": args.profile,
+        "profile": dataclasses.asdict(profile),
+        "notes": notes,
+        "results": results,
+        "targets": checks,
+        "table": text,
+    }
+    stem = f"bench-{args.profile}"
+    report.write_json(args.out / f"{stem}.json", document)
+    why_no_chart = report.write_chart(args.out / f"{stem}.png", results)
+    if why_no_chart:
+        print(f"NOTE: {why_no_chart}")
+    print(f"\nWrote {args.out / stem}.json and .png ({document['seconds']} s)")
+    return 1 if any("error" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

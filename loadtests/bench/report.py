@@ -1,0 +1,156 @@
+"""The table, the targets and how far each is, the JSON and the PNG chart."""
+
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROWS = [  # (key, label, format)
+    ("connections_held", "connections held", "{:,.0f}"),
+    ("rss_per_connection_kib", "server RSS per connection (KiB)", "{:,.1f}"),
+    ("frames_per_s", "fan-out frames/s", "{:,.0f}"),
+    ("events_per_s", "fan-out events/s", "{:,.0f}"),
+    ("events_per_frame", "events per frame", "{:,.1f}"),
+    ("latency_connections", "latency run: connections", "{:,.0f}"),
+    ("latency_shares_per_s", "latency run: shares/s sent", "{:,.0f}"),
+    ("latency_events_per_s", "latency run: events/s delivered", "{:,.0f}"),
+    ("latency_p50_ms", "share-to-delivery p50 (ms)", "{:,.1f}"),
+    ("latency_p99_ms", "share-to-delivery p99 (ms)", "{:,.1f}"),
+    ("storm_ok", "join storm: joined", "{:,.0f}"),
+    ("storm_failed", "join storm: failed", "{:,.0f}"),
+    ("storm_seconds", "join storm: seconds", "{:,.1f}"),
+    ("storm_p99_join_ms", "join storm: p99 join (ms)", "{:,.0f}"),
+]
+LOWER_IS_BETTER = {"rss_per_connection_kib", "latency_p50_ms", "latency_p99_ms",
+                   "storm_failed", "storm_p99_join_ms", "storm_seconds"}  # fmt: skip
+
+
+def _cell(value: Any, fmt: str) -> str:
+    return "n/a" if value is None else fmt.format(value)
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    by_name = {r["system"]: r for r in results}
+    engine = by_name.get("engine", {})
+    others = [r["system"] for r in results if r["system"] != "engine"]
+    names = [r["system"] for r in results]
+    header = ["figure", *names, *[f"engine ÷ {o}" for o in others]]
+    lines = []
+    for key, label, fmt in ROWS:
+        row = [label, *[_cell(by_name[n].get(key), fmt) for n in names]]
+        for other in others:
+            mine, theirs = engine.get(key), by_name[other].get(key)
+            ratio = mine / theirs if mine is not None and theirs else None
+            row.append(_cell(ratio, "{:.2f}x"))
+        lines.append(row)
+    for result in results:
+        if "error" in result:
+            lines.append([f"{result['system']} failed", result["error"][:60]])
+    widths = [
+        max(len(str(r[i])) for r in [header, *lines] if i < len(r)) for i in range(len(header))
+    ]
+
+    def render(row: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(widths[i]) for i, c in enumerate(row)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([render(header), rule, *(render(r) for r in lines)])
+
+
+def targets(results: list[dict[str, Any]], profile: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each of the issue's targets: what it asks, what was measured, met or how far off."""
+    by_name = {r["system"]: r for r in results}
+    engine = by_name.get("engine", {})
+
+    def ratio(key: str, other: str, other_key: str | None = None) -> float | None:
+        mine, theirs = engine.get(key), by_name.get(other, {}).get(other_key or key)
+        return mine / theirs if mine is not None and theirs else None
+
+    checks = [
+        ("fan-out frames/s >= 90% of raw", ratio("frames_per_s", "raw"), 0.9, ">="),
+        ("events/s >= 5x raw frames/s", ratio("events_per_s", "raw", "frames_per_s"), 5.0, ">="),
+        ("events/s >= 3x python-socketio", ratio("events_per_s", "socketio"), 3.0, ">="),
+        ("events/s >= 1.5x Node Socket.IO", ratio("events_per_s", "node"), 1.5, ">="),
+        (f"p99 share-to-delivery <= 50 ms ({profile['latency_connections']:,} conns, "
+         f"{profile['latency_rate']:g} shares/s)", engine.get("latency_p99_ms"), 50.0, "<="),
+        (f"{profile['hold_connections']:,} connections held "
+         f"({profile['gateways']} gateways; issue: 50,000)",
+         engine.get("connections_held"), float(profile["hold_connections"]), ">="),
+        ("<= 16 KiB RSS per connection", engine.get("rss_per_connection_kib"), 16.0, "<="),
+        (f"join storm: all {profile['storm_clients']:,} join", engine.get("storm_ok"),
+         float(profile["storm_clients"]), ">="),
+        ("join storm: p99 join <= 1 s", engine.get("storm_p99_join_ms"), 1000.0, "<="),
+    ]  # fmt: skip
+    out = []
+    for name, value, goal, sense in checks:
+        if value is None:
+            status = "not measured"
+        elif (value >= goal) if sense == ">=" else (value <= goal):
+            status = "met"
+        elif sense == ">=":
+            status = f"missed: {value / goal:.0%} of the target"
+        else:
+            status = f"missed: {value / goal:.2f}x the limit"
+        out.append({"target": name, "value": value, "goal": goal, "status": status})
+    return out
+
+
+def targets_text(checks: list[dict[str, Any]]) -> str:
+    lines = []
+    for check in checks:
+        value = "n/a" if check["value"] is None else f"{check['value']:,.2f}"
+        lines.append(f"  {check['target']:<72} {value:>12}  {check['status']}")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": psutil.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True,
+                               text=True, check=True).stdout.strip()  # fmt: skip
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def write_chart(path: Path, results: list[dict[str, Any]]) -> str | None:
+    """A PNG of the headline figures; None when written, else why not."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib not installed (pip install -e '.[bench]'): no chart"
+    panels = [("frames_per_s", "fan-out frames/s"), ("events_per_s", "fan-out events/s"),
+              ("latency_p99_ms", "p99 share-to-delivery (ms)"),
+              ("rss_per_connection_kib", "RSS per connection (KiB)")]  # fmt: skip
+    figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6))
+    names = [r["system"] for r in results]
+    for axis, (key, title) in zip(axes, panels, strict=True):
+        values = [r.get(key) or 0 for r in results]
+        colours = ["#d1495b" if n == "engine" else "#8d99ae" for n in names]
+        axis.bar(names, values, color=colours)
+        axis.set_title(title, fontsize=10)
+        axis.tick_params(axis="x", labelrotation=30, labelsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return None

@@ -1,0 +1,98 @@
+"""The load tests still run: the locust spike and `make bench` in their smoke sizes.
+
+These check that each completes and writes its results with real (non-zero) figures; the
+performance targets are printed by the benchmark, never asserted.
+"""
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def engine_url(tmp_path: Path) -> Iterator[str]:
+    """`party-engine all` on the embedded default, on a free port."""
+    port = free_port()
+    env = {**os.environ, "PARTY_PORT": str(port), "PARTY_LOG_LEVEL": "warning"}
+    with open(tmp_path / "engine.log", "wb") as log:
+        process = subprocess.Popen([BIN / "party-engine", "all"], env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/healthz", timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, (tmp_path / "engine.log").read_text()
+                assert time.monotonic() < deadline, "the engine did not answer within 30 s"
+                time.sleep(0.1)  # polling a port that has no event to await
+        yield url
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+@pytest.mark.timeout(120)
+def test_the_locust_spike_plays_a_party_and_reports_websocket_timings(
+    engine_url: str, tmp_path: Path
+) -> None:
+    command = [
+        BIN / "locust", "-f", "locustfile.py", "--headless", "--host", engine_url,
+        "--csv", tmp_path / "spike", "--html", tmp_path / "spike.html", "--only-summary",
+        "--party-users", "3", "--party-baseline", "2", "--party-ramp", "2",
+        "--party-steady", "4", "--party-end", "1", "--party-spawn-rate", "20",
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, cwd=ROOT / "loadtests", capture_output=True, text=True, timeout=90, check=False
+    )
+    assert (tmp_path / "spike.html").is_file(), result.stderr[-2000:]
+    with open(tmp_path / "spike_stats.csv") as stats:
+        rows = {(row["Type"], row["Name"]): row for row in csv.DictReader(stats)}
+    count = {key: int(row["Request Count"]) for key, row in rows.items()}
+    failures = {key: int(row["Failure Count"]) for key, row in rows.items()}
+    assert count[("POST", "/parties/[id]/start")] == 1
+    assert count[("POST", "/parties/[id]/end")] == 1
+    for name in ("join", "share ack", "share → delivery"):
+        assert count.get(("WS", name), 0) > 0, f"no WS {name} in {sorted(count)}"
+        assert failures[("WS", name)] == 0, result.stderr[-2000:]
+    assert float(rows[("WS", "share → delivery")]["Average Response Time"]) > 0
+
+
+@pytest.mark.timeout(300)
+def test_the_bench_runs_every_system_and_writes_its_figures(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtests.bench", "--profile", "smoke", "--out", tmp_path],
+        cwd=ROOT, capture_output=True, text=True, timeout=280, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    document = json.loads((tmp_path / "bench-smoke.json").read_text())
+    systems = {r["system"]: r for r in document["results"]}
+    expected = {"engine", "raw", "socketio", "node"}
+    skipped = {s for s in expected if any(n.startswith("Node") for n in document["notes"])}
+    assert set(systems) == expected - skipped
+    for name, figures in systems.items():
+        assert figures["connections_held"] > 0, name
+        assert figures["frames_per_s"] > 0, name
+        assert figures["storm_ok"] > 0 and figures["storm_p99_join_ms"] > 0, name
+    assert systems["engine"]["latency_samples"] > 0
+    assert systems["engine"]["latency_p99_ms"] > 0
+    assert "engine ÷ raw" in result.stdout  # the table was printed
+    if importlib.util.find_spec("matplotlib") is not None:  # the `bench` extra
+        assert (tmp_path / "bench-smoke.png").stat().st_size > 0
+    else:
+        assert "no chart" in result.stdout
