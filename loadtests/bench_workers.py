@@ -30,6 +30,7 @@ from tests.servers import RabbitMQServer, RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTY = "bench-party"
+_DEADLINE_SECONDS = 300
 _SHARE_QUEUES = sum("share.created" in keys for keys in BINDINGS.values())
 
 
@@ -59,8 +60,11 @@ async def fill(amqp_url: str, topology: Topology, events: int) -> float:
     started = time.perf_counter()
     for n in range(events):
         await publisher.publish(share(n))
-    await publisher.close()  # flushes: returns once RabbitMQ confirmed every event
-    return events / (time.perf_counter() - started)
+    async with asyncio.timeout(_DEADLINE_SECONDS):
+        await publisher.flush()
+    rate = events / (time.perf_counter() - started)
+    await publisher.close()
+    return rate
 
 
 async def time_worker(amqp_url: str, redis_url: str, topology: Topology, events: int) -> dict:
@@ -77,7 +81,10 @@ async def time_worker(amqp_url: str, redis_url: str, topology: Topology, events:
     try:
         first_at = first_count = None
         count = 0
+        deadline = time.perf_counter() + _DEADLINE_SECONDS
         while count < events:
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"only {count} of {events} counted in {_DEADLINE_SECONDS} s")
             if worker.returncode is not None:
                 raise SystemExit(f"the worker exited with {worker.returncode}")
             count = (await ledger.party_stats(PARTY)).shares

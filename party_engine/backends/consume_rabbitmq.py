@@ -1,0 +1,226 @@
+"""The workers' side of RabbitMQ: one channel and consumer per worker role, manual acks.
+
+Messages arrive up to `prefetch` at a time into a local inbox; the role's task takes them in
+batches, parks unreadable bodies in the dead queue at once, hands the rest to the handler
+through queue_delivery.settle_batch, then acknowledges the whole batch with one multiple-ack
+(retries and dead events are republished, with confirms, before that ack). A worker that dies
+before the ack leaves the batch unacknowledged, and RabbitMQ delivers it to another worker.
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from pamqp.commands import Basic
+
+from ..domain.events import DomainEvent
+from ..ports import BatchHandler
+from .event_codec import MalformedEvent, decode_event
+from .queue_delivery import settle_batch
+from .queue_rabbitmq_topology import declare_exchange, declare_topology, declare_work_queue
+from .queue_topology import BINDINGS, Topology
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS_HEADER = "x-attempts"
+ERROR_HEADER = "x-error"
+
+
+@dataclass(slots=True)
+class _Delivery:
+    role: "_RoleConsumer"
+    message: AbstractIncomingMessage
+    event: DomainEvent
+    attempts: int
+
+    async def ack(self) -> None:
+        pass  # the consumer acknowledges the whole batch at once
+
+    async def retry(self, attempts: int, error: str) -> None:
+        await self.role.republish(
+            self.message, self.role.retry_queue(attempts), attempts=attempts, error=error
+        )
+
+    async def later(self) -> None:
+        await self.role.republish(
+            self.message, self.role.retry_queue(1), attempts=self.attempts, error=None
+        )
+
+    async def dead(self, reason: str) -> None:
+        await self.role.park(self.message, reason, self.attempts + 1)
+
+
+class _RoleConsumer:
+    def __init__(
+        self,
+        name: str,
+        channel: AbstractChannel,
+        queue: AbstractQueue,
+        topology: Topology,
+        handler: BatchHandler,
+        max_attempts: int,
+        batch_size: int,
+    ) -> None:
+        self.name = name
+        self._channel = channel
+        self._queue = queue
+        self._topology = topology
+        self._handler = handler
+        self._max_attempts = max_attempts
+        self._batch_size = batch_size
+        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._tag: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._handling = False
+        self._stopping = False
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+        self._tag = await self._queue.consume(self._receive)
+
+    async def stop(self) -> None:
+        """Take no more messages, finish the batch in hand, return the rest to the queue."""
+        self._stopping = True
+        if self._tag is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.cancel(self._tag)
+        if self._task is not None:
+            if not self._handling:
+                self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        returned = 0
+        while not self._inbox.empty():
+            message = self._inbox.get_nowait()
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+                returned += 1
+        if returned:
+            log.info("%s: returned %d unstarted events to the queue", self.name, returned)
+
+    def retry_queue(self, attempt: int) -> str:
+        return self._topology.retry_queue(self.name, self._topology.retry_delay(attempt))
+
+    async def republish(
+        self, message: AbstractIncomingMessage, queue: str, *, attempts: int, error: str | None
+    ) -> None:
+        headers = dict(message.headers or {})
+        headers[ATTEMPTS_HEADER] = attempts
+        if error is not None:
+            headers[ERROR_HEADER] = error
+        await self._send(message, queue, headers)
+
+    async def park(self, message: AbstractIncomingMessage, reason: str, attempts: int) -> None:
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                ERROR_HEADER: reason,
+                ATTEMPTS_HEADER: attempts,
+                "x-role": self.name,
+                "x-routing-key": message.routing_key or "",
+            }
+        )
+        await self._send(message, self._topology.dead_queue, headers)
+
+    async def _send(self, message: AbstractIncomingMessage, queue: str, headers: dict) -> None:
+        copy = aio_pika.Message(
+            message.body,
+            headers=headers,
+            message_id=message.message_id,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        confirmation = await self._channel.default_exchange.publish(copy, queue, timeout=10)
+        if not isinstance(confirmation, Basic.Ack):
+            raise ConnectionError(f"RabbitMQ did not confirm the copy to {queue}")
+
+    async def _receive(self, message: AbstractIncomingMessage) -> None:
+        self._inbox.put_nowait(message)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            batch = [await self._inbox.get()]
+            while len(batch) < self._batch_size and not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            self._handling = True
+            try:
+                await self._handle(batch)
+            except Exception:
+                # Most likely the connection dropped: the unacknowledged batch comes back.
+                log.exception("%s: a batch of %d was not settled", self.name, len(batch))
+            finally:
+                self._handling = False
+
+    async def _handle(self, batch: list[AbstractIncomingMessage]) -> None:
+        deliveries = []
+        for message in batch:
+            try:
+                event = decode_event(message.body)
+            except MalformedEvent as error:
+                log.error("%s: unreadable message parked as dead: %s", self.name, error)
+                await self.park(message, f"malformed body: {error}", attempts=1)
+                continue
+            attempts = (message.headers or {}).get(ATTEMPTS_HEADER, 0)
+            deliveries.append(
+                _Delivery(self, message, event, attempts if isinstance(attempts, int) else 0)
+            )
+        if deliveries:
+            await settle_batch(deliveries, self._handler, self._max_attempts)  # type: ignore[arg-type]
+        await batch[-1].ack(multiple=True)
+
+
+class RabbitConsumer:
+    def __init__(
+        self,
+        url: str,
+        *,
+        topology: Topology,
+        max_attempts: int,
+        prefetch: int = 256,
+        batch_size: int = 256,
+    ) -> None:
+        self._url = url
+        self._topology = topology
+        self._max_attempts = max_attempts
+        self._prefetch = prefetch
+        self._batch_size = batch_size
+        self._connection: AbstractRobustConnection | None = None
+        self._roles: list[_RoleConsumer] = []
+
+    async def connect(self) -> None:
+        self._connection = await aio_pika.connect_robust(self._url, reconnect_interval=1)
+        async with self._connection.channel() as channel:
+            await declare_topology(channel, self._topology)
+
+    async def ping(self) -> None:
+        if self._connection is None or self._connection.is_closed:
+            raise ConnectionError("not connected to RabbitMQ")
+
+    async def consume(self, role: str, handler: BatchHandler) -> None:
+        assert self._connection is not None, "connect() first"
+        # A channel per role: a multiple-ack covers only that role's deliveries.
+        channel = await self._connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        exchange = await declare_exchange(channel, self._topology)
+        queue = await declare_work_queue(channel, self._topology, role, exchange, BINDINGS[role])
+        consumer = _RoleConsumer(
+            role, channel, queue, self._topology, handler, self._max_attempts, self._batch_size
+        )
+        await consumer.start()
+        self._roles.append(consumer)
+
+    async def close(self) -> None:
+        for consumer in self._roles:
+            await consumer.stop()
+        self._roles.clear()
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None

@@ -1,0 +1,71 @@
+"""Domain events as JSON bytes on the queue: `{"type": <routing key>, "id": ..., ...}`.
+
+Decoding checks every field, so a worker can tell a malformed body (and why) from a handler
+failure and park it at once instead of retrying it.
+"""
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from ..domain.events import (
+    DomainEvent,
+    LikeCreated,
+    PartyEnded,
+    PartyReminder,
+    PartyStarted,
+    ShareCreated,
+)
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {
+    cls.routing_key: cls
+    for cls in (ShareCreated, LikeCreated, PartyStarted, PartyEnded, PartyReminder)
+}
+
+_PARSERS: dict[type, Any] = {str: str, int: int, datetime: datetime.fromisoformat}
+
+
+class MalformedEvent(ValueError):
+    """A body that is not a valid event; the message says what is wrong with it."""
+
+
+def encode_event(event: DomainEvent) -> bytes:
+    return orjson.dumps({"type": event.routing_key, **_fields(event)})
+
+
+def _fields(event: DomainEvent) -> dict[str, Any]:
+    return {field.name: getattr(event, field.name) for field in dataclasses.fields(event)}
+
+
+def decode_event(body: bytes) -> DomainEvent:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise MalformedEvent(f"body is not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise MalformedEvent("body is not a JSON object")
+    cls = EVENT_TYPES.get(data.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        raise MalformedEvent(f"unknown event type {data.get('type')!r}")
+    values = {}
+    for field in dataclasses.fields(cls):
+        values[field.name] = _field(data, field.name, field.type)
+    return cls(**values)
+
+
+def _field(data: dict[str, Any], name: str, kind: Any) -> Any:
+    if name not in data:
+        raise MalformedEvent(f"missing field {name!r}")
+    value = data[name]
+    if kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise MalformedEvent(f"field {name!r} must be an integer")
+        return value
+    if not isinstance(value, str) or (kind is str and not value):
+        raise MalformedEvent(f"field {name!r} must be a non-empty string")
+    try:
+        return _PARSERS[kind](value)
+    except ValueError:
+        raise MalformedEvent(f"field {name!r} is not a valid {kind.__name__}") from None

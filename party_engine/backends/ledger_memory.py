@@ -1,0 +1,94 @@
+"""The embedded ledger: idempotency locks and party counters in process memory."""
+
+import time
+from collections import Counter, defaultdict
+
+from ..domain.tallies import Tally
+from ..ports import Board, Claim, LockLost, PartyStats, Ranked
+
+# How long an event stays marked done (a redelivery after this would count again).
+DONE_SECONDS = 7 * 24 * 3600.0
+_DONE = -1.0  # stored in place of a lock's expiry
+
+
+class MemoryLedger:
+    def __init__(self, done_seconds: float = DONE_SECONDS) -> None:
+        self._done_seconds = done_seconds
+        # (role, event id) -> when the lock expires, or _DONE with the time in _done_at
+        self._marks: dict[tuple[str, str], float] = {}
+        self._done_at: dict[tuple[str, str], float] = {}
+        self._shares: Counter[str] = Counter()
+        self._likes: Counter[str] = Counter()
+        self._listings: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._sharers: defaultdict[str, Counter[str]] = defaultdict(Counter)
+
+    async def connect(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ping(self) -> None:
+        pass
+
+    async def claim(self, role: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
+        now = time.monotonic()
+        claims = []
+        for event_id in event_ids:
+            key = (role, event_id)
+            mark = self._marks.get(key)
+            if mark == _DONE:
+                claims.append(Claim.DONE)
+            elif mark is not None and mark > now:
+                claims.append(Claim.BUSY)
+            else:
+                self._marks[key] = now + ttl_seconds
+                claims.append(Claim.FRESH)
+        return claims
+
+    async def release(self, role: str, event_ids: list[str]) -> None:
+        for event_id in event_ids:
+            if self._marks.get((role, event_id), _DONE) != _DONE:
+                del self._marks[role, event_id]
+
+    async def mark_done(self, role: str, event_ids: list[str]) -> None:
+        await self.commit_tally(role, event_ids, Tally())
+
+    async def commit_tally(self, role: str, event_ids: list[str], tally: Tally) -> None:
+        now = time.monotonic()
+        for event_id in event_ids:
+            if self._marks.get((role, event_id), _DONE) <= now:  # done, expired or never taken
+                raise LockLost(f"event {event_id} is no longer locked by this worker")
+        self._shares.update(tally.party_shares)
+        self._likes.update(tally.party_likes)
+        for (party_id, listing_id), score in tally.listing_scores().items():
+            self._listings[party_id][listing_id] += score
+        for (party_id, sharer_id), shares in tally.sharer_shares.items():
+            self._sharers[party_id][sharer_id] += shares
+        self._forget_old_marks(now)
+        for event_id in event_ids:
+            self._marks[role, event_id] = _DONE
+            self._done_at[role, event_id] = now
+
+    async def party_stats(self, party_id: str) -> PartyStats:
+        return PartyStats(
+            shares=self._shares[party_id],
+            likes=self._likes[party_id],
+            listings=len(self._listings.get(party_id, ())),
+            sharers=len(self._sharers.get(party_id, ())),
+        )
+
+    async def leaderboard(self, party_id: str, board: Board, limit: int) -> list[Ranked]:
+        boards = self._listings if board is Board.LISTINGS else self._sharers
+        scores: Counter[str] = boards.get(party_id, Counter())
+        ranked = sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)[:limit]
+        return [Ranked(item_id, score) for item_id, score in ranked]
+
+    def _forget_old_marks(self, now: float) -> None:
+        # _done_at is in insertion order, so the oldest marks come first.
+        while self._done_at:
+            key, at = next(iter(self._done_at.items()))
+            if now - at < self._done_seconds:
+                return
+            del self._done_at[key]
+            self._marks.pop(key, None)

@@ -1,0 +1,150 @@
+"""The Redis ledger: idempotency locks by event id and the party counters.
+
+Keys (under `pe:`):
+  work:{role}:{event id}    "L:{token}" while a worker holds it (SET NX with a TTL),
+                            "done" once applied (kept DONE_SECONDS)
+  stats:{party}             hash: shares, likes
+  stats:{party}:listings    zset: listing id -> shares + likes
+  stats:{party}:sharers     zset: sharer id -> shares made
+
+Counters and done-marks are written by one script that first checks this worker still holds
+every lock, so a batch counts exactly once even when a lock expired under a slow worker.
+"""
+
+import uuid
+
+import redis.asyncio as redis
+from redis.exceptions import ResponseError
+
+from ..domain.tallies import Tally
+from ..ports import Board, Claim, LockLost, PartyStats, Ranked
+
+PREFIX = "pe:"
+DONE_SECONDS = 7 * 24 * 3600
+
+_CLAIM = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    out[i] = 'fresh'
+  elseif redis.call('GET', key) == 'done' then
+    out[i] = 'done'
+  else
+    out[i] = 'busy'
+  end
+end
+return out
+"""
+
+_RELEASE = """
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end
+return 0
+"""
+
+# ARGV: lock, done seconds, then (op, key, member, amount) per counter write.
+_COMMIT = """
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) ~= ARGV[1] then
+    return redis.error_reply('LOCKLOST ' .. key .. ' is no longer held by this worker')
+  end
+end
+for i = 3, #ARGV, 4 do
+  if ARGV[i] == 'h' then
+    redis.call('HINCRBY', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+  else
+    redis.call('ZINCRBY', ARGV[i + 1], ARGV[i + 3], ARGV[i + 2])
+  end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('SET', key, 'done', 'EX', ARGV[2])
+end
+return #KEYS
+"""
+
+
+def _work_key(role: str, event_id: str) -> str:
+    return f"{PREFIX}work:{role}:{event_id}"
+
+
+def _stats_key(party_id: str) -> str:
+    return f"{PREFIX}stats:{party_id}"
+
+
+def _board_key(party_id: str, board: Board) -> str:
+    return f"{PREFIX}stats:{party_id}:{board.value}"
+
+
+def _counter_writes(tally: Tally) -> list[str | int]:
+    args: list[str | int] = []
+    for party_id, shares in tally.party_shares.items():
+        args += ["h", _stats_key(party_id), "shares", shares]
+    for party_id, likes in tally.party_likes.items():
+        args += ["h", _stats_key(party_id), "likes", likes]
+    for (party_id, listing_id), score in tally.listing_scores().items():
+        args += ["z", _board_key(party_id, Board.LISTINGS), listing_id, score]
+    for (party_id, sharer_id), shares in tally.sharer_shares.items():
+        args += ["z", _board_key(party_id, Board.SHARERS), sharer_id, shares]
+    return args
+
+
+class RedisLedger:
+    def __init__(self, url: str, done_seconds: int = DONE_SECONDS) -> None:
+        self.client: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
+        self._done_seconds = done_seconds
+        self._lock = f"L:{uuid.uuid4().hex}"  # this process's locks, told apart from others'
+        self._claim = self.client.register_script(_CLAIM)
+        self._release = self.client.register_script(_RELEASE)
+        self._commit = self.client.register_script(_COMMIT)
+
+    async def connect(self) -> None:
+        await self.client.ping()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def claim(self, role: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
+        if not event_ids:
+            return []
+        keys = [_work_key(role, event_id) for event_id in event_ids]
+        answers = await self._claim(keys=keys, args=[self._lock, max(1, int(ttl_seconds * 1000))])
+        return [Claim(answer) for answer in answers]
+
+    async def release(self, role: str, event_ids: list[str]) -> None:
+        if event_ids:
+            keys = [_work_key(role, event_id) for event_id in event_ids]
+            await self._release(keys=keys, args=[self._lock])
+
+    async def mark_done(self, role: str, event_ids: list[str]) -> None:
+        await self.commit_tally(role, event_ids, Tally())
+
+    async def commit_tally(self, role: str, event_ids: list[str], tally: Tally) -> None:
+        if not event_ids:
+            return
+        keys = [_work_key(role, event_id) for event_id in event_ids]
+        try:
+            await self._commit(
+                keys=keys, args=[self._lock, self._done_seconds, *_counter_writes(tally)]
+            )
+        except ResponseError as error:
+            if str(error).startswith("LOCKLOST"):
+                raise LockLost(str(error)) from None
+            raise
+
+    async def party_stats(self, party_id: str) -> PartyStats:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hmget(_stats_key(party_id), "shares", "likes")
+            pipe.zcard(_board_key(party_id, Board.LISTINGS))
+            pipe.zcard(_board_key(party_id, Board.SHARERS))
+            (shares, likes), listings, sharers = await pipe.execute()
+        return PartyStats(int(shares or 0), int(likes or 0), listings, sharers)
+
+    async def leaderboard(self, party_id: str, board: Board, limit: int) -> list[Ranked]:
+        rows: list[tuple[str, float]] = await self.client.zrevrange(
+            _board_key(party_id, board), 0, limit - 1, withscores=True
+        )  # type: ignore[assignment]
+        return [Ranked(member, int(score)) for member, score in rows]

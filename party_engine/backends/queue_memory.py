@@ -1,0 +1,142 @@
+"""The embedded event queue: one in-process asyncio queue per worker role.
+
+It is both the gateway's publisher and the workers' consumer (one process holds both ends),
+routes by the same table as RabbitMQ and settles deliveries with the same code, so retries,
+attempt counting and dead events behave alike. Dead events are kept in `dead` for inspection.
+Bounded: past `capacity` queued events, has_room() says no.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from ..domain.events import DomainEvent
+from ..ports import BackendUnavailable, BatchHandler
+from .queue_delivery import settle_batch
+from .queue_topology import BINDINGS, Topology
+
+log = logging.getLogger(__name__)
+
+_DRAIN_SECONDS = 10.0
+
+
+def hard_limit(capacity: int) -> int:
+    """How far past `capacity` publish() still accepts (gateways check has_room() first and
+    may overshoot it a little while many sessions publish at once)."""
+    return capacity + max(64, capacity // 10)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadEvent:
+    role: str
+    event: DomainEvent
+    reason: str
+
+
+@dataclass(slots=True)
+class _Delivery:
+    queue: "MemoryQueue"
+    role: str
+    event: DomainEvent
+    attempts: int = 0
+
+    async def ack(self) -> None:
+        pass
+
+    async def retry(self, attempts: int, error: str) -> None:
+        self.attempts = attempts
+        self.queue._put_later(self, self.queue.topology.retry_delay(attempts))
+
+    async def later(self) -> None:
+        self.queue._put_later(self, self.queue.topology.retry_delays[0])
+
+    async def dead(self, reason: str) -> None:
+        self.queue.dead.append(DeadEvent(self.role, self.event, reason))
+
+
+@dataclass(eq=False)
+class MemoryQueue:
+    capacity: int = 10_000
+    max_attempts: int = 5
+    topology: Topology = field(default_factory=Topology)
+    batch_size: int = 256
+    dead: list[DeadEvent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._queues: dict[str, asyncio.Queue[_Delivery | None]] = {
+            role: asyncio.Queue() for role in BINDINGS
+        }
+        self._consumers: dict[str, asyncio.Task[None]] = {}
+        self._waiting: set[asyncio.TimerHandle] = set()
+
+    async def connect(self) -> None:
+        pass
+
+    async def ping(self) -> None:
+        pass
+
+    def has_room(self) -> bool:
+        return self._pending() < self.capacity
+
+    async def publish(self, event: DomainEvent) -> None:
+        if self._pending() >= hard_limit(self.capacity):
+            raise BackendUnavailable(f"the event queue holds {self._pending()} events")
+        for role, keys in BINDINGS.items():
+            if event.routing_key in keys:
+                self._queues[role].put_nowait(_Delivery(self, role, event))
+
+    async def consume(self, role: str, handler: BatchHandler) -> None:
+        if role in self._consumers:
+            raise ValueError(f"the {role} queue has a consumer already")
+        self._consumers[role] = asyncio.create_task(self._consume(self._queues[role], handler))
+
+    async def close(self) -> None:
+        """Stop the consumers after they have handled what is queued (within a deadline)."""
+        consumers, self._consumers = self._consumers, {}
+        for role in consumers:
+            self._queues[role].put_nowait(None)  # behind everything already queued
+        if consumers:
+            _, unfinished = await asyncio.wait(consumers.values(), timeout=_DRAIN_SECONDS)
+            for task in unfinished:
+                task.cancel()
+        for timer in self._waiting:
+            timer.cancel()
+        lost = len(self._waiting) + sum(_drain(queue) for queue in self._queues.values())
+        self._waiting.clear()
+        if lost:
+            log.error("event queue stopped with %d deliveries not handled; they are lost", lost)
+
+    def _pending(self) -> int:
+        return max(queue.qsize() for queue in self._queues.values())
+
+    def _put_later(self, delivery: _Delivery, delay: float) -> None:
+        queue = self._queues[delivery.role]
+
+        def put() -> None:
+            self._waiting.discard(timer)
+            queue.put_nowait(delivery)
+
+        timer = asyncio.get_running_loop().call_later(delay, put)
+        self._waiting.add(timer)
+
+    async def _consume(self, queue: asyncio.Queue[_Delivery | None], handler: BatchHandler) -> None:
+        while True:
+            batch: list[_Delivery] = []
+            item = await queue.get()
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= self.batch_size or queue.empty():
+                    break
+                item = queue.get_nowait()
+            if batch:
+                await settle_batch(batch, handler, self.max_attempts)  # type: ignore[arg-type]
+            if item is None:
+                return
+
+
+def _drain(queue: asyncio.Queue[_Delivery | None]) -> int:
+    """Empty the queue; how many deliveries it held."""
+    count = 0
+    while not queue.empty():
+        count += queue.get_nowait() is not None
+    return count

@@ -1,0 +1,55 @@
+"""Names of the event pipeline's exchanges and queues, and which events each queue gets.
+
+Both queue backends (RabbitMQ and the in-process one) route by this table, so a worker role
+receives the same events whichever is configured. A prefix isolates several pipelines on
+one broker (tests, staging side by side).
+"""
+
+from dataclasses import dataclass
+
+COUNTERS = "counters"
+SELLER_NOTICES = "seller-notices"
+
+# Worker role -> the routing keys its queue is bound to.
+BINDINGS: dict[str, tuple[str, ...]] = {
+    COUNTERS: ("share.created", "like.created"),
+    SELLER_NOTICES: ("share.created",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    prefix: str = ""
+    # Delay before each retry: attempt 1 waits retry_delays[0], and so on.
+    retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+
+    @property
+    def exchange(self) -> str:
+        return f"{self.prefix}party.events"
+
+    @property
+    def dead_queue(self) -> str:
+        return f"{self.prefix}party.dead"
+
+    def queue(self, role: str) -> str:
+        return f"{self.prefix}party.{role}"
+
+    def retry_queue(self, role: str, delay: float) -> str:
+        # The delay is in the name: a queue's TTL cannot change once declared.
+        return f"{self.queue(role)}.retry.{round(delay * 1000)}ms"
+
+    def retry_delay(self, attempt: int) -> float:
+        """The wait before retry number `attempt` (1-based); the last delay repeats."""
+        return self.retry_delays[min(attempt, len(self.retry_delays)) - 1]
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(BINDINGS)
+
+
+def backoff_delays(max_attempts: int, base_seconds: float) -> tuple[float, ...]:
+    """Growing delays (base, 2 base, 4 base, ...) for the retries after a failed attempt.
+
+    At least one, because an event held by another worker is also put back for later.
+    """
+    return tuple(base_seconds * 2**n for n in range(max(1, max_attempts - 1)))

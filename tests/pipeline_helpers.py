@@ -1,0 +1,57 @@
+"""Helpers for the event pipeline tests: events, waiting on conditions, reading party.dead."""
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import aio_pika
+
+from party_engine.domain.events import ShareCreated
+
+AT = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def a_share(n: int, *, party: str = "p1", listing: str | None = None, sharer: str | None = None):
+    return ShareCreated(
+        id=f"share-{n}",
+        party_id=party,
+        offset=n,
+        listing_id=listing or f"l{n % 7}",
+        seller_id=f"seller-{n % 3}",
+        sharer_id=sharer or f"u{n % 5}",
+        at=AT,
+    )
+
+
+def unique_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}."
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
+    """Wait until `check()` is true; fail after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(0.02)
+
+
+async def read_queue(url: str, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    """Take every message now in `queue` (acknowledged)."""
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, durable=True)
+        messages = []
+        while (message := await declared.get(no_ack=True, fail=False)) is not None:
+            messages.append(message)
+        return messages
+
+
+async def publish_raw(url: str, exchange: str, routing_key: str, body: bytes) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        target = await channel.get_exchange(exchange)
+        await target.publish(aio_pika.Message(body), routing_key)

@@ -1,0 +1,108 @@
+"""One contract for the Ledger port (idempotency locks and party counters), run against the
+embedded ledger and a real redis-server."""
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from party_engine.backends import open_ledger
+from party_engine.domain.events import LikeCreated, ShareCreated
+from party_engine.domain.tallies import tally
+from party_engine.ports import Board, Claim, LockLost, PartyStats, Ranked
+
+AT = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def ledger(request):
+    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+    ledger = open_ledger(url)
+    await ledger.connect()
+    yield ledger
+    await ledger.close()
+
+
+def share(n: int, *, party="p1", listing="l1", sharer="u1"):
+    return ShareCreated(f"s{n}", party, n, listing, "seller-1", sharer, AT)
+
+
+def like(n: int, *, party="p1", listing="l1"):
+    return LikeCreated(f"k{n}", party, n, 1, listing, "liker-1", AT)
+
+
+async def test_a_fresh_event_is_claimed_then_done_after_commit(ledger):
+    assert await ledger.claim("counters", ["e1"], 30) == [Claim.FRESH]
+    await ledger.commit_tally("counters", ["e1"], tally([share(1)]))
+    assert await ledger.claim("counters", ["e1"], 30) == [Claim.DONE]
+
+
+async def test_an_event_locked_by_a_worker_is_busy_for_the_others(ledger):
+    assert await ledger.claim("counters", ["e1", "e2"], 30) == [Claim.FRESH, Claim.FRESH]
+    assert await ledger.claim("counters", ["e1"], 30) == [Claim.BUSY]
+
+
+async def test_roles_lock_and_finish_the_same_event_separately(ledger):
+    await ledger.claim("counters", ["e1"], 30)
+    await ledger.mark_done("counters", ["e1"])
+    assert await ledger.claim("seller-notices", ["e1"], 30) == [Claim.FRESH]
+
+
+async def test_a_released_event_can_be_claimed_again(ledger):
+    await ledger.claim("counters", ["e1"], 30)
+    await ledger.release("counters", ["e1"])
+    assert await ledger.claim("counters", ["e1"], 30) == [Claim.FRESH]
+
+
+async def test_a_release_never_undoes_a_done_event(ledger):
+    await ledger.claim("counters", ["e1"], 30)
+    await ledger.mark_done("counters", ["e1"])
+    await ledger.release("counters", ["e1"])
+    assert await ledger.claim("counters", ["e1"], 30) == [Claim.DONE]
+
+
+async def test_a_lock_expires_so_a_dead_worker_does_not_hold_its_events_forever(ledger):
+    await ledger.claim("counters", ["e1"], 0.05)
+    deadline = asyncio.get_running_loop().time() + 5
+    while await ledger.claim("counters", ["e1"], 30) != [Claim.FRESH]:
+        assert asyncio.get_running_loop().time() < deadline, "the lock never expired"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_commit_of_an_unclaimed_event_is_refused(ledger):
+    with pytest.raises(LockLost):
+        await ledger.commit_tally("counters", ["never-claimed"], tally([share(1)]))
+    assert await ledger.party_stats("p1") == PartyStats(0, 0, 0, 0)
+
+
+async def test_counters_and_boards_add_up_per_party(ledger):
+    events = [
+        share(1, listing="l1", sharer="ann"),
+        share(2, listing="l1", sharer="bob"),
+        share(3, listing="l2", sharer="ann"),
+        like(4, listing="l2"),
+        like(5, listing="l2"),
+        share(6, party="p2", listing="l9", sharer="cat"),
+    ]
+    ids = [event.id for event in events]
+    await ledger.claim("counters", ids, 30)
+    await ledger.commit_tally("counters", ids, tally(events))
+
+    assert await ledger.party_stats("p1") == PartyStats(shares=3, likes=2, listings=2, sharers=2)
+    assert await ledger.party_stats("p2") == PartyStats(shares=1, likes=0, listings=1, sharers=1)
+    assert await ledger.leaderboard("p1", Board.LISTINGS, 10) == [Ranked("l2", 3), Ranked("l1", 2)]
+    assert await ledger.leaderboard("p1", Board.SHARERS, 10) == [Ranked("ann", 2), Ranked("bob", 1)]
+    assert await ledger.leaderboard("p1", Board.SHARERS, 1) == [Ranked("ann", 2)]
+
+
+async def test_equal_scores_rank_by_id_descending(ledger):
+    events = [share(1, sharer="amy"), share(2, sharer="zoe"), share(3, sharer="max")]
+    await ledger.claim("counters", ["s1", "s2", "s3"], 30)
+    await ledger.commit_tally("counters", ["s1", "s2", "s3"], tally(events))
+    board = await ledger.leaderboard("p1", Board.SHARERS, 10)
+    assert [r.id for r in board] == ["zoe", "max", "amy"]
+
+
+async def test_an_unknown_party_has_zero_stats_and_an_empty_board(ledger):
+    assert await ledger.party_stats("nope") == PartyStats(0, 0, 0, 0)
+    assert await ledger.leaderboard("nope", Board.LISTINGS, 10) == []

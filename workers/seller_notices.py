@@ -1,0 +1,139 @@
+"""Seller notices: "your listing was shared in <party>", at most one per seller per party per
+window. The first share sends at once; later shares in the window are counted by the notice
+book, and the sweeper sends one summary with the count when the window closes."""
+
+import asyncio
+import contextlib
+import logging
+
+from party_engine.backends.queue_topology import SELLER_NOTICES
+from party_engine.clock import Clock
+from party_engine.domain.events import DomainEvent, ShareCreated
+from party_engine.ports import DueNotice, Ledger, NoticeBook, Notification, PartyStore, Push
+
+from .idempotency import claim_batch
+
+log = logging.getLogger(__name__)
+
+
+async def _party_title(store: PartyStore, party_id: str) -> str:
+    party = await store.get_party(party_id)
+    return party.title if party is not None else "a party"
+
+
+class SellerNoticesHandler:
+    role = SELLER_NOTICES
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        notices: NoticeBook,
+        store: PartyStore,
+        push: Push,
+        clock: Clock,
+        window_seconds: float,
+        lock_seconds: float,
+    ) -> None:
+        self._ledger = ledger
+        self._notices = notices
+        self._store = store
+        self._push = push
+        self._clock = clock
+        self._window = window_seconds
+        self._lock_seconds = lock_seconds
+
+    async def __call__(self, events: list[DomainEvent]) -> set[str]:
+        claimed = await claim_batch(self._ledger, self.role, events, self._lock_seconds)
+        unfinished = [event.id for event in claimed.fresh]
+        try:
+            for event in claimed.fresh:
+                if isinstance(event, ShareCreated):
+                    await self._note(event)
+                await self._ledger.mark_done(self.role, [event.id])
+                unfinished.remove(event.id)
+        except Exception:
+            await self._ledger.release(self.role, unfinished)
+            raise
+        return claimed.busy
+
+    async def _note(self, share: ShareCreated) -> None:
+        now = self._clock.now().timestamp()
+        send_now = await self._notices.note_share(
+            share.party_id, share.seller_id, share.id, now, self._window
+        )
+        if send_now:
+            title = await _party_title(self._store, share.party_id)
+            await self._push.notify_user(
+                share.seller_id,
+                Notification(
+                    title="Your listing was shared",
+                    body=f"Your listing was shared in {title}",
+                    data={"party_id": share.party_id, "listing_id": share.listing_id},
+                ),
+            )
+
+
+class NoticeSweeper:
+    """Sends the summaries of closed windows; a service of the worker role."""
+
+    def __init__(
+        self,
+        *,
+        notices: NoticeBook,
+        store: PartyStore,
+        push: Push,
+        clock: Clock,
+        window_seconds: float,
+        every_seconds: float = 1.0,
+        lease_seconds: float = 60.0,
+    ) -> None:
+        self._notices = notices
+        self._store = store
+        self._push = push
+        self._clock = clock
+        self._window = window_seconds
+        self._every = every_seconds
+        self._lease = lease_seconds
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def sweep(self) -> int:
+        """Send every summary due now; how many were sent."""
+        due = await self._notices.take_due(self._clock.now().timestamp(), self._lease)
+        for notice in due:
+            await self._send(notice)
+            await self._notices.settle(notice, self._clock.now().timestamp(), self._window)
+        return len(due)
+
+    async def _send(self, notice: DueNotice) -> None:
+        title = await _party_title(self._store, notice.party_id)
+        times = "once more" if notice.shares == 1 else f"{notice.shares} more times"
+        await self._push.notify_user(
+            notice.seller_id,
+            Notification(
+                title="Your listings are being shared",
+                body=f"Your listings were shared {times} in {title}",
+                data={"party_id": notice.party_id, "shares": str(notice.shares)},
+            ),
+        )
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.sweep()
+            except Exception:
+                # A failed summary stays leased and comes back; the sweeper keeps going.
+                log.exception("seller notice sweep failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._every)
