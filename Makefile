@@ -32,5 +32,29 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy party_engine workers
 
+## loadtest: the locust party spike, headless, against a running engine (PARTY_URL); report in loadtests/results/
+PARTY_URL ?= http://127.0.0.1:8000
+loadtest: $(STAMP)
+	mkdir -p loadtests/results
+	cd loadtests && ../$(BIN)/locust -f locustfile.py --headless --host $(PARTY_URL) \
+		--csv results/spike --html results/spike.html --only-summary $(LOCUST_ARGS)
+
+## bench: the engine side by side with a raw server, python-socketio and Node Socket.IO (BENCH_ARGS="--profile smoke")
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+
+## bench-fanout: one gateway, N clients in one party; prints frames/s, events/s, RSS per connection
+bench-fanout: $(STAMP)
+	PYTHONPATH=. $(BIN)/python loadtests/bench_fanout.py
+
+## bench-workers: one worker process on a pre-filled RabbitMQ queue (idempotency on); prints events/s (BENCH_WORKERS_ARGS="--events 50000")
+bench-workers: services $(STAMP)
+	$(BIN)/python -m loadtests.bench_workers $(BENCH_WORKERS_ARGS)

@@ -32,6 +32,7 @@ def _announce(settings: Settings) -> None:
     typer.echo(
         f"Party engine on {base}  (API docs: {base}/docs, WebSocket: ws://{settings.host}:{settings.port}/ws)"
     )
+    typer.echo(f"Host console: {base}/  (sign in with a token from `party-engine token`)")
     if settings.jwt_secret == DEV_JWT_SECRET:
         token = issue_token(settings.jwt_secret, "host-1", UserRole.HOST)
         typer.echo("Embedded default with the development secret. A host token for trying the API:")
@@ -46,6 +47,28 @@ def serve() -> None:
     settings = _settings()
     _announce(settings)
     run(settings, frozenset({Role.GATEWAY}))
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the party clock: starts and ends parties on time, sends reminders. Run several for
+    availability; one leads at a time (a Redis lease)."""
+    import asyncio
+
+    from .server import run_headless
+
+    asyncio.run(run_headless(_settings(), frozenset({Role.SCHEDULER})))
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker: counters, leaderboards and seller notices from the event queue. Run as
+    many as the load needs; each event is applied once whichever worker gets it."""
+    import asyncio
+
+    from .server import run_headless
+
+    asyncio.run(run_headless(_settings(), frozenset({Role.WORKER})))
 
 
 @app.command(name="all")

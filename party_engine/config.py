@@ -52,7 +52,21 @@ class Settings(BaseSettings):
     # Pipeline and clock
     max_attempts: int = Field(5, ge=1)
     notice_window_seconds: int = Field(300, ge=1)
+    # Event pipeline: names prefixed (several pipelines on one broker), retries wait
+    # base, 2 base, 4 base..., a worker's lock on an event expires after event_lock_seconds
+    # (what a worker killed mid-batch delays its events by), the publisher buffers this many.
+    amqp_prefix: str = Field("", pattern=r"^[\w.-]*$")
+    retry_base_seconds: float = Field(1.0, gt=0)
+    event_lock_seconds: float = Field(30.0, gt=0)
+    event_buffer: int = Field(10_000, ge=1)
     reminder_minutes: int = Field(15, ge=0)
+
+    # SNS push (PARTY_PUSH_URL sns://REGION or http(s)://local-endpoint). Platform applications
+    # by ARN; when empty, one named party-engine-apns / party-engine-fcm is created at start.
+    sns_apns_app_arn: str = ""
+    sns_fcm_app_arn: str = ""
+    # Direct publishes in flight at once (also the HTTP connection pool size of the client).
+    push_concurrency: int = Field(32, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _real_backends_need_a_real_secret(self) -> "Settings":

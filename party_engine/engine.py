@@ -3,12 +3,23 @@ roles, and owns their lifecycle (like centrifuge's node.go: everything is wired 
 
 from typing import Protocol
 
-from .backends import open_store
+from .announcer import PartyAnnouncer
+from .backends import (
+    open_broker,
+    open_devices,
+    open_events,
+    open_ledger,
+    open_push,
+    open_store,
+)
+from .backends.queue_topology import Topology, backoff_delays
 from .clock import Clock, SystemClock
 from .config import Settings
+from .gateway.service import Gateway
 from .lifecycle import PartyLifecycle
 from .ports import Backend
 from .roles import ALL_ROLES, Role
+from .scheduler import party_clock_of
 
 
 class Service(Protocol):
@@ -32,13 +43,54 @@ class Engine:
         self.clock = clock or SystemClock()
         self.store = open_store(settings.redis_url)
         self.lifecycle = PartyLifecycle(self.store, self.clock)
+        self.devices = open_devices(settings.redis_url)
+        self.push = open_push(settings, self.store, self.devices, self.clock)
+        self.topology = Topology(
+            prefix=settings.amqp_prefix,
+            retry_delays=backoff_delays(settings.max_attempts, settings.retry_base_seconds),
+        )
+        self.events = open_events(
+            settings.amqp_url,
+            topology=self.topology,
+            capacity=settings.event_buffer,
+            max_attempts=settings.max_attempts,
+        )
+        self.ledger = open_ledger(settings.redis_url)
+        self.broker = open_broker(settings.redis_url, history_size=settings.history_size)
         # Started in order after the backends connect, stopped in reverse before they close.
         self.services: list[Service] = []
+        # Every transition this process applies (host or clock) is announced: events + push.
+        self.announcer = PartyAnnouncer(self.push, self.events, self.clock)
+        self.lifecycle.on_change(self.announcer.on_change)
+        if Role.SCHEDULER in roles:
+            self.services.append(party_clock_of(self))
+        if Role.WORKER in roles:
+            # Before the gateway, so that it stops after it and handles what the gateway queued.
+            from workers.service import WorkerService
+
+            self.services.append(WorkerService(self))
+        self.gateway: Gateway | None = None
+        if Role.GATEWAY in roles:
+            self.gateway = Gateway(
+                settings,
+                store=self.store,
+                broker=self.broker,
+                events=self.events,
+                lifecycle=self.lifecycle,
+            )
+            self.services.append(self.gateway)
 
     @property
     def backends(self) -> dict[str, Backend]:
         """Each backend by the name /readyz reports it under."""
-        return {"store": self.store}
+        return {
+            "store": self.store,
+            "devices": self.devices,
+            "push": self.push,
+            "events": self.events,
+            "ledger": self.ledger,
+            "broker": self.broker,
+        }
 
     async def start(self) -> None:
         for backend in self.backends.values():

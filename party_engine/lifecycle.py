@@ -35,6 +35,10 @@ class PartyLifecycle:
     async def end(self, party_id: str, actor: str | None = None) -> Party:
         return await self._transition(party_id, actor, lambda p: p.end(self._clock.now()))
 
+    async def advance(self, party_id: str) -> Party:
+        """The clock's transition: whatever is due now (domain Party.advance)."""
+        return await self._transition(party_id, None, lambda p: p.advance(self._clock.now()))
+
     async def cancel(self, party_id: str, actor: str | None = None) -> Party:
         return await self._transition(party_id, actor, lambda p: p.cancel(self._clock.now()))
 

@@ -3,28 +3,17 @@
 import asyncio
 import signal
 
-import uvicorn
-
 from .api.app import create_app
 from .config import Settings
 from .engine import Engine
+from .gateway.serving import gateway_server
 from .roles import Role
 
 
 def run(settings: Settings, roles: frozenset[Role]) -> None:
     engine = Engine(settings, roles=roles)
-    config = uvicorn.Config(
-        create_app(engine),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        # Compression costs ~50 KiB per connection and CPU on every frame of a fan-out.
-        ws_per_message_deflate=False,
-        ws_max_size=settings.max_frame_bytes,
-        proxy_headers=True,
-        server_header=False,
-    )
-    uvicorn.Server(config).run()
+    drain = engine.gateway.drain if engine.gateway is not None else None
+    gateway_server(create_app(engine), settings, drain).run()
 
 
 async def run_headless(settings: Settings, roles: frozenset[Role]) -> None:

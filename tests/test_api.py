@@ -11,6 +11,7 @@ from party_engine.engine import Engine
 from party_engine.roles import Role
 from party_engine.tokens import Role as UserRole
 from party_engine.tokens import issue_token
+from tests.servers import RedisServer
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 PROBLEM = "application/problem+json"
@@ -379,3 +380,21 @@ async def test_an_unknown_route_gets_a_404_problem(client):
 
 async def test_a_wrong_method_gets_a_405_problem(client):
     assert_problem(await client.put("/parties", headers=HOST), 405)
+
+
+async def test_readiness_is_503_naming_the_backend_that_does_not_answer():
+    with RedisServer() as redis_server:
+        settings = Settings(redis_url=redis_server.url, jwt_secret=SECRET)
+        engine = Engine(settings, roles=frozenset({Role.GATEWAY}))
+        await engine.start()
+        transport = httpx.ASGITransport(app=create_app(engine, manage_engine=False))
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                assert (await client.get("/readyz")).status_code == 200
+                redis_server.stop()
+                body = assert_problem(await client.get("/readyz"), 503)
+                assert "store" in body["detail"]
+                assert (await client.get("/healthz")).status_code == 200
+        finally:
+            redis_server.start()
+            await engine.stop()

@@ -88,7 +88,9 @@ async def test_history_since_is_none_when_recovery_is_impossible(broker):
 
 async def test_the_latest_history_size_publications_survive_and_older_ones_are_trimmed(broker):
     # Redis trims approximately (whole nodes of 100 entries): publish well past the bound.
-    published = [await broker.publish_share("p", share(n), "listing-1") for n in range(HISTORY + 300)]
+    published = [
+        await broker.publish_share("p", share(n), "listing-1") for n in range(HISTORY + 300)
+    ]
     epoch = (await broker.position("p")).epoch
     assert await broker.history_since("p", StreamPosition(0, epoch)) is None
     since = len(published) - HISTORY

@@ -33,9 +33,10 @@ def test_compose_runs_every_part_of_the_architecture(compose):
     assert services["scheduler"]["command"] == ["scheduler"]
 
 
-def test_redis_keeps_an_append_only_file(compose):
+def test_redis_keeps_an_append_only_file_synced_on_every_write(compose):
     command = compose["services"]["redis"]["command"]
     assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] == "always"
 
 
 def test_every_party_variable_in_compose_is_a_setting(compose):

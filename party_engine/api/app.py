@@ -5,8 +5,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from .. import console
 from ..engine import Engine
-from . import problems, routes_health, routes_listings, routes_me, routes_parties
+from ..gateway import route as gateway_route
+from . import (
+    problems,
+    routes_devices,
+    routes_health,
+    routes_listings,
+    routes_me,
+    routes_parties,
+    routes_stats,
+)
 
 
 def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
@@ -34,6 +44,9 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     )
     app.state.engine = engine
     problems.install(app)
-    for module in (routes_parties, routes_listings, routes_me, routes_health):
+    for module in (routes_parties, routes_listings, routes_me, routes_devices, routes_health):
         app.include_router(module.router)
+    app.include_router(routes_stats.router)
+    app.include_router(gateway_route.router)
+    console.install(app)
     return app

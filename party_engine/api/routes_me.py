@@ -23,9 +23,13 @@ async def list_follows(user: User, engine: EngineDep) -> FollowList:
 @router.put("/follows/{kind}/{value}", status_code=status.HTTP_204_NO_CONTENT)
 async def follow(kind: ThemeKind, value: ThemeValue, user: User, engine: EngineDep) -> None:
     """Follow a theme (idempotent): its parties' start notices reach this user's devices."""
-    await engine.store.follow(user.user_id, Theme(kind, value))
+    theme = Theme(kind, value)
+    await engine.store.follow(user.user_id, theme)
+    await engine.push.follow(user.user_id, theme)
 
 
 @router.delete("/follows/{kind}/{value}", status_code=status.HTTP_204_NO_CONTENT)
 async def unfollow(kind: ThemeKind, value: ThemeValue, user: User, engine: EngineDep) -> None:
-    await engine.store.unfollow(user.user_id, Theme(kind, value))
+    theme = Theme(kind, value)
+    await engine.store.unfollow(user.user_id, theme)
+    await engine.push.unfollow(user.user_id, theme)

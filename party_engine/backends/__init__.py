@@ -3,7 +3,22 @@ embedded default never imports redis, aio-pika or aioboto3."""
 
 from urllib.parse import urlsplit
 
-from ..ports import Store
+from ..clock import Clock
+from ..config import Settings
+from ..ports import (
+    Broker,
+    DeviceStore,
+    EventConsumer,
+    EventPublisher,
+    FollowStore,
+    Lease,
+    Ledger,
+    NoticeBook,
+    Push,
+    ReminderLedger,
+    Store,
+)
+from .queue_topology import Topology
 
 
 def open_store(url: str) -> Store:
@@ -15,3 +30,107 @@ def open_store(url: str) -> Store:
     from .store_redis import RedisStore
 
     return RedisStore(url)
+
+
+def open_broker(url: str, *, history_size: int) -> Broker:
+    """Offsets, history and fan-out of every party, where PARTY_REDIS_URL points."""
+    if urlsplit(url).scheme == "memory":
+        from .broker_memory import MemoryBroker
+
+        return MemoryBroker(history_size=history_size)
+    from .broker_redis import RedisBroker
+
+    return RedisBroker(url, history_size=history_size)
+
+
+def open_devices(url: str) -> DeviceStore:
+    """Device records and notices, kept where PARTY_REDIS_URL keeps the store."""
+    if urlsplit(url).scheme == "memory":
+        from .devices_memory import MemoryDeviceStore
+
+        return MemoryDeviceStore()
+    from .devices_redis import RedisDeviceStore
+
+    return RedisDeviceStore(url)
+
+
+def open_push(settings: Settings, follows: FollowStore, devices: DeviceStore, clock: Clock) -> Push:
+    """The push backend named by PARTY_PUSH_URL."""
+    if urlsplit(settings.push_url).scheme == "memory":
+        from .push_memory import MemoryPush
+
+        return MemoryPush(follows, devices, clock)
+    from .push_sns import SnsPush
+
+    return SnsPush(settings, follows, devices, clock)
+
+
+def open_lease(url: str, name: str, ttl_seconds: float) -> Lease:
+    """A leadership lease kept where PARTY_REDIS_URL points (always held when embedded)."""
+    if urlsplit(url).scheme == "memory":
+        from .lease_memory import LeaseBoard, MemoryLease
+
+        return MemoryLease(LeaseBoard(), name, ttl_seconds)
+    from .lease_redis import RedisLease
+
+    return RedisLease(url, name, ttl_seconds)
+
+
+def open_reminder_ledger(url: str) -> ReminderLedger:
+    if urlsplit(url).scheme == "memory":
+        from .reminders_memory import MemoryReminderLedger
+
+        return MemoryReminderLedger()
+    from .reminders_redis import RedisReminderLedger
+
+    return RedisReminderLedger(url)
+
+
+def open_events(
+    url: str, *, topology: Topology, capacity: int, max_attempts: int
+) -> EventPublisher:
+    """The event queue named by PARTY_AMQP_URL, publishing side (bounded by `capacity`)."""
+    if urlsplit(url).scheme == "memory":
+        from .queue_memory import MemoryQueue
+
+        return MemoryQueue(capacity=capacity, max_attempts=max_attempts, topology=topology)
+    from .queue_rabbitmq import RabbitPublisher
+
+    return RabbitPublisher(url, topology=topology, capacity=capacity)
+
+
+def open_consumer(
+    url: str, events: EventPublisher, *, topology: Topology, max_attempts: int, prefetch: int = 1024
+) -> EventConsumer:
+    """The consuming side of the same queue; embedded, that is the publisher's own queue."""
+    if urlsplit(url).scheme == "memory":
+        from .queue_memory import MemoryQueue
+
+        if not isinstance(events, MemoryQueue):
+            raise TypeError("an embedded consumer takes the engine's own MemoryQueue")
+        return events
+    from .consume_rabbitmq import RabbitConsumer
+
+    return RabbitConsumer(url, topology=topology, max_attempts=max_attempts, prefetch=prefetch)
+
+
+def open_ledger(url: str) -> Ledger:
+    """Idempotency locks and party counters, kept where PARTY_REDIS_URL points."""
+    if urlsplit(url).scheme == "memory":
+        from .ledger_memory import MemoryLedger
+
+        return MemoryLedger()
+    from .ledger_redis import RedisLedger
+
+    return RedisLedger(url)
+
+
+def open_notice_book(url: str) -> NoticeBook:
+    """Seller-notice windows, kept where PARTY_REDIS_URL points."""
+    if urlsplit(url).scheme == "memory":
+        from .notices_memory import MemoryNoticeBook
+
+        return MemoryNoticeBook()
+    from .notices_redis import RedisNoticeBook
+
+    return RedisNoticeBook(url)

@@ -68,6 +68,27 @@ class Party:
         self._ensure_can_become(PartyState.ENDED)
         return replace(self, state=PartyState.ENDED, ended_at=now, ends_at=min(now, self.ends_at))
 
+    def expire(self, now: datetime) -> "Party":
+        """Close a party whose whole slot passed before it ever went live (the clock was down):
+        straight from scheduled to ended, never live."""
+        if self.state is not PartyState.SCHEDULED:
+            raise InvalidTransition(f"only a scheduled party can expire, not a {self.state.value}")
+        if now < self.ends_at:
+            raise InvalidTransition("a party expires only once its end has passed")
+        return replace(self, state=PartyState.ENDED, ended_at=now)
+
+    def advance(self, now: datetime) -> "Party":
+        """What the party clock does at `now`: start a scheduled party whose start has come,
+        end a live one whose end has come, expire one whose whole slot passed unseen.
+        Raises InvalidTransition when nothing is due (someone else got there first)."""
+        if self.state is PartyState.SCHEDULED and self.ends_at <= now:
+            return self.expire(now)
+        if self.state is PartyState.SCHEDULED and self.starts_at <= now:
+            return self.start(now)
+        if self.state is PartyState.LIVE and self.ends_at <= now:
+            return self.end(now)
+        raise InvalidTransition(f"nothing is due for this {self.state.value} party")
+
     def cancel(self, now: datetime) -> "Party":
         self._ensure_can_become(PartyState.CANCELLED)
         return replace(self, state=PartyState.CANCELLED, ended_at=now)
