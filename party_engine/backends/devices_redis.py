@@ -12,11 +12,11 @@ import hashlib
 from datetime import datetime
 
 import orjson
-import redis.asyncio as redis
 
 from ..domain.devices import Device, Platform, SentNotice
 from ..domain.themes import Theme
 from .devices_memory import NOTICES_KEPT
+from .redis_backend import RedisBackend
 from .store_redis import PREFIX
 
 
@@ -63,19 +63,7 @@ def _from_hash(fields: dict[str, str]) -> Device:
     )
 
 
-class RedisDeviceStore:
-    def __init__(self, url: str) -> None:
-        self.client: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
-
-    async def connect(self) -> None:
-        await self.client.ping()
-
-    async def close(self) -> None:
-        await self.client.aclose()
-
-    async def ping(self) -> None:
-        await self.client.ping()
-
+class RedisDeviceStore(RedisBackend):
     async def save_device(self, device: Device) -> None:
         previous = await self.get_device(device.id)
         async with self.client.pipeline(transaction=True) as pipe:

@@ -13,11 +13,11 @@ every lock, so a batch counts exactly once even when a lock expired under a slow
 
 import uuid
 
-import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
 from ..domain.tallies import Tally
 from ..ports import Board, Claim, LockLost, PartyStats, Ranked
+from .redis_backend import RedisBackend
 
 PREFIX = "pe:"
 DONE_SECONDS = 7 * 24 * 3600
@@ -89,23 +89,14 @@ def _counter_writes(tally: Tally) -> list[str | int]:
     return args
 
 
-class RedisLedger:
+class RedisLedger(RedisBackend):
     def __init__(self, url: str, done_seconds: int = DONE_SECONDS) -> None:
-        self.client: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
+        super().__init__(url)
         self._done_seconds = done_seconds
         self._lock = f"L:{uuid.uuid4().hex}"  # this process's locks, told apart from others'
         self._claim = self.client.register_script(_CLAIM)
         self._release = self.client.register_script(_RELEASE)
         self._commit = self.client.register_script(_COMMIT)
-
-    async def connect(self) -> None:
-        await self.client.ping()
-
-    async def close(self) -> None:
-        await self.client.aclose()
-
-    async def ping(self) -> None:
-        await self.client.ping()
 
     async def claim(self, role: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
         if not event_ids:

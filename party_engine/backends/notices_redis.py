@@ -7,9 +7,8 @@ Keys (under `pe:`):
   noticed:{event id}        the answer note_share gave for that event ("now" or "later")
 """
 
-import redis.asyncio as redis
-
 from ..ports import DueNotice
+from .redis_backend import RedisBackend
 
 PREFIX = "pe:"
 _DUE = f"{PREFIX}notices:due"
@@ -76,21 +75,12 @@ def _window_key(member: str) -> str:
     return f"{PREFIX}notice:{member}"
 
 
-class RedisNoticeBook:
+class RedisNoticeBook(RedisBackend):
     def __init__(self, url: str) -> None:
-        self.client: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
+        super().__init__(url)
         self._note_share = self.client.register_script(_NOTE_SHARE)
         self._take_due = self.client.register_script(_TAKE_DUE)
         self._settle = self.client.register_script(_SETTLE)
-
-    async def connect(self) -> None:
-        await self.client.ping()
-
-    async def close(self) -> None:
-        await self.client.aclose()
-
-    async def ping(self) -> None:
-        await self.client.ping()
 
     async def note_share(
         self, party_id: str, seller_id: str, event_id: str, now: float, window_seconds: float

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
 
-import redis.asyncio as redis
 from redis.exceptions import WatchError
 
 from ..domain.errors import Conflict
@@ -33,6 +32,7 @@ from .codec import (
     theme_from_key,
 )
 from .paging import Position, decode_cursor
+from .redis_backend import RedisBackend
 
 PREFIX = "pe:"
 _PAGE_SCAN = 200
@@ -62,20 +62,7 @@ def _due_score(party: Party) -> float | None:
     return None
 
 
-class RedisStore:
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self.client: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
-
-    async def connect(self) -> None:
-        await self.client.ping()
-
-    async def close(self) -> None:
-        await self.client.aclose()
-
-    async def ping(self) -> None:
-        await self.client.ping()
-
+class RedisStore(RedisBackend):
     async def create_party(self, party: Party) -> Party:
         stored = replace(party, version=1)
         key = _party_key(party.id)
