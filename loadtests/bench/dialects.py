@@ -9,6 +9,7 @@ note arrival times for the share-to-delivery latency and pace the closed-loop se
 import asyncio
 import itertools
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,23 +44,23 @@ class ClientState:
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
 
-class Dialect:
+class Dialect(ABC):
     name = ""
 
     def __init__(self, stats: Stats) -> None:
         self.stats = stats
 
-    def path(self, user_id: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def path(self, user_id: str) -> str: ...
 
-    async def join(self, conn: Conn, parties: list[str], patience: float) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def join(self, conn: Conn, parties: list[str], patience: float) -> None: ...
 
-    def share(self, conn: Conn, party: str, listing: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def share(self, conn: Conn, party: str, listing: str) -> None: ...
 
-    def on_text(self, conn: Conn, payload: bytes) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def on_text(self, conn: Conn, payload: bytes) -> None: ...
 
     def _expect(self, conn: Conn, key: Any) -> asyncio.Future[Any]:
         future = asyncio.get_running_loop().create_future()

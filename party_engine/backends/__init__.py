@@ -21,9 +21,13 @@ from ..ports import (
 from .queue_topology import Topology
 
 
+def _embedded(url: str) -> bool:
+    return urlsplit(url).scheme == "memory"
+
+
 def open_store(url: str) -> Store:
-    """The store (and later fan-out and history) backend named by PARTY_REDIS_URL."""
-    if urlsplit(url).scheme == "memory":
+    """Parties, listings and follows, kept where PARTY_REDIS_URL points."""
+    if _embedded(url):
         from .store_memory import MemoryStore
 
         return MemoryStore()
@@ -34,7 +38,7 @@ def open_store(url: str) -> Store:
 
 def open_broker(url: str, *, history_size: int) -> Broker:
     """Offsets, history and fan-out of every party, where PARTY_REDIS_URL points."""
-    if urlsplit(url).scheme == "memory":
+    if _embedded(url):
         from .broker_memory import MemoryBroker
 
         return MemoryBroker(history_size=history_size)
@@ -45,7 +49,7 @@ def open_broker(url: str, *, history_size: int) -> Broker:
 
 def open_devices(url: str) -> DeviceStore:
     """Device records and notices, kept where PARTY_REDIS_URL keeps the store."""
-    if urlsplit(url).scheme == "memory":
+    if _embedded(url):
         from .devices_memory import MemoryDeviceStore
 
         return MemoryDeviceStore()
@@ -56,7 +60,7 @@ def open_devices(url: str) -> DeviceStore:
 
 def open_push(settings: Settings, follows: FollowStore, devices: DeviceStore, clock: Clock) -> Push:
     """The push backend named by PARTY_PUSH_URL."""
-    if urlsplit(settings.push_url).scheme == "memory":
+    if _embedded(settings.push_url):
         from .push_memory import MemoryPush
 
         return MemoryPush(follows, devices, clock)
@@ -67,7 +71,7 @@ def open_push(settings: Settings, follows: FollowStore, devices: DeviceStore, cl
 
 def open_lease(url: str, name: str, ttl_seconds: float) -> Lease:
     """A leadership lease kept where PARTY_REDIS_URL points (always held when embedded)."""
-    if urlsplit(url).scheme == "memory":
+    if _embedded(url):
         from .lease_memory import LeaseBoard, MemoryLease
 
         return MemoryLease(LeaseBoard(), name, ttl_seconds)
@@ -77,7 +81,7 @@ def open_lease(url: str, name: str, ttl_seconds: float) -> Lease:
 
 
 def open_reminder_ledger(url: str) -> ReminderLedger:
-    if urlsplit(url).scheme == "memory":
+    if _embedded(url):
         from .reminders_memory import MemoryReminderLedger
 
         return MemoryReminderLedger()
@@ -90,7 +94,7 @@ def open_events(
     url: str, *, topology: Topology, capacity: int, max_attempts: int
 ) -> EventPublisher:
     """The event queue named by PARTY_AMQP_URL, publishing side (bounded by `capacity`)."""
-    if urlsplit(url).scheme == "memory":
+    if _embedded(url):
         from .queue_memory import MemoryQueue
 
         return MemoryQueue(capacity=capacity, max_attempts=max_attempts, topology=topology)
@@ -103,7 +107,7 @@ def open_consumer(
     url: str, events: EventPublisher, *, topology: Topology, max_attempts: int, prefetch: int = 1024
 ) -> EventConsumer:
     """The consuming side of the same queue; embedded, that is the publisher's own queue."""
-    if urlsplit(url).scheme == "memory":
+    if _embedded(url):
         from .queue_memory import MemoryQueue
 
         if not isinstance(events, MemoryQueue):
@@ -116,7 +120,7 @@ def open_consumer(
 
 def open_ledger(url: str) -> Ledger:
     """Idempotency locks and party counters, kept where PARTY_REDIS_URL points."""
-    if urlsplit(url).scheme == "memory":
+    if _embedded(url):
         from .ledger_memory import MemoryLedger
 
         return MemoryLedger()
@@ -127,7 +131,7 @@ def open_ledger(url: str) -> Ledger:
 
 def open_notice_book(url: str) -> NoticeBook:
     """Seller-notice windows, kept where PARTY_REDIS_URL points."""
-    if urlsplit(url).scheme == "memory":
+    if _embedded(url):
         from .notices_memory import MemoryNoticeBook
 
         return MemoryNoticeBook()

@@ -22,11 +22,12 @@ def new_epoch() -> str:
     return secrets.token_hex(8)
 
 
-def _ignore_publication(publication: Publication) -> None:
+def ignore_publication(publication: Publication) -> None:
+    """The handler until the gateway sets its own (set_handler)."""
     pass
 
 
-def _ignore_broadcast(party_id: str, frame: bytes) -> None:
+def ignore_broadcast(party_id: str, frame: bytes) -> None:
     pass
 
 
@@ -53,8 +54,8 @@ class MemoryBroker:
         self.snapshot_size = snapshot_size
         self._streams: dict[str, _Stream] = {}
         self._subscribed: set[str] = set()
-        self._on_publication: Callable[[Publication], None] = _ignore_publication
-        self._on_broadcast: Callable[[str, bytes], None] = _ignore_broadcast
+        self._on_publication: Callable[[Publication], None] = ignore_publication
+        self._on_broadcast: Callable[[str, bytes], None] = ignore_broadcast
         # gateway id -> (counts, monotonic expiry)
         self._presence: dict[str, tuple[dict[str, int], float]] = {}
 

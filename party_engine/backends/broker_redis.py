@@ -36,7 +36,7 @@ from ..ports import (
     StreamPosition,
 )
 from ..recovery import Next, judge, recover, resync
-from .broker_memory import DEFAULT_SNAPSHOT_SIZE
+from .broker_memory import DEFAULT_SNAPSHOT_SIZE, ignore_broadcast, ignore_publication
 from .items import check_item
 from .pubsub_wire import PubSubWire
 
@@ -73,14 +73,6 @@ def _lua(name: str) -> str:
     return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
 
 
-def _ignore_publication(publication: Publication) -> None:
-    pass
-
-
-def _ignore_broadcast(party_id: str, frame: bytes) -> None:
-    pass
-
-
 @dataclass
 class _Subscription:
     ready: asyncio.Future[StreamPosition]
@@ -112,8 +104,8 @@ class RedisBroker:
         }
         self._report = self.client.register_script(_lua("report_presence"))
         self._presence = self.client.register_script(_lua("presence"))
-        self._on_publication: Callable[[Publication], None] = _ignore_publication
-        self._on_broadcast: Callable[[str, bytes], None] = _ignore_broadcast
+        self._on_publication: Callable[[Publication], None] = ignore_publication
+        self._on_broadcast: Callable[[str, bytes], None] = ignore_broadcast
         self._subscriptions: dict[str, _Subscription] = {}
         self._wire: PubSubWire | None = None
         self._follower: asyncio.Task[None] | None = None

@@ -12,6 +12,7 @@ unsubscribe after the last leave (encode/broadcaster's subscribe(), without its 
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -24,16 +25,16 @@ from .transport import text_frame
 log = logging.getLogger(__name__)
 
 
-class Member:
+class Member(ABC):
     """What the hub needs of a session."""
 
+    @abstractmethod
     def deliver(self, frame: bytes, publications: list[Publication]) -> None:
         """Take a prepared `events` frame (and the publications it carries)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def send_prepared(self, frame: bytes) -> None:
         """Take a prepared frame that is not part of the event stream (presence, state)."""
-        raise NotImplementedError
 
 
 @dataclass(eq=False)
@@ -117,6 +118,10 @@ class Hub:
             await self._broker.unsubscribe(party_id)
         except Exception:
             log.warning("unsubscribing from party %s failed", party_id, exc_info=True)
+
+    def local_count(self, party_id: str) -> int:
+        room = self._rooms.get(party_id)
+        return len(room.members) if room is not None else 0
 
     def local_counts(self) -> dict[str, int]:
         return {party_id: len(room.members) for party_id, room in self._rooms.items()}

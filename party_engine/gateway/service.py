@@ -65,7 +65,7 @@ class Gateway:
 
     def presence_of(self, party_id: str) -> int:
         """The last known total over all gateways (at least this gateway's own count)."""
-        local = self.hub.local_counts().get(party_id, 0)
+        local = self.hub.local_count(party_id)
         return max(local, self._presence.get(party_id, 0))
 
     async def _presence_loop(self) -> None:

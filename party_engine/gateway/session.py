@@ -19,7 +19,7 @@ from ..domain.listings import Listing, match_theme
 from ..domain.parties import Party
 from ..ports import Publication, ShareNotFound, StreamPosition
 from ..tokens import Principal
-from .hub import Member
+from .hub import Member, events_frame
 from .transport import Wire, text_frame
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class PartyFeed(Member):
             return
         if publications[0].offset <= self._live_after:
             fresh = [p for p in publications if p.offset > self._live_after]
-            frame = text_frame(_events(self.party_id, fresh))
+            frame = events_frame(self.party_id, fresh)
         self._outbox.send_prepared(frame)
 
     def send_prepared(self, frame: bytes) -> None:
@@ -114,13 +114,8 @@ class PartyFeed(Member):
         wire = self._outbox.wire
         for start in range(0, len(publications), REPLAY_CHUNK):
             chunk = publications[start : start + REPLAY_CHUNK]
-            wire.write(text_frame(_events(self.party_id, chunk)))
+            wire.write(events_frame(self.party_id, chunk))
             await wire.wait_writable()
-
-
-def _events(party_id: str, publications: list[Publication]) -> bytes:
-    items = [publication.payload for publication in publications]
-    return protocol.encode_events_from_encoded_items(party_id, items)
 
 
 Handler = Callable[[Any], Awaitable[int | None]]
