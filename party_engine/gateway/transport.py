@@ -10,6 +10,7 @@ Run uvicorn with `ws="party_engine.gateway.transport:PartyWebSocketProtocol"`.
 """
 
 import struct
+from collections.abc import Mapping
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -87,6 +88,6 @@ class PartyWebSocketProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][EXTENSION] = Wire(self)
 
 
-def wire_of(scope: dict[str, Any]) -> Wire | None:
+def wire_of(scope: Mapping[str, Any]) -> Wire | None:
     wire = scope.get("extensions", {}).get(EXTENSION)
     return wire if isinstance(wire, Wire) else None
