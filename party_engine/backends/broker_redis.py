@@ -39,6 +39,7 @@ from ..recovery import Next, judge, recover, resync
 from .broker_memory import DEFAULT_SNAPSHOT_SIZE, ignore_broadcast, ignore_publication
 from .items import check_item
 from .pubsub_wire import PubSubWire
+from .redis_backend import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class RedisBroker:
         self.snapshot_size = snapshot_size
         self._subscribe_timeout = subscribe_timeout
         self._keepalive = keepalive_seconds
-        self.client: redis.Redis = redis.Redis.from_url(url)
+        self.client: redis.Redis = redis_client(url, decode_responses=False)
         scripts = ("publish_share", "publish_like", "position", "history", "snapshot")
         prelude = _lua("stream")
         self._scripts = {

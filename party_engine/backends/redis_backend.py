@@ -1,11 +1,30 @@
-"""What every Redis-backed port shares: one client (replies decoded to str) and its lifecycle."""
+"""What every Redis-backed port shares: how its client is made, and its lifecycle."""
 
 import redis.asyncio as redis
 
+# Connections one port's pool may open. A join storm asks for far more at once than Redis
+# needs to serve them; past this many, callers queue for a free connection instead of
+# failing (redis-py's default pool raises "Too many connections" at 100).
+POOL_SIZE = 32
+# How long a caller may queue for a connection before its request fails as unavailable.
+POOL_TIMEOUT_SECONDS = 5.0
+
+
+def redis_client(url: str, *, decode_responses: bool) -> redis.Redis:
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=POOL_SIZE,
+        timeout=POOL_TIMEOUT_SECONDS,
+        decode_responses=decode_responses,
+    )
+    return redis.Redis.from_pool(pool)
+
 
 class RedisBackend:
+    """A port on one client whose replies are decoded to str."""
+
     def __init__(self, url: str) -> None:
-        self.client: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
+        self.client: redis.Redis = redis_client(url, decode_responses=True)
 
     async def connect(self) -> None:
         await self.client.ping()
