@@ -157,6 +157,20 @@ async def test_presence_counts_the_participants_about_once_a_second(gateway, par
     await other.close()
 
 
+async def test_presence_goes_out_only_when_the_count_changes(gateway, party, client):
+    other = await Client.connect(gateway.url, user="shopper-2")
+    await client.join(party)
+    await other.join(party)
+    await client.until(lambda f: f["type"] == "presence" and f["count"] == 2, timeout=5)
+    seen = len(client.frames)
+    await gateway.engine.gateway.presence_round()  # nothing new: nothing sent
+    await client.reply(type="ping", id="after")
+    assert [f for f in client.frames[seen:] if f["type"] == "presence"] == []
+    await other.close()
+    presence = await client.until(lambda f: f["type"] == "presence", timeout=5)
+    assert presence == {"type": "presence", "party": party, "count": 1}
+
+
 async def test_a_party_that_ends_is_announced_and_refuses_shares(gateway, party, client):
     listing = await seed_listing(gateway.engine, "l1")
     await client.join(party)

@@ -96,7 +96,10 @@ class Hub:
             room.subscription = asyncio.ensure_future(self._broker.subscribe(party_id))
         subscription = room.subscription
         try:
-            await asyncio.shield(subscription)
+            if subscription.done():  # the usual case: no shield, no callback to schedule
+                subscription.result()
+            else:
+                await asyncio.shield(subscription)
         except BaseException:
             if subscription.done() and room.subscription is subscription:
                 room.subscription = None  # failed: the next joiner tries again

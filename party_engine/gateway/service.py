@@ -17,6 +17,7 @@ from ..config import Settings
 from ..domain.parties import Party
 from ..lifecycle import PartyLifecycle
 from ..ports import Broker, EventPublisher, Store
+from .fresh_reads import FreshReads
 from .hub import Hub
 from .rate_limit import ShareLimiter
 from .session import Session
@@ -44,24 +45,28 @@ class Gateway:
         self.broker = broker
         self.events = events
         self.hub = Hub(broker, tick_seconds=settings.fanout_tick_ms / 1000)
+        # What every join and share reads: one backend read at a time per party, shared.
+        self.parties = FreshReads(store.get_party)
+        self.snapshots = FreshReads(broker.snapshot)
         self.share_limiter = ShareLimiter(settings.redis_url, settings.share_rate_limit)
         self.gateway_id = secrets.token_hex(8)
         self.sessions: set[Session] = set()
         self.accepting = True
         self._presence: dict[str, int] = {}
-        self._presence_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         lifecycle.on_change(self._announce_state)
 
     async def start(self) -> None:
         self.broker.set_handler(self.hub.on_publication, self.hub.on_broadcast)
-        self._presence_task = asyncio.create_task(self._presence_loop(), name="presence")
+        self._tasks.append(asyncio.create_task(self._presence_loop(), name="presence"))
 
     async def stop(self) -> None:
         self.accepting = False
-        if self._presence_task is not None:
-            self._presence_task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._presence_task
+                await task
+        self._tasks.clear()
 
     def presence_of(self, party_id: str) -> int:
         """The last known total over all gateways (at least this gateway's own count)."""
@@ -72,19 +77,23 @@ class Gateway:
         while True:
             await asyncio.sleep(PRESENCE_SECONDS)
             try:
-                await self._report_presence()
+                await self.presence_round()
             except Exception:
                 log.warning("presence round failed", exc_info=True)
 
-    async def _report_presence(self) -> None:
+    async def presence_round(self) -> None:
+        """Report this gateway's counts, read the totals, and tell members of changed ones."""
         counts = self.hub.local_counts()
         await self.broker.report_presence(self.gateway_id, counts, ttl_seconds=3 * PRESENCE_SECONDS)
         if not counts:
             return
-        self._presence = await self.broker.presence(list(counts))
+        before, self._presence = self._presence, await self.broker.presence(list(counts))
         for party_id, count in self._presence.items():
-            frame = text_frame(protocol.encode_presence(party_id, count))
-            self.hub.send_to_party(party_id, frame)
+            # Only news goes out: a write to every member of a big party costs a core
+            # a few percent per round, and a joiner gets the count in its snapshot.
+            if before.get(party_id) != count:
+                frame = text_frame(protocol.encode_presence(party_id, count))
+                self.hub.send_to_party(party_id, frame)
 
     async def _announce_state(self, before: Party, after: Party) -> None:
         if before.state is after.state:

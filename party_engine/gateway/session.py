@@ -118,9 +118,6 @@ class PartyFeed(Member):
             await wire.wait_writable()
 
 
-Handler = Callable[[Any], Awaitable[int | None]]
-
-
 class Session:
     def __init__(self, gateway: Any, principal: Principal, outbox: Outbox) -> None:
         # `gateway` is the Gateway service (gateway/service.py): backends, hub, settings.
@@ -128,13 +125,6 @@ class Session:
         self._user = principal
         self.outbox = outbox
         self._feeds: dict[str, PartyFeed] = {}
-        self._handlers: dict[type, Handler] = {
-            protocol.Join: self._join,
-            protocol.Leave: self._leave,
-            protocol.Share: self._share,
-            protocol.Like: self._like,
-            protocol.Ping: self._ping,
-        }
 
     async def handle(self, data: str | bytes) -> None:
         """Answer one client frame; never raises for anything the client sent."""
@@ -142,7 +132,7 @@ class Session:
         try:
             frame = protocol.decode_client_frame(data)
             frame_id = frame.id
-            offset = await self._handlers[type(frame)](frame)
+            offset = await _HANDLERS[type(frame)](self, frame)
             if not isinstance(frame, protocol.Join | protocol.Ping) and frame_id is not None:
                 self.outbox.send(protocol.encode_ack(frame_id, offset))
         except protocol.ProtocolError as error:
@@ -198,7 +188,7 @@ class Session:
             joined = protocol.encode_joined(party.id, snapshot, last, since.epoch, recovered=True)
             await feed.go_live(joined, replay, after=last)
             return
-        fresh = await broker.snapshot(party.id)
+        fresh = await self._gateway.snapshots.get(party.id)
         snapshot = {
             "state": party.state.value,
             "shares": [orjson.Fragment(share) for share in fresh.shares],
@@ -284,7 +274,7 @@ class Session:
     # --- checks -----------------------------------------------------------------------
 
     async def _party(self, party_id: str) -> Party:
-        party = await self._gateway.store.get_party(party_id)
+        party = await self._gateway.parties.get(party_id)
         if party is None:
             raise Refusal("party_not_found", f"no party {party_id}")
         return party
@@ -296,6 +286,17 @@ class Session:
         if not party.is_live:
             raise Refusal("party_not_live", f"the party is {party.state.value}")
         return party
+
+
+# By frame type; on the class, not per session: bound methods kept by a session would make
+# it a reference cycle, freed only by a full garbage collection instead of at disconnect.
+_HANDLERS: dict[type, Callable[[Session, Any], Awaitable[int | None]]] = {
+    protocol.Join: Session._join,
+    protocol.Leave: Session._leave,
+    protocol.Share: Session._share,
+    protocol.Like: Session._like,
+    protocol.Ping: Session._ping,
+}
 
 
 def _share_item(listing: Listing, user_id: str, at: datetime) -> bytes:
