@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     share_rate_limit: str = "20/10 seconds"
     drain_seconds: float = Field(10.0, gt=0)
     fanout_tick_ms: float = Field(5.0, gt=0, le=1000)
+    # Every this many seconds a gateway freezes its surviving objects out of the garbage
+    # collector's full walks (gateway/gc_policy.py); 0 turns that off.
+    gc_freeze_seconds: float = Field(1.0, ge=0)
 
     # Pipeline and clock
     max_attempts: int = Field(5, ge=1)

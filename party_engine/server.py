@@ -12,8 +12,7 @@ from .roles import Role
 
 def run(settings: Settings, roles: frozenset[Role]) -> None:
     engine = Engine(settings, roles=roles)
-    drain = engine.gateway.drain if engine.gateway is not None else None
-    gateway_server(create_app(engine), settings, drain).run()
+    gateway_server(create_app(engine), settings, engine.gateway).run()
 
 
 async def run_headless(settings: Settings, roles: frozenset[Role]) -> None:

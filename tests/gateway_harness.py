@@ -41,11 +41,16 @@ class InProcessGateway:
 
     def __init__(self, redis_url: str = "memory://", **settings: Any) -> None:
         self.settings = Settings(
-            redis_url=redis_url, jwt_secret=SECRET, port=free_port(), **settings
+            redis_url=redis_url,
+            jwt_secret=SECRET,
+            port=free_port(),
+            # Freezing would hold this test process's garbage too (gc_policy has its own tests).
+            gc_freeze_seconds=0,
+            **settings,
         )
         self.engine = Engine(self.settings, roles=frozenset({Role.GATEWAY}))
         self.server = gateway_server(
-            create_app(self.engine), self.settings, self.engine.gateway.drain, log_level="warning"
+            create_app(self.engine), self.settings, self.engine.gateway, log_level="warning"
         )
         self.url = f"ws://127.0.0.1:{self.settings.port}/ws"
         self._task: asyncio.Task[None] | None = None

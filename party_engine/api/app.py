@@ -7,7 +7,6 @@ from fastapi import FastAPI
 
 from .. import console
 from ..engine import Engine
-from ..gateway import route as gateway_route
 from . import (
     problems,
     routes_devices,
@@ -47,6 +46,5 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     for module in (routes_parties, routes_listings, routes_me, routes_devices, routes_health):
         app.include_router(module.router)
     app.include_router(routes_stats.router)
-    app.include_router(gateway_route.router)
     console.install(app)
     return app

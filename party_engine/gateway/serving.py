@@ -1,5 +1,6 @@
-"""uvicorn, set up for the gateway: the `party.wire` WebSocket protocol, no compression, and
-a drain on shutdown.
+"""uvicorn, set up for the gateway: the `party.wire` WebSocket protocol, no compression, a
+drain on shutdown, and the garbage-collection policy of a process that holds many
+connections (gc_policy.py).
 
 On SIGTERM uvicorn stops listening and then closes every WebSocket at once (1012). Before
 that last step this server drains the gateway: `drain` frames with jittered delays, sent in
@@ -7,12 +8,16 @@ batches, so that clients do not all reconnect in the same instant. The whole shu
 within PARTY_DRAIN_SECONDS.
 """
 
+import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 
 import uvicorn
 
 from ..config import Settings
+from .gc_policy import HeapFreezer
+from .route import ASGIApp, GatewayApp
+from .service import Gateway
 
 WS_PROTOCOL = "party_engine.gateway.transport:PartyWebSocketProtocol"
 
@@ -20,12 +25,27 @@ Drain = Callable[[float], Awaitable[None]]
 
 
 class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, drain: Drain | None, drain_seconds: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        drain: Drain | None,
+        drain_seconds: float,
+        freezer: HeapFreezer | None = None,
+    ) -> None:
         super().__init__(config)
         self._drain = drain
         self._drain_seconds = drain_seconds
+        self._freezer = freezer
+        self._freezing: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self._freezer is not None:
+            self._freezing = asyncio.create_task(self._freezer.run(), name="gc-freeze")
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._freezing is not None:
+            self._freezing.cancel()
         for server in self.servers:  # stop accepting first (uvicorn repeats this harmlessly)
             server.close()
         if self._drain is not None:
@@ -51,5 +71,17 @@ def gateway_config(app, settings: Settings, **overrides) -> uvicorn.Config:
     return uvicorn.Config(app, **options)
 
 
-def gateway_server(app, settings: Settings, drain: Drain | None, **overrides) -> DrainingServer:
-    return DrainingServer(gateway_config(app, settings, **overrides), drain, settings.drain_seconds)
+def gateway_server(
+    http_app: ASGIApp, settings: Settings, gateway: Gateway | None, **overrides
+) -> DrainingServer:
+    """The HTTP app, and the gateway's /ws when this process runs one, under uvicorn."""
+    if gateway is None:
+        return DrainingServer(gateway_config(http_app, settings, **overrides), None, 0)
+    app = GatewayApp(http_app, gateway)
+    config = gateway_config(app, settings, **overrides)
+    freezer = (
+        HeapFreezer(freeze_seconds=settings.gc_freeze_seconds)
+        if settings.gc_freeze_seconds > 0
+        else None
+    )
+    return DrainingServer(config, gateway.drain, settings.drain_seconds, freezer)
