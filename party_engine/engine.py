@@ -1,6 +1,7 @@
 """The engine: builds the backends named in settings and the services of this process's
 roles, and owns their lifecycle (like centrifuge's node.go: everything is wired here)."""
 
+import logging
 from typing import Protocol
 
 from .announcer import PartyAnnouncer
@@ -14,12 +15,14 @@ from .backends import (
 )
 from .backends.queue_topology import Topology, backoff_delays
 from .clock import Clock, SystemClock
-from .config import Settings
+from .config import EMBEDDED, Settings
 from .gateway.service import Gateway
 from .lifecycle import PartyLifecycle
 from .ports import Backend
 from .roles import ALL_ROLES, Role
 from .scheduler import party_clock_of
+
+log = logging.getLogger(__name__)
 
 
 class Service(Protocol):
@@ -71,6 +74,12 @@ class Engine:
             self.services.append(WorkerService(self))
         self.gateway: Gateway | None = None
         if Role.GATEWAY in roles:
+            if Role.WORKER not in roles and settings.amqp_url == EMBEDDED:
+                log.warning(
+                    "PARTY_AMQP_URL is the embedded queue and this process runs no worker: "
+                    "share and like events stay in memory, and past PARTY_EVENT_BUFFER of "
+                    "them shares are refused. Run `party-engine all`, or use RabbitMQ."
+                )
             self.gateway = Gateway(
                 settings,
                 store=self.store,
