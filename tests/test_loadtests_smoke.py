@@ -89,9 +89,19 @@ def test_the_bench_runs_every_system_and_writes_its_figures(tmp_path: Path) -> N
         assert figures["connections_held"] > 0, name
         assert figures["frames_per_s"] > 0, name
         assert figures["storm_ok"] > 0 and figures["storm_p99_join_ms"] > 0, name
+        # every phase's connects count their failures (by kind) and the connections dropped
+        phases = ["storm", "hold", "fanout"] + ([] if name == "raw" else ["latency"])
+        for phase in phases:
+            failures = figures[f"{phase}_failures"]
+            assert figures[f"{phase}_failed"] == sum(failures.values()), (name, phase)
+        for phase in phases[1:]:
+            assert figures[f"{phase}_dropped"] >= 0, (name, phase)
     assert systems["engine"]["latency_samples"] > 0
     assert systems["engine"]["latency_p99_ms"] > 0
     assert "engine ÷ raw" in result.stdout  # the table was printed
+    for row in ("join storm: failed", "hold: failed to connect", "hold: dropped after connect",
+                "fan-out: failed to connect", "latency run: failed to connect"):  # fmt: skip
+        assert f"| {row} " in result.stdout, row
     if importlib.util.find_spec("matplotlib") is not None:  # the `bench` extra
         assert (tmp_path / "bench-smoke.png").stat().st_size > 0
     else:

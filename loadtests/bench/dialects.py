@@ -44,6 +44,14 @@ class ClientState:
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
 
+class JoinRefused(ConnectionError):
+    """The server answered a join with an error frame (`code` from the engine's protocol)."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(f"join refused: {code} ({message})")
+        self.code = code
+
+
 class Dialect(ABC):
     name = ""
 
@@ -86,11 +94,18 @@ class EngineDialect(Dialect):
         return f"/ws?token={self._token_of(user_id)}"
 
     async def join(self, conn: Conn, parties: list[str], patience: float) -> None:
+        """Raises JoinRefused at once when an error frame (which echoes the id) answers."""
+        waiting = conn.state.waiting
         async with asyncio.timeout(patience):
             for party in parties:
-                joined = self._expect(conn, ("joined", party))
-                conn.send(orjson.dumps({"type": "join", "party": party}))
-                await joined
+                frame_id = next(conn.state.ids)
+                joined = waiting[frame_id] = self._expect(conn, ("joined", party))
+                conn.send(orjson.dumps({"type": "join", "party": party, "id": frame_id}))
+                try:
+                    await joined  # `joined` carries no id: on_text answers it by party
+                finally:  # refused or out of patience: nothing of this join waits on
+                    waiting.pop(frame_id, None)
+                    waiting.pop(("joined", party), None)
 
     def share(self, conn: Conn, party: str, listing: str) -> None:
         frame_id = next(conn.state.ids)
@@ -128,7 +143,9 @@ class EngineDialect(Dialect):
         elif head.startswith(b'{"type":"error"'):
             stats.errors += 1
             error = orjson.loads(payload)
-            conn.state.waiting.pop(error.get("id"), None)
+            pending = conn.state.waiting.pop(error.get("id"), None)
+            if isinstance(pending, asyncio.Future) and not pending.done():  # a join's
+                pending.set_exception(JoinRefused(error["code"], error.get("message", "")))
 
 
 class SocketIODialect(Dialect):

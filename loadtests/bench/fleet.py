@@ -7,6 +7,7 @@ address pair runs out of ephemeral ports near 28k, and a process here may hold a
 """
 
 import asyncio
+import gc
 import math
 import random
 import resource
@@ -17,7 +18,15 @@ from typing import Any
 
 import jwt
 
-from .dialects import ClientState, Dialect, EngineDialect, RawDialect, SocketIODialect, Stats
+from .dialects import (
+    ClientState,
+    Dialect,
+    EngineDialect,
+    JoinRefused,
+    RawDialect,
+    SocketIODialect,
+    Stats,
+)
 from .wsclient import Conn, open_conn
 
 
@@ -70,6 +79,7 @@ class Fleet:
             mine = [parties[(index + k) % len(parties)] for k in range(parties_per_client)]
             async with limit:
                 begin = time.monotonic()
+                conn = None
                 try:
                     conn = await open_conn(
                         target[0], target[1],
@@ -79,13 +89,21 @@ class Fleet:
                     conn.state = ClientState(probe=role in ("probe", "sender"))
                     await self.dialect.join(conn, mine, patience)
                 except (OSError, TimeoutError, ConnectionError) as error:
+                    if conn is not None:
+                        conn.close()  # upgraded but not joined: do not leave it on the server
                     kind = type(error).__name__
+                    if isinstance(error, JoinRefused):
+                        kind += f":{error.code}"  # a refusal, told apart from a timeout
                     failures[kind] = failures.get(kind, 0) + 1
                     return
                 join_ms.append((time.monotonic() - begin) * 1000.0)
                 self.clients.append(Client(conn, mine, role))
 
         await asyncio.gather(*(one(i) for i in range(count)))
+        # The clients are long-lived: keep them out of the collector's full walks, or a
+        # 100 ms pause in a client process reads as delivery latency of the server.
+        gc.collect()
+        gc.freeze()
         return {
             "ok": len(join_ms),
             "failed": sum(failures.values()),

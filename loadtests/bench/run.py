@@ -121,6 +121,18 @@ def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
+def tally(result: dict[str, Any], phase: str, *runs: dict[int, dict[str, Any]]) -> int:
+    """Add the failures of a phase's connect runs to `result`, as `<phase>_failed` and
+    `<phase>_failures` (by kind); how many of these runs' clients connected and joined."""
+    failures = result.setdefault(f"{phase}_failures", {})
+    answers = [answer for run in runs for answer in run.values()]
+    for answer in answers:
+        for kind, n in answer["failures"].items():
+            failures[kind] = failures.get(kind, 0) + n
+    result[f"{phase}_failed"] = sum(failures.values())
+    return sum(answer["ok"] for answer in answers)
+
+
 def bench_system(system: System, profile: Profile, progress: Progress) -> dict[str, Any]:
     p = profile
     targets = system.targets
@@ -138,33 +150,35 @@ def bench_system(system: System, profile: Profile, progress: Progress) -> dict[s
         count = p.fleet_processes
 
         progress.set(f"join storm {p.storm_clients:,} in {p.storm_seconds:g}s")
-        answers = fleets.run({
+        storm = fleets.run({
             i: ("connect", {"targets": targets[:2], "parties": [storm_party], "count": n,
                             "seconds": p.storm_seconds})
             for i, n in enumerate(split(p.storm_clients, count))
-        }).values()  # fmt: skip
-        join_ms = [ms for a in answers for ms in a["join_ms"]]
-        result["storm_ok"] = len(join_ms)
-        result["storm_failed"] = sum(a["failed"] for a in answers)
+        })  # fmt: skip
+        join_ms = [ms for a in storm.values() for ms in a["join_ms"]]
+        result["storm_ok"] = tally(result, "storm", storm)
         result["storm_p99_join_ms"] = percentile(join_ms, 0.99)
-        result["storm_seconds"] = max(a["seconds"] for a in answers)
+        result["storm_seconds"] = max(a["seconds"] for a in storm.values())
 
         # Fill every server process to an equal share (one may hold at most 20,000 fds);
         # the storm's clients sit on the first two.
         storm_on = split(result["storm_ok"], min(2, len(targets))) + [0] * len(targets)
         progress.set(f"holding {p.hold_connections:,}")
+        connected = result["storm_ok"]  # the storm's clients stay, and count
         for index, (target, share) in enumerate(
             zip(targets, split(p.hold_connections, len(targets)), strict=True)
         ):
             rest = max(0, share - storm_on[index])
-            fleets.run({
+            hold = fleets.run({
                 i: ("connect", {"targets": [target], "parties": [hold_party], "count": n,
                                 "seconds": 0})
                 for i, n in enumerate(split(rest, count))
             })  # fmt: skip
+            connected += tally(result, "hold", hold)
         time.sleep(2.0)  # let allocations settle before reading RSS
         held = sum(a["held"] for a in fleets.all("measure", seconds=0.5))
         result["connections_held"] = held
+        result["hold_dropped"] = connected - held  # connected and joined, gone by now
         result["rss_per_connection_kib"] = (system.rss_bytes() - rss_idle) / max(1, held) / 1024
         fleets.all("close")
 
@@ -187,14 +201,18 @@ def _fanout(
     """Receivers in one party on one server; fleet 0 holds the senders and probes."""
     target = system.targets[:1]
     receivers = split(p.fanout_receivers, p.fleet_processes - 1)
-    fleets.run({
+    joined = fleets.run({
         i + 1: ("connect", {"targets": target, "parties": [party], "count": n, "seconds": 0})
         for i, n in enumerate(receivers)
     })  # fmt: skip
-    fleets.run({0: ("connect", {"targets": target, "parties": [party], "count": p.senders,
-                                "seconds": 0, "role": "sender"})})  # fmt: skip
-    fleets.run({0: ("connect", {"targets": target, "parties": [party], "count": 4,
-                                "seconds": 0, "role": "probe"})})  # fmt: skip
+    senders = fleets.run({0: ("connect", {"targets": target, "parties": [party],
+                                          "count": p.senders, "seconds": 0,
+                                          "role": "sender"})})  # fmt: skip
+    probes = fleets.run({0: ("connect", {"targets": target, "parties": [party], "count": 4,
+                                         "seconds": 0, "role": "probe"})})  # fmt: skip
+    result: dict[str, Any] = {}
+    connected = tally(result, "fanout", joined)
+    tally(result, "fanout", senders, probes)
     commands = {i: ("measure", {"seconds": p.fanout_seconds}) for i in range(1, p.fleet_processes)}
     commands[0] = ("send", {"seconds": p.fanout_seconds, "rate": 0, "window": p.fanout_window,
                             "listings": listings})  # fmt: skip
@@ -203,8 +221,10 @@ def _fanout(
     seconds = statistics.mean(a["seconds"] for a in measured)
     frames = sum(a["frames"] for a in measured)
     events = sum(a["events"] for a in measured)
-    return {
-        "fanout_receivers": sum(a["held"] for a in measured),
+    held = sum(a["held"] for a in measured)
+    return result | {
+        "fanout_receivers": held,
+        "fanout_dropped": connected - held,  # receivers connected and joined, gone by now
         "frames_per_s": frames / seconds,
         "events_per_s": events / seconds,
         "events_per_frame": events / frames if frames else None,
@@ -219,21 +239,23 @@ def _latency(
     first, second = system.targets[0], system.targets[1 % len(system.targets)]
     receivers = p.latency_connections - p.senders - p.probes_per_party * len(parties)
     shares = split(receivers, p.fleet_processes - 1)
-    fleets.run({
+    joined = fleets.run({
         i + 1: ("connect", {"targets": [first, second], "parties": parties, "count": n,
                             "seconds": 0})
         for i, n in enumerate(shares)
     })  # fmt: skip
     probes = split(p.probes_per_party * len(parties), p.fleet_processes - 1)
-    fleets.run({
+    probing = fleets.run({
         i + 1: ("connect", {"targets": [second], "parties": parties, "count": n, "seconds": 0,
                             "role": "probe"})
         for i, n in enumerate(probes)
     })  # fmt: skip
     per_sender = -(-len(parties) // p.senders)
-    fleets.run({0: ("connect", {"targets": [first], "parties": parties, "count": p.senders,
-                                "seconds": 0, "role": "sender",
-                                "parties_per_client": per_sender})})  # fmt: skip
+    senders = fleets.run({0: ("connect", {"targets": [first], "parties": parties,
+                                          "count": p.senders, "seconds": 0, "role": "sender",
+                                          "parties_per_client": per_sender})})  # fmt: skip
+    result: dict[str, Any] = {}
+    connected = tally(result, "latency", joined, probing, senders)
     commands = {i: ("measure", {"seconds": p.latency_seconds}) for i in range(1, p.fleet_processes)}
     commands[0] = ("send", {"seconds": p.latency_seconds, "rate": p.latency_rate, "window": 0,
                             "listings": listings})  # fmt: skip
@@ -246,8 +268,10 @@ def _latency(
             if (party, offset) in sent_at:
                 latencies.append((t - sent_at[(party, offset)]) * 1000.0)
     seconds = statistics.mean(a["seconds"] for a in measured)
-    return {
-        "latency_connections": sum(a["held"] for a in measured) + p.senders,
+    held = sum(a.get("held", 0) for a in answers.values())  # fleet 0: its senders
+    return result | {
+        "latency_connections": held,
+        "latency_dropped": connected - held,  # connected and joined, gone by now
         "latency_shares_per_s": answers[0].get("sent", 0) / p.latency_seconds,
         "latency_events_per_s": sum(a["events"] for a in measured) / seconds,
         "latency_samples": len(latencies),
