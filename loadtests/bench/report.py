@@ -16,6 +16,7 @@ ROWS = [  # (key, label, format)
     ("frames_per_s", "fan-out frames/s", "{:,.0f}"),
     ("events_per_s", "fan-out events/s", "{:,.0f}"),
     ("events_per_frame", "events per frame", "{:,.1f}"),
+    ("fanout_mib_per_s", "fan-out MiB/s received", "{:,.1f}"),
     ("fanout_failed", "fan-out: failed to connect", "{:,.0f}"),
     ("fanout_dropped", "fan-out: dropped after connect", "{:,.0f}"),
     ("latency_connections", "latency run: connections", "{:,.0f}"),

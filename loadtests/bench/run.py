@@ -228,6 +228,8 @@ def _fanout(
         "frames_per_s": frames / seconds,
         "events_per_s": events / seconds,
         "events_per_frame": events / frames if frames else None,
+        # Frames of one system may be larger than another's (a batch of events vs one).
+        "fanout_mib_per_s": sum(a["bytes"] for a in measured) / seconds / 2**20,
         "fanout_shares_sent": answers[0].get("sent", 0),
     }
 
