@@ -6,6 +6,7 @@ import asyncio
 import pytest
 import websockets
 
+from party_engine.gateway.fresh_reads import FreshReads
 from tests.gateway_harness import (
     Client,
     InProcessGateway,
@@ -154,6 +155,47 @@ async def test_presence_counts_the_participants_about_once_a_second(gateway, par
     await other.join(party)
     presence = await client.until(lambda f: f["type"] == "presence", timeout=5)
     assert presence == {"type": "presence", "party": party, "count": 2}
+    await other.close()
+
+
+def count_snapshot_reads(gateway) -> list[str]:
+    reads: list[str] = []
+    read = gateway.engine.broker.snapshot
+
+    async def counted(party_id: str):
+        reads.append(party_id)
+        return await read(party_id)
+
+    gateway.engine.gateway.snapshots = FreshReads(counted)
+    return reads
+
+
+async def test_joiners_of_a_quiet_party_share_one_snapshot_read(gateway, party, client):
+    reads = count_snapshot_reads(gateway)
+    others = [await Client.connect(gateway.url, user=f"shopper-{n}") for n in range(2, 6)]
+    await client.join(party)
+    for other in others:
+        await other.join(party)
+    assert reads == [party]
+    for other in others:
+        await other.close()
+
+
+async def test_a_share_after_a_kept_snapshot_makes_the_next_joiner_read_again(
+    gateway, party, client
+):
+    reads = count_snapshot_reads(gateway)
+    listing = await seed_listing(gateway.engine, "l1")
+    await client.join(party)
+    await client.reply(type="share", id="s1", party=party, listing=listing)
+    await client.until(lambda f: f["type"] == "events")  # the hub has seen the share
+
+    other = await Client.connect(gateway.url, user="shopper-2")
+    joined = await other.join(party)
+
+    assert [share["offset"] for share in joined["snapshot"]["shares"]] == [1]
+    assert joined["position"]["offset"] == 1
+    assert reads == [party, party]
     await other.close()
 
 

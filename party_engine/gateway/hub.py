@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from .. import protocol
-from ..ports import Broker, Publication, StreamPosition
+from ..ports import Broker, Publication, Snapshot, StreamPosition
 from .transport import text_frame
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,11 @@ class Member(ABC):
         """Take a prepared frame that is not part of the event stream (presence, state)."""
 
 
+# How long a kept snapshot may serve joiners while the party is quiet (a bound, not the rule:
+# any publication ends it at once).
+SNAPSHOT_KEEP_SECONDS = 1.0
+
+
 @dataclass(eq=False)
 class Room:
     """One party on this gateway."""
@@ -46,6 +51,10 @@ class Room:
     pending: list[Publication] = field(default_factory=list)
     flush_scheduled: bool = False
     subscription: asyncio.Future[StreamPosition] | None = None
+    publications: int = 0  # received so far: a snapshot is current while this is unchanged
+    snapshot: Snapshot | None = None
+    snapshot_publications: int = -1
+    snapshot_expires: float = 0.0
 
 
 def coalesce_likes(publications: list[Publication]) -> list[Publication]:
@@ -122,6 +131,34 @@ class Hub:
         except Exception:
             log.warning("unsubscribing from party %s failed", party_id, exc_info=True)
 
+    # --- snapshots for joiners ------------------------------------------------------------
+    #
+    # A joiner may be given a snapshot read before it joined, as long as the room has
+    # received no publication since that read began: everything published before the read is
+    # in it, and everything after reaches the joiner live. In a join storm without shares,
+    # one read serves every joiner of a party for a second instead of one read each.
+
+    def publications_seen(self, party_id: str) -> int:
+        room = self._rooms.get(party_id)
+        return room.publications if room is not None else -1
+
+    def kept_snapshot(self, party_id: str) -> Snapshot | None:
+        room = self._rooms.get(party_id)
+        if room is None or room.snapshot_publications != room.publications:
+            return None
+        if self._event_loop().time() >= room.snapshot_expires:
+            return None
+        return room.snapshot
+
+    def keep_snapshot(self, party_id: str, snapshot: Snapshot, read_after: int) -> None:
+        """Keep a snapshot whose read began when the room had seen `read_after` publications."""
+        room = self._rooms.get(party_id)
+        if room is None or room.publications != read_after:
+            return  # something arrived meanwhile: the snapshot may already be behind
+        room.snapshot = snapshot
+        room.snapshot_publications = read_after
+        room.snapshot_expires = self._event_loop().time() + SNAPSHOT_KEEP_SECONDS
+
     def local_count(self, party_id: str) -> int:
         room = self._rooms.get(party_id)
         return len(room.members) if room is not None else 0
@@ -143,6 +180,7 @@ class Hub:
         room = self._rooms.get(publication.party_id)
         if room is None:
             return  # the last member left while this was on its way
+        room.publications += 1
         room.pending.append(publication)
         if not room.flush_scheduled:
             room.flush_scheduled = True

@@ -17,7 +17,7 @@ from ..domain.events import LikeCreated, ShareCreated
 from ..domain.ids import new_id
 from ..domain.listings import Listing, match_theme
 from ..domain.parties import Party
-from ..ports import Publication, ShareNotFound, StreamPosition
+from ..ports import Publication, ShareNotFound, Snapshot, StreamPosition
 from ..tokens import Principal
 from .hub import Member, events_frame
 from .transport import Wire, text_frame
@@ -188,7 +188,7 @@ class Session:
             joined = protocol.encode_joined(party.id, snapshot, last, since.epoch, recovered=True)
             await feed.go_live(joined, replay, after=last)
             return
-        fresh = await self._gateway.snapshots.get(party.id)
+        fresh = await self._snapshot(party.id)
         snapshot = {
             "state": party.state.value,
             "shares": [orjson.Fragment(share) for share in fresh.shares],
@@ -203,6 +203,18 @@ class Session:
             recovered=False if since is not None else None,
         )
         await feed.go_live(joined, [], after=fresh.position.offset)
+
+    async def _snapshot(self, party_id: str) -> Snapshot:
+        """The party's latest shares, read after this session joined the hub (or kept by the
+        hub from a read that nothing has been published after)."""
+        hub = self._gateway.hub
+        kept = hub.kept_snapshot(party_id)
+        if kept is not None:
+            return kept
+        seen = hub.publications_seen(party_id)
+        snapshot = await self._gateway.snapshots.get(party_id)
+        hub.keep_snapshot(party_id, snapshot, read_after=seen)
+        return snapshot
 
     async def _leave(self, frame: protocol.Leave) -> None:
         party_id = frame.party
