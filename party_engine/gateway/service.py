@@ -11,6 +11,7 @@ import logging
 import math
 import random
 import secrets
+import time
 
 from .. import protocol
 from ..config import Settings
@@ -26,6 +27,11 @@ from .transport import text_frame
 log = logging.getLogger(__name__)
 
 PRESENCE_SECONDS = 1.0
+# A party's members are told its new count at once when it moved by this share (any move
+# under 100 people), else once it has been stale this long: while thousands join, a frame
+# to every member every second would cost a gateway a tenth of a core.
+PRESENCE_STEP = 0.01
+PRESENCE_MAX_STALE_SECONDS = 5.0
 GOING_AWAY = 1001
 DRAIN_BATCHES = 10
 
@@ -53,6 +59,7 @@ class Gateway:
         self.sessions: set[Session] = set()
         self.accepting = True
         self._presence: dict[str, int] = {}
+        self._presence_told: dict[str, tuple[int, float]] = {}  # party: (count, when)
         self._tasks: list[asyncio.Task[None]] = []
         lifecycle.on_change(self._announce_state)
 
@@ -87,13 +94,18 @@ class Gateway:
         await self.broker.report_presence(self.gateway_id, counts, ttl_seconds=3 * PRESENCE_SECONDS)
         if not counts:
             return
-        before, self._presence = self._presence, await self.broker.presence(list(counts))
+        self._presence = await self.broker.presence(list(counts))
+        now = time.monotonic()
+        told = self._presence_told
+        self._presence_told = {}
         for party_id, count in self._presence.items():
-            # Only news goes out: a write to every member of a big party costs a core
-            # a few percent per round, and a joiner gets the count in its snapshot.
-            if before.get(party_id) != count:
+            last = told.get(party_id)
+            if presence_is_news(count, last, now):
                 frame = text_frame(protocol.encode_presence(party_id, count))
                 self.hub.send_to_party(party_id, frame)
+                last = (count, now)
+            if last is not None:
+                self._presence_told[party_id] = last
 
     async def _announce_state(self, before: Party, after: Party) -> None:
         if before.state is after.state:
@@ -122,3 +134,13 @@ class Gateway:
                 session.outbox.close(GOING_AWAY, "draining")
             if start + batch_size < len(sessions):
                 await asyncio.sleep(pause)
+
+
+def presence_is_news(count: int, last_told: tuple[int, float] | None, now: float) -> bool:
+    """Whether a party's members should be sent `count` (a joiner gets it in its snapshot)."""
+    if last_told is None:
+        return True
+    told, at = last_told
+    if count == told:
+        return False
+    return abs(count - told) >= told * PRESENCE_STEP or now - at >= PRESENCE_MAX_STALE_SECONDS
