@@ -87,6 +87,13 @@ class PartyWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][EXTENSION] = Wire(self)
 
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept":
+            # The handshake's request and response (headers and all) are not read again;
+            # uvicorn would keep them for the life of the connection (~3 KiB each).
+            self.request = self.response = None  # type: ignore[assignment]
+
 
 def wire_of(scope: Mapping[str, Any]) -> Wire | None:
     wire = scope.get("extensions", {}).get(EXTENSION)
