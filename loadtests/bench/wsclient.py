@@ -78,6 +78,9 @@ class Conn(asyncio.Protocol):
             end = buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
+            if self.opened.done():  # the opener gave up waiting (timed out): nobody to tell
+                self.close()
+                return
             if not buffer.startswith(b"HTTP/1.1 101"):
                 status = bytes(buffer[: buffer.find(b"\r\n")]).decode(errors="replace")
                 self.opened.set_exception(ConnectionError(f"upgrade refused: {status}"))
