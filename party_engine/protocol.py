@@ -167,7 +167,7 @@ def _describe(kind: str, error: fastjsonschema.JsonSchemaValueException) -> str:
         known = error.definition.get("properties", {})
         unknown = next((name for name in error.value if name not in known), "?")
         return f"{'.'.join([*path, _clip(unknown)])}: not allowed"
-    return f"{'.'.join(path)}: {error.message.removeprefix(error.name).strip()}"
+    return f"{'.'.join(path)}: {error.message.removeprefix(error.name or '').strip()}"
 
 
 def decode_client_frame(data: str | bytes) -> ClientFrame:
@@ -179,8 +179,7 @@ def decode_client_frame(data: str | bytes) -> ClientFrame:
     if not isinstance(obj, dict):
         raise ProtocolError("frame: must be a JSON object")
     kind = obj.get("type")
-    validate = _VALIDATORS.get(kind) if isinstance(kind, str) else None
-    if validate is None:
+    if not isinstance(kind, str) or (validate := _VALIDATORS.get(kind)) is None:
         reason = "required" if "type" not in obj else f"must be one of {', '.join(_VALIDATORS)}"
         raise ProtocolError(f"frame.type: {reason}", _readable_id(obj))
     try:
@@ -199,7 +198,7 @@ def encode_joined(
     party: str, snapshot: dict[str, Any], offset: int, epoch: str, recovered: bool | None = None
 ) -> bytes:
     """`snapshot["likes"]` may be keyed by int share offsets: they go out as strings."""
-    frame = {
+    frame: dict[str, Any] = {
         "type": "joined",
         "party": party,
         "snapshot": snapshot,

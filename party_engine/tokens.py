@@ -31,8 +31,8 @@ def issue_token(secret: str, user_id: str, role: Role, ttl: timedelta = timedelt
 def verify_token(secret: str, token: str) -> Principal:
     try:
         claims = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]}
+            token, secret, algorithms=["HS256"], options={"require": ["sub", "role", "exp"]}
         )
-        return Principal(user_id=str(claims["sub"]), role=Role(claims.get("role")))
+        return Principal(user_id=str(claims["sub"]), role=Role(claims["role"]))
     except (jwt.PyJWTError, ValueError) as error:
         raise InvalidToken(str(error)) from error

@@ -1,6 +1,7 @@
 """Every HTTP error as an RFC 9457 problem response (application/problem+json)."""
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -57,7 +58,7 @@ def problem_response(
     detail: str,
     *,
     code: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> Response:
     body = {

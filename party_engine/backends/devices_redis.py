@@ -10,13 +10,14 @@ Keys (under the store's `pe:` prefix):
 
 import hashlib
 from datetime import datetime
+from typing import cast
 
 import orjson
 
 from ..domain.devices import Device, Platform, SentNotice
 from ..domain.themes import Theme
 from .devices_memory import NOTICES_KEPT
-from .redis_backend import RedisBackend
+from .redis_backend import RedisBackend, decoded_hash, hash_mapping
 from .store_redis import PREFIX
 
 
@@ -70,21 +71,21 @@ class RedisDeviceStore(RedisBackend):
             if previous is not None:
                 pipe.delete(_token_key(previous.platform, previous.token))
                 pipe.zrem(_user_index(previous.user_id), device.id)
-            pipe.hset(_device_key(device.id), mapping=_to_hash(device))
+            pipe.hset(_device_key(device.id), mapping=hash_mapping(_to_hash(device)))
             pipe.zadd(_user_index(device.user_id), {device.id: device.created_at.timestamp()})
             pipe.set(_token_key(device.platform, device.token), device.id)
             await pipe.execute()
 
     async def get_device(self, device_id: str) -> Device | None:
-        fields = await self.client.hgetall(_device_key(device_id))
+        fields = decoded_hash(await self.client.hgetall(_device_key(device_id)))
         return _from_hash(fields) if fields else None
 
     async def device_by_token(self, platform: Platform, token: str) -> Device | None:
-        device_id = await self.client.get(_token_key(platform, token))
+        device_id = cast(str | None, await self.client.get(_token_key(platform, token)))
         return await self.get_device(device_id) if device_id else None
 
     async def devices(self, user_id: str) -> list[Device]:
-        ids = await self.client.zrange(_user_index(user_id), 0, -1)
+        ids = cast(list[str], await self.client.zrange(_user_index(user_id), 0, -1))
         async with self.client.pipeline(transaction=False) as pipe:
             for device_id in ids:
                 pipe.hgetall(_device_key(device_id))
@@ -112,7 +113,7 @@ class RedisDeviceStore(RedisBackend):
         return subscription
 
     async def subscriptions(self, device_id: str) -> dict[str, str]:
-        return await self.client.hgetall(_subs_key(device_id))
+        return decoded_hash(await self.client.hgetall(_subs_key(device_id)))
 
     async def record_notice(self, user_ids: list[str], notice: SentNotice) -> None:
         encoded = orjson.dumps(
@@ -131,7 +132,7 @@ class RedisDeviceStore(RedisBackend):
             await pipe.execute()
 
     async def notices(self, user_id: str, limit: int = 50) -> list[SentNotice]:
-        rows = await self.client.lrange(_notices_key(user_id), 0, limit - 1)
+        rows = cast(list[str], await self.client.lrange(_notices_key(user_id), 0, limit - 1))
         return [_notice_from_json(row) for row in rows]
 
 

@@ -12,6 +12,7 @@ every lock, so a batch counts exactly once even when a lock expired under a slow
 """
 
 import uuid
+from typing import cast
 
 from redis.exceptions import ResponseError
 
@@ -135,7 +136,8 @@ class RedisLedger(RedisBackend):
         return PartyStats(int(shares or 0), int(likes or 0), listings, sharers)
 
     async def leaderboard(self, party_id: str, board: Board, limit: int) -> list[Ranked]:
-        rows: list[tuple[str, float]] = await self.client.zrevrange(
-            _board_key(party_id, board), 0, limit - 1, withscores=True
-        )  # type: ignore[assignment]
+        rows = cast(
+            list[tuple[str, float]],
+            await self.client.zrevrange(_board_key(party_id, board), 0, limit - 1, withscores=True),
+        )
         return [Ranked(member, int(score)) for member, score in rows]

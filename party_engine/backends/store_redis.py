@@ -16,6 +16,7 @@ Nothing lives only in memory: with AOF on, a restart loses no acknowledged write
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
+from typing import cast
 
 from redis.exceptions import WatchError
 
@@ -32,7 +33,7 @@ from .codec import (
     theme_from_key,
 )
 from .paging import Position, decode_cursor
-from .redis_backend import RedisBackend
+from .redis_backend import RedisBackend, decoded_hash, hash_mapping
 
 PREFIX = "pe:"
 _PAGE_SCAN = 200
@@ -79,7 +80,7 @@ class RedisStore(RedisBackend):
         return stored
 
     async def get_party(self, party_id: str) -> Party | None:
-        fields = await self.client.hgetall(_party_key(party_id))
+        fields = decoded_hash(await self.client.hgetall(_party_key(party_id)))
         return party_from_hash(fields) if fields else None
 
     async def save_party(self, party: Party) -> Party:
@@ -88,7 +89,7 @@ class RedisStore(RedisBackend):
         async with self.client.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(key)
-                fields = await pipe.hgetall(key)
+                fields = decoded_hash(await pipe.hgetall(key))
                 if not fields or int(fields["version"]) != party.version:
                     raise Conflict(f"party {party.id} was changed by someone else")
                 pipe.multi()
@@ -100,7 +101,7 @@ class RedisStore(RedisBackend):
 
     def _write_party(self, pipe, party: Party, previous: Party | None) -> None:
         score = party.starts_at.timestamp()
-        pipe.hset(_party_key(party.id), mapping=party_to_hash(party))
+        pipe.hset(_party_key(party.id), mapping=hash_mapping(party_to_hash(party)))
         if previous is not None:
             pipe.zrem(_state_index(previous.state), party.id)
             pipe.zrem(_theme_index(previous.theme), party.id)
@@ -136,8 +137,11 @@ class RedisStore(RedisBackend):
         minimum: str | float = after.score if after else "-inf"
         offset = 0
         while True:
-            page = await self.client.zrangebyscore(
-                index, minimum, "+inf", start=offset, num=_PAGE_SCAN, withscores=True
+            page = cast(
+                list[tuple[str, float]],
+                await self.client.zrangebyscore(
+                    index, minimum, "+inf", start=offset, num=_PAGE_SCAN, withscores=True
+                ),
             )
             if not page:
                 return
@@ -157,13 +161,14 @@ class RedisStore(RedisBackend):
 
     async def due_parties(self, now: datetime, limit: int = 100) -> list[Party]:
         ids = await self.client.zrangebyscore(_DUE, "-inf", now.timestamp(), start=0, num=limit)
-        return await self._get_many(ids)
+        return await self._get_many(cast(list[str], ids))
 
     async def create_listing(self, listing: Listing) -> None:
-        await self.client.hset(f"{PREFIX}listing:{listing.id}", mapping=listing_to_hash(listing))
+        key = f"{PREFIX}listing:{listing.id}"
+        await self.client.hset(key, mapping=hash_mapping(listing_to_hash(listing)))
 
     async def get_listing(self, listing_id: str) -> Listing | None:
-        fields = await self.client.hgetall(f"{PREFIX}listing:{listing_id}")
+        fields = decoded_hash(await self.client.hgetall(f"{PREFIX}listing:{listing_id}"))
         return listing_from_hash(fields) if fields else None
 
     async def follow(self, user_id: str, theme: Theme) -> None:
@@ -179,8 +184,9 @@ class RedisStore(RedisBackend):
             await pipe.execute()
 
     async def follows(self, user_id: str) -> list[Theme]:
-        keys = await self.client.smembers(f"{PREFIX}follows:{user_id}")
+        keys = cast(set[str], await self.client.smembers(f"{PREFIX}follows:{user_id}"))
         return [theme_from_key(key) for key in sorted(keys)]
 
     async def followers(self, theme: Theme) -> list[str]:
-        return sorted(await self.client.smembers(f"{PREFIX}followers:{theme.key}"))
+        user_ids = cast(set[str], await self.client.smembers(f"{PREFIX}followers:{theme.key}"))
+        return sorted(user_ids)
