@@ -24,9 +24,10 @@ services:
 test: services $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy party_engine workers
 	$(BIN)/pytest
 
-## lint: ruff and mypy
+## lint: ruff and mypy (also part of test)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
