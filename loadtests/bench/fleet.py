@@ -66,11 +66,14 @@ class Fleet:
     ) -> dict[str, Any]:
         """Open `count` connections spread evenly over `seconds` (0: as fast as they go),
         round-robin over targets and parties; each joins its parties."""
+        base = len(self.clients)
+        # Paths (with their signed tokens) are made before the clock starts: signing is the
+        # client's work, and only the engine's clients would pay it inside the storm.
+        paths = [self.dialect.path(f"{self.name}-{base + index}") for index in range(count)]
         started = time.monotonic()
         join_ms: list[float] = []
         failures: dict[str, int] = {}
         limit = asyncio.Semaphore(512)  # handshakes in flight; the backlog does the rest
-        base = len(self.clients)
 
         async def one(index: int) -> None:
             if seconds > 0:
@@ -83,7 +86,7 @@ class Fleet:
                 try:
                     conn = await open_conn(
                         target[0], target[1],
-                        self.dialect.path(f"{self.name}-{base + index}"),
+                        paths[index],
                         self.dialect.on_text, self.source_ip, patience,
                     )  # fmt: skip
                     conn.state = ClientState(probe=role in ("probe", "sender"))
