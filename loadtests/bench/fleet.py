@@ -115,7 +115,8 @@ class Fleet:
             "seconds": time.monotonic() - started,
         }
 
-    async def measure(self, seconds: float) -> dict[str, Any]:
+    async def measure(self, seconds: float, warmup: float = 0.0) -> dict[str, Any]:
+        await asyncio.sleep(warmup)
         self.stats.reset()
         self.stats.recording = True
         started = time.monotonic()
@@ -124,9 +125,10 @@ class Fleet:
         return self._figures(time.monotonic() - started)
 
     async def send(
-        self, seconds: float, rate: float, window: int, listings: list[str]
+        self, seconds: float, rate: float, window: int, listings: list[str], warmup: float = 0.0
     ) -> dict[str, Any]:
-        """Shares from this process's senders for `seconds`.
+        """Shares from this process's senders for `warmup` + `seconds`; only those sent after
+        the warm-up are reported (a server's first second opens pools, loads scripts...).
 
         With `rate` > 0: that many shares per second, spread over the senders and their
         parties (open loop, for latency). With rate 0: closed loop, at most `window` shares
@@ -147,10 +149,13 @@ class Fleet:
         pairs = [(c.conn, party) for c in senders for party in c.parties]
         random.shuffle(pairs)
         seen_before = {p: p.conn.state.shares_seen for p in probes}
-        sent = 0
+        sent = sent_in_warmup = 0
         started = time.monotonic()
-        deadline = started + seconds
+        warm_at, warm_at_wall = started + warmup, time.time() + warmup
+        deadline = warm_at + seconds
         while (now := time.monotonic()) < deadline:
+            if now < warm_at:
+                sent_in_warmup = sent
             if rate > 0:
                 due = math.floor((now - started) * rate) - sent
             else:
@@ -164,8 +169,9 @@ class Fleet:
             await asyncio.sleep(0.002 if rate > 0 else 0.0005)
         await asyncio.sleep(0.5)  # acks and the last deliveries to arrive
         self.stats.recording = False
-        figures = self._figures(time.monotonic() - started)
-        figures["sent"] = sent
+        self.stats.sends = [send for send in self.stats.sends if send[2] >= warm_at_wall]
+        figures = self._figures(time.monotonic() - warm_at)
+        figures["sent"] = sent - sent_in_warmup
         return figures
 
     async def close(self) -> dict[str, Any]:

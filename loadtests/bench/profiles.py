@@ -21,6 +21,7 @@ class Profile:
     latency_parties: int = 200
     latency_rate: float = 1_000.0
     latency_seconds: float = 15.0
+    latency_warmup_seconds: float = 1.0  # shares sent, not measured, before the latency run
     probes_per_party: int = 2
     senders: int = 4
 

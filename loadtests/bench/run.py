@@ -258,8 +258,9 @@ def _latency(
                                           "parties_per_client": per_sender})})  # fmt: skip
     result: dict[str, Any] = {}
     connected = tally(result, "latency", joined, probing, senders)
-    commands = {i: ("measure", {"seconds": p.latency_seconds}) for i in range(1, p.fleet_processes)}
-    commands[0] = ("send", {"seconds": p.latency_seconds, "rate": p.latency_rate, "window": 0,
+    timing = {"seconds": p.latency_seconds, "warmup": p.latency_warmup_seconds}
+    commands = {i: ("measure", timing) for i in range(1, p.fleet_processes)}
+    commands[0] = ("send", {**timing, "rate": p.latency_rate, "window": 0,
                             "listings": listings})  # fmt: skip
     answers = fleets.run(commands)
     measured = [answers[i] for i in range(1, p.fleet_processes)]
