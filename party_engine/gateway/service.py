@@ -102,7 +102,7 @@ class Gateway:
             last = told.get(party_id)
             if presence_is_news(count, last, now):
                 frame = text_frame(protocol.encode_presence(party_id, count))
-                self.hub.send_to_party(party_id, frame)
+                await self.hub.send_to_party_in_slices(party_id, frame)
                 last = (count, now)
             if last is not None:
                 self._presence_told[party_id] = last
