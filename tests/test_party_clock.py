@@ -8,6 +8,7 @@ import pytest
 
 from party_engine.announcer import PartyAnnouncer
 from party_engine.backends import open_devices, open_lease, open_reminder_ledger, open_store
+from party_engine.backends.embedded import InProcess
 from party_engine.backends.push_memory import MemoryPush
 from party_engine.domain.events import DomainEvent
 from party_engine.domain.parties import PartyState, schedule_party
@@ -33,19 +34,10 @@ class SteppedClock:
 
 
 @dataclass
-class RecordingEvents:
+class RecordingEvents(InProcess):
     """The EventPublisher port, keeping what it is given (the pipeline has its own tests)."""
 
     published: list[DomainEvent] = field(default_factory=list)
-
-    async def connect(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ping(self) -> None:
-        pass
 
     def has_room(self) -> bool:
         return True

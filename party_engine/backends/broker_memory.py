@@ -13,6 +13,7 @@ from itertools import islice
 
 from ..ports import Publication, PublishedLike, ShareNotFound, Snapshot, StreamPosition
 from ..recovery import recover
+from .embedded import InProcess
 from .items import check_item, splice_front
 
 DEFAULT_SNAPSHOT_SIZE = 200
@@ -46,7 +47,7 @@ class _Stream:
         return StreamPosition(self.offset, self.epoch)
 
 
-class MemoryBroker:
+class MemoryBroker(InProcess):
     def __init__(
         self, history_size: int = 10_000, snapshot_size: int = DEFAULT_SNAPSHOT_SIZE
     ) -> None:
@@ -59,14 +60,8 @@ class MemoryBroker:
         # gateway id -> (counts, monotonic expiry)
         self._presence: dict[str, tuple[dict[str, int], float]] = {}
 
-    async def connect(self) -> None:
-        pass
-
     async def close(self) -> None:
         self._subscribed.clear()
-
-    async def ping(self) -> None:
-        pass
 
     def _stream(self, party_id: str) -> _Stream:
         stream = self._streams.get(party_id)

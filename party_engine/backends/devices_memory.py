@@ -4,26 +4,18 @@ from collections import deque
 
 from ..domain.devices import Device, Platform, SentNotice
 from ..domain.themes import Theme
+from .embedded import InProcess
 
 # Each user's notice log keeps this many of the newest notices.
 NOTICES_KEPT = 100
 
 
-class MemoryDeviceStore:
+class MemoryDeviceStore(InProcess):
     def __init__(self) -> None:
         self._devices: dict[str, Device] = {}
         self._by_token: dict[tuple[Platform, str], str] = {}
         self._subscriptions: dict[str, dict[str, str]] = {}
         self._notices: dict[str, deque[SentNotice]] = {}
-
-    async def connect(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ping(self) -> None:
-        pass
 
     async def save_device(self, device: Device) -> None:
         previous = self._devices.get(device.id)

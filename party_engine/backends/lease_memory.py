@@ -5,6 +5,8 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from .embedded import InProcess
+
 
 @dataclass
 class LeaseBoard:
@@ -13,21 +15,15 @@ class LeaseBoard:
     held: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
-class MemoryLease:
+class MemoryLease(InProcess):
     def __init__(self, board: LeaseBoard, name: str, ttl_seconds: float) -> None:
         self._board = board
         self._name = name
         self._ttl = ttl_seconds
         self._token = secrets.token_hex(8)
 
-    async def connect(self) -> None:
-        pass
-
     async def close(self) -> None:
         await self.release()
-
-    async def ping(self) -> None:
-        pass
 
     async def hold(self) -> bool:
         now = time.monotonic()

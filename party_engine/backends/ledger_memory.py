@@ -5,13 +5,14 @@ from collections import Counter, defaultdict
 
 from ..domain.tallies import Tally
 from ..ports import Board, Claim, LockLost, PartyStats, Ranked
+from .embedded import InProcess
 
 # How long an event stays marked done (a redelivery after this would count again).
 DONE_SECONDS = 7 * 24 * 3600.0
 _DONE = -1.0  # stored in place of a lock's expiry
 
 
-class MemoryLedger:
+class MemoryLedger(InProcess):
     def __init__(self, done_seconds: float = DONE_SECONDS) -> None:
         self._done_seconds = done_seconds
         # (role, event id) -> when the lock expires, or _DONE with the time in _done_at
@@ -21,15 +22,6 @@ class MemoryLedger:
         self._likes: Counter[str] = Counter()
         self._listings: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._sharers: defaultdict[str, Counter[str]] = defaultdict(Counter)
-
-    async def connect(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ping(self) -> None:
-        pass
 
     async def claim(self, role: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
         now = time.monotonic()

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from ..ports import DueNotice
+from .embedded import InProcess
 
 
 @dataclass(slots=True)
@@ -12,19 +13,10 @@ class _Window:
     leased_until: float = 0.0
 
 
-class MemoryNoticeBook:
+class MemoryNoticeBook(InProcess):
     def __init__(self) -> None:
         self._windows: dict[tuple[str, str], _Window] = {}
         self._answers: dict[str, bool] = {}  # event id -> the answer note_share gave
-
-    async def connect(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ping(self) -> None:
-        pass
 
     async def note_share(
         self, party_id: str, seller_id: str, event_id: str, now: float, window_seconds: float

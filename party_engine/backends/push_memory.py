@@ -3,19 +3,11 @@
 
 from ..domain.themes import Theme
 from ..ports import Notification
+from .embedded import InProcess
 from .push_devices import DeviceBook
 
 
-class MemoryPush(DeviceBook):
-    async def connect(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ping(self) -> None:
-        pass
-
+class MemoryPush(InProcess, DeviceBook):
     async def notify_user(self, user_id: str, notification: Notification) -> None:
         await self._devices.record_notice([user_id], self._notice(notification))
 

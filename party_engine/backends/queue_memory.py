@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..domain.events import DomainEvent
 from ..ports import BackendUnavailable, BatchHandler
+from .embedded import InProcess
 from .queue_delivery import settle_batch
 from .queue_topology import BINDINGS, Topology
 
@@ -55,7 +56,7 @@ class _Delivery:
 
 
 @dataclass(eq=False)
-class MemoryQueue:
+class MemoryQueue(InProcess):
     capacity: int = 10_000
     max_attempts: int = 5
     topology: Topology = field(default_factory=Topology)
@@ -68,12 +69,6 @@ class MemoryQueue:
         }
         self._consumers: dict[str, asyncio.Task[None]] = {}
         self._waiting: set[asyncio.TimerHandle] = set()
-
-    async def connect(self) -> None:
-        pass
-
-    async def ping(self) -> None:
-        pass
 
     def has_room(self) -> bool:
         return self._pending() < self.capacity

@@ -2,19 +2,12 @@
 
 from datetime import datetime
 
+from .embedded import InProcess
 
-class MemoryReminderLedger:
+
+class MemoryReminderLedger(InProcess):
     def __init__(self) -> None:
         self._claimed: set[tuple[str, datetime]] = set()
-
-    async def connect(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ping(self) -> None:
-        pass
 
     async def claim(self, party_id: str, starts_at: datetime) -> bool:
         key = (party_id, starts_at)

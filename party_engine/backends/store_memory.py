@@ -9,24 +9,16 @@ from ..domain.parties import Party, PartyState
 from ..domain.themes import Theme
 from ..ports import PartyPage, PartyQuery
 from .codec import theme_from_key
+from .embedded import InProcess
 from .paging import Position, decode_cursor
 
 
-class MemoryStore:
+class MemoryStore(InProcess):
     def __init__(self) -> None:
         self._parties: dict[str, Party] = {}
         self._listings: dict[str, Listing] = {}
         self._follows: dict[str, set[str]] = {}
         self._followers: dict[str, set[str]] = {}
-
-    async def connect(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ping(self) -> None:
-        pass
 
     async def create_party(self, party: Party) -> Party:
         if party.id in self._parties:
