@@ -2,34 +2,23 @@
 
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
-from party_engine.api.app import create_app
-from party_engine.config import Settings
-from party_engine.engine import Engine
-from party_engine.roles import Role
 from party_engine.tokens import Role as UserRole
 from party_engine.tokens import issue_token
+from tests.api_harness import PROBLEM, SECRET, api_client, started_engine, store_url
 from tests.servers import RedisServer
-
-SECRET = "test-secret-that-is-long-enough-for-hs256"
-PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def engine(request):
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    engine = Engine(Settings(redis_url=url, jwt_secret=SECRET), roles=frozenset({Role.GATEWAY}))
-    await engine.start()
-    yield engine
-    await engine.stop()
+    async with started_engine(store_url(request)) as engine:
+        yield engine
 
 
 @pytest.fixture
 async def client(engine):
-    transport = httpx.ASGITransport(app=create_app(engine, manage_engine=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with api_client(engine) as client:
         yield client
 
 
@@ -384,17 +373,12 @@ async def test_a_wrong_method_gets_a_405_problem(client):
 
 async def test_readiness_is_503_naming_the_backend_that_does_not_answer():
     with RedisServer() as redis_server:
-        settings = Settings(redis_url=redis_server.url, jwt_secret=SECRET)
-        engine = Engine(settings, roles=frozenset({Role.GATEWAY}))
-        await engine.start()
-        transport = httpx.ASGITransport(app=create_app(engine, manage_engine=False))
-        try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with started_engine(redis_server.url) as engine, api_client(engine) as client:
+            try:
                 assert (await client.get("/readyz")).status_code == 200
                 redis_server.stop()
                 body = assert_problem(await client.get("/readyz"), 503)
                 assert "store" in body["detail"]
                 assert (await client.get("/healthz")).status_code == 200
-        finally:
-            redis_server.start()
-            await engine.stop()
+            finally:
+                redis_server.start()  # so that the engine can close its connections

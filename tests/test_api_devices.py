@@ -2,29 +2,17 @@
 
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
-from party_engine.api.app import create_app
-from party_engine.config import Settings
-from party_engine.engine import Engine
-from party_engine.roles import Role
 from party_engine.tokens import Role as UserRole
 from party_engine.tokens import issue_token
-
-SECRET = "test-secret-that-is-long-enough-for-hs256"
-PROBLEM = "application/problem+json"
+from tests.api_harness import PROBLEM, SECRET, api_client, started_engine, store_url
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def client(request):
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    engine = Engine(Settings(redis_url=url, jwt_secret=SECRET), roles=frozenset({Role.GATEWAY}))
-    await engine.start()
-    transport = httpx.ASGITransport(app=create_app(engine, manage_engine=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with started_engine(store_url(request)) as engine, api_client(engine) as client:
         yield client
-    await engine.stop()
 
 
 def auth(user: str, role: UserRole = UserRole.SHOPPER) -> dict[str, str]:

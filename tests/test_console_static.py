@@ -7,22 +7,18 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from party_engine.api.app import create_app
 from party_engine.config import Settings
 from party_engine.console import STATIC_DIR
 from party_engine.engine import Engine
-from party_engine.roles import Role
+from tests.api_harness import GATEWAY, SECRET, api_client
 
-SECRET = "test-only-secret-for-console-static-tests-0123"
 IMPORT = re.compile(r'^import .* from "(\.{1,2}/[^"]+\.js)";$', re.MULTILINE)
 REMOTE_URL = re.compile(r"""(?:src|href|url\(|@import)\s*=?\s*["']?(?:https?:)?//""")
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    engine = Engine(Settings(jwt_secret=SECRET), roles=frozenset({Role.GATEWAY}))
-    transport = httpx.ASGITransport(app=create_app(engine, manage_engine=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with api_client(Engine(Settings(jwt_secret=SECRET), roles=GATEWAY)) as client:
         yield client
 
 

@@ -1,35 +1,27 @@
 """GET /parties/{id}/stats and /leaderboard: counters kept by the in-process worker from the
 events the engine publishes, on the embedded ledger and on Redis; bad input gets a problem."""
 
-import httpx
 import pytest
 
-from party_engine.api.app import create_app
-from party_engine.config import Settings
-from party_engine.engine import Engine
 from party_engine.roles import Role
 from party_engine.tokens import Role as UserRole
 from party_engine.tokens import issue_token
+from tests.api_harness import GATEWAY, PROBLEM, SECRET, api_client, started_engine, store_url
 from tests.pipeline_helpers import a_share, eventually
-from tests.test_api import PROBLEM, SECRET, assert_problem, create_party
+from tests.test_api import assert_problem, create_party
 
 USER = {"Authorization": f"Bearer {issue_token(SECRET, 'shopper-1', UserRole.SHOPPER)}"}
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def engine(request):
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    settings = Settings(redis_url=url, jwt_secret=SECRET)
-    engine = Engine(settings, roles=frozenset({Role.GATEWAY, Role.WORKER}))
-    await engine.start()
-    yield engine
-    await engine.stop()
+    async with started_engine(store_url(request), GATEWAY | {Role.WORKER}) as engine:
+        yield engine
 
 
 @pytest.fixture
 async def client(engine):
-    transport = httpx.ASGITransport(app=create_app(engine, manage_engine=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with api_client(engine) as client:
         yield client
 
 

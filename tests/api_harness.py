@@ -1,0 +1,39 @@
+"""The hosts' HTTP API in this test's process: an engine on the embedded default or on a real
+redis-server, and an httpx client on its ASGI app (no server, no port)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from party_engine.api.app import create_app
+from party_engine.config import Settings
+from party_engine.engine import Engine
+from party_engine.roles import Role
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+PROBLEM = "application/problem+json"
+GATEWAY = frozenset({Role.GATEWAY})
+
+
+def store_url(request: pytest.FixtureRequest) -> str:
+    """memory:// or the session's Redis, by a fixture's param ("memory" or "redis")."""
+    return "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+
+
+@asynccontextmanager
+async def started_engine(redis_url: str, roles: frozenset[Role] = GATEWAY) -> AsyncIterator[Engine]:
+    engine = Engine(Settings(redis_url=redis_url, jwt_secret=SECRET), roles=roles)
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop()
+
+
+@asynccontextmanager
+async def api_client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(engine, manage_engine=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
