@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import platform
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from loadtests.provenance import commit  # noqa: E402
 from party_engine.backends.broker_redis import RedisBroker  # noqa: E402
 from tests.servers import RedisServer  # noqa: E402
 
@@ -65,12 +65,6 @@ async def run(url: str, calls: int, publishers: int) -> dict[str, float]:
         }
     finally:
         await broker.close()
-
-
-def commit() -> str:
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        return subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True).strip()
-    return "unknown"
 
 
 def main() -> None:

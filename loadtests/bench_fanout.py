@@ -20,6 +20,7 @@ import httpx
 import psutil
 import websockets
 
+from loadtests.provenance import commit
 from party_engine.config import DEV_JWT_SECRET
 from party_engine.gateway.transport import text_frame
 from party_engine.tokens import Role, issue_token
@@ -161,13 +162,6 @@ async def bench_raw(clients: int, seconds: float, frame: bytes) -> dict:
     await asyncio.gather(*tasks, return_exceptions=True)
     server.close()
     return {"connections": clients, "frames_per_s": round(received[0] / len(frame) / elapsed)}
-
-
-def commit() -> str:
-    try:
-        return subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 async def main() -> None:

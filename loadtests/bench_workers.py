@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import subprocess
 import sys
 import time
 import uuid
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import orjson
 
+from loadtests.provenance import commit
 from party_engine.backends.ledger_redis import RedisLedger
 from party_engine.backends.queue_rabbitmq import RabbitPublisher
 from party_engine.backends.queue_topology import BINDINGS, Topology
@@ -32,14 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PARTY = "bench-party"
 _DEADLINE_SECONDS = 300
 _SHARE_QUEUES = sum("share.created" in keys for keys in BINDINGS.values())
-
-
-def commit() -> str:
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    return "unknown"
 
 
 def share(n: int) -> ShareCreated:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import redis
 
+from loadtests.provenance import commit
 from tests.servers import RedisServer
 
 from . import report
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{text}\n\nTargets (engine; printed, never asserted):\n{report.targets_text(checks)}")
     document = {
         "command": command,
-        "commit": report.commit(),
+        "commit": commit(),
         "machine": report.machine(),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1),
