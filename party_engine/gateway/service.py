@@ -60,20 +60,19 @@ class Gateway:
         self.accepting = True
         self._presence: dict[str, int] = {}
         self._presence_told: dict[str, tuple[int, float]] = {}  # party: (count, when)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._presence_task: asyncio.Task[None] | None = None
         lifecycle.on_change(self._announce_state)
 
     async def start(self) -> None:
         self.broker.set_handler(self.hub.on_publication, self.hub.on_broadcast)
-        self._tasks.append(asyncio.create_task(self._presence_loop(), name="presence"))
+        self._presence_task = asyncio.create_task(self._presence_loop(), name="presence")
 
     async def stop(self) -> None:
         self.accepting = False
-        for task in self._tasks:
-            task.cancel()
+        if self._presence_task is not None:
+            self._presence_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+                await self._presence_task
 
     def presence_of(self, party_id: str) -> int:
         """The last known total over all gateways (at least this gateway's own count)."""
