@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -118,7 +119,7 @@ def _kill_leftovers() -> None:
         server.close()  # also takes down the extras, such as RabbitMQ's epmd
 
 
-class ManagedServer:
+class ManagedServer(ABC):
     """One server process: start it, wait until it answers (with a deadline), stop its group.
 
     Subclasses give the command line and a single readiness probe; the base class does the
@@ -140,28 +141,29 @@ class ManagedServer:
 
     # -- what subclasses provide -------------------------------------------------------------
 
+    @abstractmethod
     def command(self) -> list[str]:
-        raise NotImplementedError
+        """The server's command line."""
 
     def env(self) -> dict[str, str]:
         return dict(os.environ)
 
+    @abstractmethod
     def probe(self) -> bool:
         """One quick readiness check; must not block for long."""
-        raise NotImplementedError
 
     def log_files(self) -> list[Path]:
         """Files whose tail goes into a start error."""
         return [self.log_path]
 
-    def _before_start(self) -> None:
+    def _before_start(self) -> None:  # noqa: B027  # an optional hook
         """Runs before each start; a failing start() is cleaned up by stop()."""
 
     def _graceful_stop(self) -> None:
         assert self._proc is not None
         os.killpg(self._proc.pid, signal.SIGTERM)
 
-    def _after_stop(self) -> None:
+    def _after_stop(self) -> None:  # noqa: B027  # an optional hook
         """Runs at the end of each stop(), even when the process was already gone."""
 
     # -- lifecycle ---------------------------------------------------------------------------
