@@ -23,7 +23,7 @@ import websockets
 from loadtests.provenance import commit
 from party_engine.config import DEV_JWT_SECRET
 from party_engine.gateway.transport import text_frame
-from party_engine.tokens import Role, issue_token
+from party_engine.tokens import UserRole, issue_token
 from tests.servers import free_port, port_is_open
 
 RESULTS = Path(__file__).parent / "results"
@@ -50,7 +50,7 @@ def start_gateway(port: int) -> subprocess.Popen[bytes]:
 
 
 async def seed(base: str) -> tuple[str, str]:
-    host = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'host', Role.HOST)}"}
+    host = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'host', UserRole.HOST)}"}
     async with httpx.AsyncClient(base_url=base, headers=host) as http:
         starts = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 3600))
         body = {"title": "Bench", "theme": {"kind": "brand", "value": "Nike"}, "starts_at": starts}
@@ -68,7 +68,7 @@ class Counts:
 
 
 async def reader(url: str, party: str, counts: Counts, ready: asyncio.Event, n: int) -> None:
-    token = issue_token(DEV_JWT_SECRET, f"reader-{n}", Role.SHOPPER)
+    token = issue_token(DEV_JWT_SECRET, f"reader-{n}", UserRole.SHOPPER)
     async with websockets.connect(f"{url}?token={token}", compression=None) as ws:
         await ws.send(json.dumps({"type": "join", "party": party}))
         await ws.recv()
@@ -93,7 +93,7 @@ async def bench_gateway(clients: int, rate: float, seconds: float) -> dict:
             tasks.append(asyncio.create_task(reader(url, party, counts, joined, n)))
             await joined.wait()
         rss_connected = psutil.Process(gateway.pid).memory_info().rss
-        token = issue_token(DEV_JWT_SECRET, "publisher", Role.SHOPPER)
+        token = issue_token(DEV_JWT_SECRET, "publisher", UserRole.SHOPPER)
         async with websockets.connect(f"{url}?token={token}") as publisher:
             await publisher.send(json.dumps({"type": "join", "party": party}))
             start = time.monotonic()

@@ -9,8 +9,7 @@ from pydantic import ValidationError
 
 from .config import DEV_JWT_SECRET, Settings, describe_error
 from .roles import ALL_ROLES, Role
-from .tokens import Role as UserRole
-from .tokens import issue_token
+from .tokens import UserRole, issue_token
 
 app = typer.Typer(
     help="Live themed shopping parties: HTTP API, WebSocket gateway, workers and clock.",

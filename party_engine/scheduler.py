@@ -34,7 +34,7 @@ LEASE_TTL_SECONDS = 5.0
 _BATCH = 200
 
 
-class PartyClock:
+class Scheduler:
     def __init__(
         self,
         *,
@@ -122,9 +122,9 @@ class PartyClock:
                 await self._announcer.remind(party, minutes_until(party.starts_at, now))
 
 
-def party_clock_of(engine: "Engine", tick_seconds: float = DEFAULT_TICK_SECONDS) -> PartyClock:
+def party_clock_of(engine: "Engine", tick_seconds: float = DEFAULT_TICK_SECONDS) -> Scheduler:
     url = engine.settings.redis_url
-    return PartyClock(
+    return Scheduler(
         store=engine.store,
         lifecycle=engine.lifecycle,
         announcer=engine.announcer,

@@ -7,7 +7,7 @@ from enum import StrEnum
 import jwt
 
 
-class Role(StrEnum):
+class UserRole(StrEnum):
     HOST = "host"
     SHOPPER = "shopper"
 
@@ -15,14 +15,16 @@ class Role(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Principal:
     user_id: str
-    role: Role
+    role: UserRole
 
 
 class InvalidToken(Exception):
     pass
 
 
-def issue_token(secret: str, user_id: str, role: Role, ttl: timedelta = timedelta(days=1)) -> str:
+def issue_token(
+    secret: str, user_id: str, role: UserRole, ttl: timedelta = timedelta(days=1)
+) -> str:
     now = datetime.now(UTC)
     claims = {"sub": user_id, "role": role.value, "iat": now, "exp": now + ttl}
     return jwt.encode(claims, secret, algorithm="HS256")
@@ -33,6 +35,6 @@ def verify_token(secret: str, token: str) -> Principal:
         claims = jwt.decode(
             token, secret, algorithms=["HS256"], options={"require": ["sub", "role", "exp"]}
         )
-        return Principal(user_id=str(claims["sub"]), role=Role(claims["role"]))
+        return Principal(user_id=str(claims["sub"]), role=UserRole(claims["role"]))
     except (jwt.PyJWTError, ValueError) as error:
         raise InvalidToken(str(error)) from error

@@ -24,8 +24,7 @@ from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.engine import Engine
 from party_engine.gateway.serving import gateway_server
 from party_engine.roles import Role
-from party_engine.tokens import Role as UserRole
-from party_engine.tokens import issue_token
+from party_engine.tokens import UserRole, issue_token
 from tests.servers import free_port, port_is_open
 
 SECRET = "gateway-test-secret-that-is-long-enough-for-hs256"

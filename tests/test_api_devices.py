@@ -4,8 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from party_engine.tokens import Role as UserRole
-from party_engine.tokens import issue_token
+from party_engine.tokens import UserRole, issue_token
 from tests.api_harness import PROBLEM, SECRET, api_client, started_engine, store_url
 
 

@@ -19,7 +19,7 @@ import pytest
 import websocket
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from party_engine.tokens import Role, issue_token
+from party_engine.tokens import UserRole, issue_token
 from tests.engine_server import TEST_JWT_SECRET, EngineServer
 from tests.tcp_proxy import TcpProxy
 
@@ -39,7 +39,7 @@ expect.set_options(timeout=10_000)
 VIEWPORT = {"width": 1280, "height": 900}
 
 
-def token(user: str, role: Role) -> str:
+def token(user: str, role: UserRole) -> str:
     return issue_token(TEST_JWT_SECRET, user, role)
 
 
@@ -117,7 +117,7 @@ def schedule(page: Page, title: str, theme_value: str, starts_at: dt.datetime) -
 def test_sign_in_refuses_a_token_the_server_rejects(engine, open_page, shots) -> None:
     page = open_page(engine.url)
     expect(page.get_by_text("party-engine token --user alice --role host")).to_be_visible()
-    forged = issue_token("another-secret-that-is-32-chars-long!!", "mallory", Role.HOST)
+    forged = issue_token("another-secret-that-is-32-chars-long!!", "mallory", UserRole.HOST)
     page.get_by_label("Token").fill(forged)
     page.get_by_role("button", name="Sign in").click()
 
@@ -128,7 +128,7 @@ def test_sign_in_refuses_a_token_the_server_rejects(engine, open_page, shots) ->
 
 def test_schedule_form_shows_a_past_start_time_next_to_its_field(engine, open_page, shots) -> None:
     page = open_page(engine.url)
-    sign_in(page, token("hana", Role.HOST))
+    sign_in(page, token("hana", UserRole.HOST))
     schedule(page, "Too late", "Nike", dt.datetime.now(dt.UTC) - dt.timedelta(hours=2))
 
     starts_at_error = page.locator('[data-error-for="starts_at"]')
@@ -151,7 +151,7 @@ def test_host_and_shopper_run_a_party_live(engine, open_page, shots) -> None:
     host = open_page(engine.url)
     page_shot = lambda page, name: page.screenshot(path=shots / f"{name}.png", full_page=True)  # noqa: E731
     page_shot(host, "01-sign-in")
-    sign_in(host, token("hana", Role.HOST))
+    sign_in(host, token("hana", UserRole.HOST))
     expect(host.get_by_test_id("who")).to_have_text("hana (host)")
 
     # The host schedules a party and lands on its live view, scheduled, with a Start button.
@@ -166,7 +166,7 @@ def test_host_and_shopper_run_a_party_live(engine, open_page, shots) -> None:
 
     # A shopper in another browser context finds it among the live parties and joins.
     shopper = open_page(engine.url)
-    sign_in(shopper, token("sam", Role.SHOPPER))
+    sign_in(shopper, token("sam", UserRole.SHOPPER))
     live_row = shopper.locator(
         '[data-state="live"] [data-testid="party-row"]', has_text="Nike night"
     )
@@ -225,7 +225,7 @@ def test_host_and_shopper_run_a_party_live(engine, open_page, shots) -> None:
 
 def live_party_with_listing(engine: EngineServer, sharer_token: str) -> tuple[str, str]:
     """A live party (brand Adidas) and a matching listing of the sharer: their ids."""
-    host_auth = {"Authorization": f"Bearer {token('hana', Role.HOST)}"}
+    host_auth = {"Authorization": f"Bearer {token('hana', UserRole.HOST)}"}
     starts_at = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
     with httpx.Client(base_url=engine.url) as http:
         party = http.post(
@@ -276,14 +276,14 @@ def share_directly(
 
 def open_party_behind_proxy(open_page, proxy: TcpProxy, party: str) -> Page:
     page = open_page(proxy.url)
-    sign_in(page, token("sam", Role.SHOPPER))
+    sign_in(page, token("sam", UserRole.SHOPPER))
     page.goto(f"/#/party/{party}")
     expect(page.get_by_test_id("connection-status")).to_have_text("connected")
     return page
 
 
 def test_shopper_recovers_missed_shares_after_a_network_cut(engine, open_page, shots) -> None:
-    sharer_token = token("sue", Role.SHOPPER)
+    sharer_token = token("sue", UserRole.SHOPPER)
     party, listing = live_party_with_listing(engine, sharer_token)
     with TcpProxy(engine.port) as proxy:
         page = open_party_behind_proxy(open_page, proxy, party)
@@ -308,7 +308,7 @@ def test_shopper_recovers_missed_shares_after_a_network_cut(engine, open_page, s
 
 
 def test_shopper_resyncs_when_the_missed_events_left_the_history(engine, open_page, shots) -> None:
-    sharer_token = token("sue", Role.SHOPPER)
+    sharer_token = token("sue", UserRole.SHOPPER)
     party, listing = live_party_with_listing(engine, sharer_token)
     with TcpProxy(engine.port) as proxy:
         page = open_party_behind_proxy(open_page, proxy, party)
@@ -329,9 +329,9 @@ def test_shopper_honours_a_drain_and_says_so(open_page, shots) -> None:
     """A gateway going away sends `drain {retry_after_ms}`: the page waits about that long,
     says why, and tells the truth after the (embedded, so emptied) engine comes back."""
     with EngineServer(settings={"PARTY_DRAIN_SECONDS": "2"}) as draining:
-        party, _ = live_party_with_listing(draining, token("sue", Role.SHOPPER))
+        party, _ = live_party_with_listing(draining, token("sue", UserRole.SHOPPER))
         page = open_page(draining.url)
-        sign_in(page, token("sam", Role.SHOPPER))
+        sign_in(page, token("sam", UserRole.SHOPPER))
         page.goto(f"/#/party/{party}")
         status = page.get_by_test_id("connection-status")
         expect(status).to_have_text("connected")
@@ -361,9 +361,9 @@ def test_shopper_honours_a_drain_and_says_so(open_page, shots) -> None:
 
 
 def test_shopper_sees_why_a_listing_or_a_share_is_refused(engine, open_page, shots) -> None:
-    party, _ = live_party_with_listing(engine, token("sue", Role.SHOPPER))
+    party, _ = live_party_with_listing(engine, token("sue", UserRole.SHOPPER))
     page = open_page(engine.url)
-    sign_in(page, token("sam", Role.SHOPPER))
+    sign_in(page, token("sam", UserRole.SHOPPER))
     page.goto(f"/#/party/{party}")
     expect(page.get_by_test_id("connection-status")).to_have_text("connected")
 

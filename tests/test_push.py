@@ -18,7 +18,7 @@ from party_engine.domain.parties import schedule_party
 from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.lifecycle import PartyLifecycle
 from party_engine.ports import Notification
-from tests.test_party_clock import RecordingEvents
+from tests.test_scheduler import RecordingEvents
 
 NIKE = Theme(ThemeKind.BRAND, "Nike")
 START = Notification("Nike night is live", "Join now", {"party_id": "p1", "kind": "party.started"})

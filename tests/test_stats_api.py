@@ -4,8 +4,7 @@ events the engine publishes, on the embedded ledger and on Redis; bad input gets
 import pytest
 
 from party_engine.roles import Role
-from party_engine.tokens import Role as UserRole
-from party_engine.tokens import issue_token
+from party_engine.tokens import UserRole, issue_token
 from tests.api_harness import GATEWAY, PROBLEM, SECRET, api_client, started_engine, store_url
 from tests.pipeline_helpers import a_share, eventually
 from tests.test_api import assert_problem, create_party

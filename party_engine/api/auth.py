@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..tokens import InvalidToken, Principal, Role, verify_token
+from ..tokens import InvalidToken, Principal, UserRole, verify_token
 from .problems import Problem
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from `party-engine token`")
@@ -29,7 +29,7 @@ def current_user(
 
 
 def current_host(user: Annotated[Principal, Depends(current_user)]) -> Principal:
-    if user.role is not Role.HOST:
+    if user.role is not UserRole.HOST:
         raise Problem(403, "only hosts may do this", code="forbidden")
     return user
 

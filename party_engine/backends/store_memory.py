@@ -8,9 +8,9 @@ from ..domain.listings import Listing
 from ..domain.parties import Party, PartyState
 from ..domain.themes import Theme
 from ..ports import PartyPage, PartyQuery
-from .codec import theme_from_key
 from .embedded import InProcess
 from .paging import Position, decode_cursor
+from .records import theme_from_key
 
 
 class MemoryStore(InProcess):

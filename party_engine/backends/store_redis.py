@@ -1,13 +1,13 @@
 """The Redis store: parties and listings as hashes, indexes as sorted sets.
 
 Keys (all under the `pe:` prefix):
-  party:{id}            hash, one field per attribute (codec.party_to_hash)
+  party:{id}            hash, one field per attribute (records.party_to_hash)
   parties               zset of every party id, scored by starts_at
   parties:state:{s}     zset per state, scored by starts_at
   parties:theme:{key}   zset per normalised theme, scored by starts_at
   parties:due           zset of scheduled (scored by starts_at) and live (scored by ends_at)
                         parties: what the party clock has to look at next
-  listing:{id}          hash (codec.listing_to_hash)
+  listing:{id}          hash (records.listing_to_hash)
   follows:{user}        set of theme keys the user follows
   followers:{theme}     set of user ids following the theme
 Nothing lives only in memory: with AOF on, a restart loses no acknowledged write.
@@ -25,14 +25,14 @@ from ..domain.listings import Listing
 from ..domain.parties import Party, PartyState
 from ..domain.themes import Theme
 from ..ports import PartyPage, PartyQuery
-from .codec import (
+from .paging import Position, decode_cursor
+from .records import (
     listing_from_hash,
     listing_to_hash,
     party_from_hash,
     party_to_hash,
     theme_from_key,
 )
-from .paging import Position, decode_cursor
 from .redis_backend import RedisBackend, decoded_hash, hash_mapping
 
 PREFIX = "pe:"

@@ -14,7 +14,7 @@ from party_engine.domain.events import DomainEvent
 from party_engine.domain.parties import PartyState, schedule_party
 from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.lifecycle import PartyLifecycle
-from party_engine.scheduler import PartyClock
+from party_engine.scheduler import Scheduler
 
 CREATED = datetime(2030, 5, 1, 11, 0, tzinfo=UTC)
 START = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
@@ -58,7 +58,7 @@ class Rig:
     events: RecordingEvents
     time: SteppedClock
     lifecycle: PartyLifecycle
-    clock: PartyClock
+    clock: Scheduler
 
     async def notices(self, user: str = "fan") -> list[str]:
         return [n.data["kind"] for n in await self.push.notices(user)]
@@ -90,7 +90,7 @@ def a_rig(url, backends, time: SteppedClock, tick_seconds: float = 0.01) -> Rig:
     lifecycle = PartyLifecycle(store, time)
     announcer = PartyAnnouncer(push, events, time)
     lifecycle.on_change(announcer.on_change)
-    clock = PartyClock(
+    clock = Scheduler(
         store=store,
         lifecycle=lifecycle,
         announcer=announcer,
