@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from loadtests.provenance import commit  # noqa: E402
 from party_engine.backends.broker_redis import RedisBroker  # noqa: E402
+from party_engine.config import DEFAULT_REDIS_PREFIX  # noqa: E402
 from tests.servers import RedisServer  # noqa: E402
 
 ITEM = orjson.dumps(
@@ -53,7 +54,7 @@ async def concurrent(broker: RedisBroker, calls: int, publishers: int) -> float:
 
 
 async def run(url: str, calls: int, publishers: int) -> dict[str, float]:
-    broker = RedisBroker(url)
+    broker = RedisBroker(url, prefix=DEFAULT_REDIS_PREFIX)
     await broker.connect()
     try:
         await sequential(broker, 500)  # warm up: script load, connections

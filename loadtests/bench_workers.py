@@ -25,6 +25,7 @@ from loadtests.provenance import commit
 from party_engine.backends.ledger_redis import RedisLedger
 from party_engine.backends.queue_rabbitmq import RabbitPublisher
 from party_engine.backends.queue_topology import BINDINGS, Topology
+from party_engine.config import DEFAULT_REDIS_PREFIX
 from party_engine.domain.events import ShareCreated
 from tests.servers import RabbitMQServer, RedisServer
 
@@ -68,7 +69,7 @@ async def time_worker(amqp_url: str, redis_url: str, topology: Topology, events:
         PARTY_JWT_SECRET="bench-secret-long-enough-for-hs256-keys!",
         PARTY_LOG_LEVEL="warning",
     )
-    ledger = RedisLedger(redis_url)
+    ledger = RedisLedger(redis_url, prefix=DEFAULT_REDIS_PREFIX)
     worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "workers", env=env)
     try:
         first_at = first_count = None

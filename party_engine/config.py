@@ -7,6 +7,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, mo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EMBEDDED = "memory://"
+DEFAULT_REDIS_PREFIX = "pe:"
 # Good enough for a laptop; refused as soon as any real backend is configured.
 DEV_JWT_SECRET = "dev-only-secret-change-me-in-production"
 
@@ -32,6 +33,8 @@ class Settings(BaseSettings):
 
     # Backends, picked by URL scheme (memory:// is the embedded single-process default).
     redis_url: Annotated[str, _scheme_in("memory", "redis", "rediss", "unix")] = EMBEDDED
+    # In front of every Redis key, so several engines can share one Redis.
+    redis_prefix: str = Field(DEFAULT_REDIS_PREFIX, pattern=r"^[\w.:-]*$")
     amqp_url: Annotated[str, _scheme_in("memory", "amqp", "amqps")] = EMBEDDED
     push_url: Annotated[str, _scheme_in("memory", "sns", "http", "https")] = EMBEDDED
 
@@ -79,7 +82,12 @@ class Settings(BaseSettings):
 
     @property
     def is_embedded(self) -> bool:
-        return all(url == EMBEDDED for url in (self.redis_url, self.amqp_url, self.push_url))
+        return all(is_embedded(url) for url in (self.redis_url, self.amqp_url, self.push_url))
+
+
+def is_embedded(url: str) -> bool:
+    """Whether a backend URL names the in-process implementation (memory://)."""
+    return urlsplit(url).scheme == "memory"
 
 
 def describe_error(error: ValidationError) -> str:

@@ -15,7 +15,7 @@ from .backends import (
 )
 from .backends.queue_topology import Topology, backoff_delays
 from .clock import Clock, SystemClock
-from .config import EMBEDDED, Settings
+from .config import Settings, is_embedded
 from .gateway.service import Gateway
 from .lifecycle import PartyLifecycle
 from .ports import Backend
@@ -44,9 +44,9 @@ class Engine:
         self.settings = settings
         self.roles = roles
         self.clock = clock or SystemClock()
-        self.store = open_store(settings.redis_url)
+        self.store = open_store(settings.redis_url, prefix=settings.redis_prefix)
         self.lifecycle = PartyLifecycle(self.store, self.clock)
-        self.devices = open_devices(settings.redis_url)
+        self.devices = open_devices(settings.redis_url, prefix=settings.redis_prefix)
         self.push = open_push(settings, self.store, self.devices, self.clock)
         self.topology = Topology(
             prefix=settings.amqp_prefix,
@@ -58,8 +58,10 @@ class Engine:
             capacity=settings.event_buffer,
             max_attempts=settings.max_attempts,
         )
-        self.ledger = open_ledger(settings.redis_url)
-        self.broker = open_broker(settings.redis_url, history_size=settings.history_size)
+        self.ledger = open_ledger(settings.redis_url, prefix=settings.redis_prefix)
+        self.broker = open_broker(
+            settings.redis_url, history_size=settings.history_size, prefix=settings.redis_prefix
+        )
         # Started in order after the backends connect, stopped in reverse before they close.
         self.services: list[Service] = []
         # Every transition this process applies (host or clock) is announced: events + push.
@@ -74,7 +76,7 @@ class Engine:
             self.services.append(WorkerService(self))
         self.gateway: Gateway | None = None
         if Role.GATEWAY in roles:
-            if Role.WORKER not in roles and settings.amqp_url == EMBEDDED:
+            if Role.WORKER not in roles and is_embedded(settings.amqp_url):
                 log.warning(
                     "PARTY_AMQP_URL is the embedded queue and this process runs no worker: "
                     "share and like events stay in memory, and past PARTY_EVENT_BUFFER of "

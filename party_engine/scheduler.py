@@ -128,8 +128,10 @@ def party_clock_of(engine: "Engine", tick_seconds: float = DEFAULT_TICK_SECONDS)
         store=engine.store,
         lifecycle=engine.lifecycle,
         announcer=engine.announcer,
-        lease=open_lease(url, "party-clock", LEASE_TTL_SECONDS),
-        reminders=open_reminder_ledger(url),
+        lease=open_lease(
+            url, "party-clock", LEASE_TTL_SECONDS, prefix=engine.settings.redis_prefix
+        ),
+        reminders=open_reminder_ledger(url, prefix=engine.settings.redis_prefix),
         clock=engine.clock,
         reminder_minutes=engine.settings.reminder_minutes,
         tick_seconds=tick_seconds,

@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import pytest
 
 from party_engine.api.app import create_app
 from party_engine.config import Settings
@@ -15,11 +14,6 @@ from party_engine.roles import Role
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 PROBLEM = "application/problem+json"
 GATEWAY = frozenset({Role.GATEWAY})
-
-
-def store_url(request: pytest.FixtureRequest) -> str:
-    """memory:// or the session's Redis, by a fixture's param ("memory" or "redis")."""
-    return "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
 
 
 @asynccontextmanager

@@ -26,6 +26,19 @@ def moto_server() -> Iterator[MotoServer]:
         yield server
 
 
+# Every backend the Redis-backed ports' contract suites run on (memory:// is the embedded
+# implementation); a new implementation is one more entry here and one branch below.
+STORE_BACKENDS = ["memory", "redis"]
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The PARTY_REDIS_URL of each backend in turn: a test using it runs once per backend."""
+    if request.param == "memory":
+        return "memory://"
+    return request.getfixturevalue("redis_url")
+
+
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     """The session's Redis, emptied before each test.

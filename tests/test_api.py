@@ -5,13 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from party_engine.tokens import UserRole, issue_token
-from tests.api_harness import PROBLEM, SECRET, api_client, started_engine, store_url
+from tests.api_harness import PROBLEM, SECRET, api_client, started_engine
 from tests.servers import RedisServer
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def engine(request):
-    async with started_engine(store_url(request)) as engine:
+@pytest.fixture
+async def engine(store_url):
+    async with started_engine(store_url) as engine:
         yield engine
 
 

@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from party_engine.tokens import UserRole, issue_token
-from tests.api_harness import PROBLEM, SECRET, api_client, started_engine, store_url
+from tests.api_harness import PROBLEM, SECRET, api_client, started_engine
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def client(request):
-    async with started_engine(store_url(request)) as engine, api_client(engine) as client:
+@pytest.fixture
+async def client(store_url):
+    async with started_engine(store_url) as engine, api_client(engine) as client:
         yield client
 
 

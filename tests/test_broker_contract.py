@@ -5,18 +5,16 @@ import pytest
 
 from party_engine.backends import open_broker
 from party_engine.ports import ShareNotFound, StreamPosition
+from tests.backend_harness import opened
 from tests.broker_helpers import Deliveries, eventually
 
 HISTORY = 20
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def broker(request):
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    broker = open_broker(url, history_size=HISTORY)
-    await broker.connect()
-    yield broker
-    await broker.close()
+@pytest.fixture
+async def broker(store_url):
+    async with opened(open_broker(store_url, history_size=HISTORY)) as broker:
+        yield broker
 
 
 @pytest.fixture

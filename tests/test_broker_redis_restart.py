@@ -8,10 +8,12 @@ import orjson
 import pytest
 import redis.asyncio as redis
 
-from party_engine.backends.broker_redis import RedisBroker, _channel
+from party_engine.backends.broker_redis import RedisBroker
 from party_engine.ports import BackendUnavailable, Publication, StreamPosition
 from tests.broker_helpers import Deliveries
 from tests.servers import RedisServer
+
+PREFIX = "pe:"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,7 @@ async def url(own_redis: RedisServer) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def subscriber(url: str) -> AsyncIterator[RedisBroker]:
-    broker = RedisBroker(url, keepalive_seconds=1.0, subscribe_timeout=10.0)
+    broker = RedisBroker(url, prefix=PREFIX, keepalive_seconds=1.0, subscribe_timeout=10.0)
     await broker.connect()
     yield broker
     await broker.close()
@@ -39,7 +41,7 @@ async def subscriber(url: str) -> AsyncIterator[RedisBroker]:
 
 @pytest.fixture
 async def publisher(url: str) -> AsyncIterator[RedisBroker]:
-    broker = RedisBroker(url)
+    broker = RedisBroker(url, prefix=PREFIX)
     await broker.connect()
     yield broker
     await broker.close()
@@ -101,7 +103,7 @@ async def test_publications_missed_while_the_pubsub_connection_was_killed_are_ba
     async with redis.Redis.from_url(url) as admin:
         assert await admin.client_kill_filter(_type="pubsub") == 1
         # Published while nobody listens on the channel: pub/sub drops these.
-        assert (await admin.pubsub_numsub(_channel("p")))[0][1] == 0
+        assert (await admin.pubsub_numsub(subscriber.channel("p")))[0][1] == 0
         acked += [await publisher.publish_share("p", item(n), "listing-1") for n in range(3, 13)]
 
     await deliveries.wait_for(lambda: len(deliveries.publications) >= 13)
@@ -118,7 +120,7 @@ async def test_a_live_publication_after_a_gap_is_preceded_by_the_missing_ones(
     # Stored in history but published on another channel: as if its message were lost.
     offset, payload = await publisher._scripts["publish_share"](
         keys=[
-            f"{_channel('p')}:{suffix}"
+            f"{publisher.channel('p')}:{suffix}"
             for suffix in ("meta", "history", "shares", "likes", "likers", "listings")
         ],
         args=["unused-epoch", item(2), 100, 10, "pe:elsewhere", "listing-1"],
@@ -148,7 +150,7 @@ async def test_a_lost_stream_starts_a_new_epoch_that_subscribers_follow(
 
 
 async def test_a_subscribe_that_cannot_complete_is_unavailable_not_a_hang(url):
-    broker = RedisBroker(url, subscribe_timeout=0.3)
+    broker = RedisBroker(url, prefix=PREFIX, subscribe_timeout=0.3)
     await broker.connect()
     try:
         broker._follower.cancel()  # no pub/sub session will ever confirm anything

@@ -9,18 +9,16 @@ from party_engine.backends import open_devices
 from party_engine.backends.devices_memory import NOTICES_KEPT
 from party_engine.domain.devices import Device, Platform, SentNotice
 from party_engine.domain.themes import Theme, ThemeKind
+from tests.backend_harness import opened
 
 AT = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 NIKE = Theme(ThemeKind.BRAND, "Nike")
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def devices(request):
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    store = open_devices(url)
-    await store.connect()
-    yield store
-    await store.close()
+@pytest.fixture
+async def devices(store_url):
+    async with opened(open_devices(store_url)) as devices:
+        yield devices
 
 
 def a_device(device_id: str, user: str = "u1", token: str = "tok", minutes: int = 0) -> Device:

@@ -10,17 +10,15 @@ from party_engine.backends import open_ledger
 from party_engine.domain.events import LikeCreated, ShareCreated
 from party_engine.domain.tallies import tally
 from party_engine.ports import Board, Claim, LockLost, PartyStats, Ranked
+from tests.backend_harness import opened
 
 AT = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def ledger(request):
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    ledger = open_ledger(url)
-    await ledger.connect()
-    yield ledger
-    await ledger.close()
+@pytest.fixture
+async def ledger(store_url):
+    async with opened(open_ledger(store_url)) as ledger:
+        yield ledger
 
 
 def share(n: int, *, party="p1", listing="l1", sharer="u1"):

@@ -5,18 +5,16 @@ import pytest
 
 from party_engine.backends import open_notice_book
 from party_engine.ports import DueNotice
+from tests.backend_harness import opened
 
 WINDOW = 300.0
 T0 = 1_000_000.0
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def book(request):
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    book = open_notice_book(url)
-    await book.connect()
-    yield book
-    await book.close()
+@pytest.fixture
+async def book(store_url):
+    async with opened(open_notice_book(store_url)) as book:
+        yield book
 
 
 async def test_the_first_share_sends_at_once_and_later_ones_wait_for_the_window(book):

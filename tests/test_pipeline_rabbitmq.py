@@ -14,6 +14,7 @@ from party_engine.backends.consume_rabbitmq import RabbitConsumer
 from party_engine.backends.ledger_redis import RedisLedger
 from party_engine.backends.queue_rabbitmq import RabbitPublisher
 from party_engine.backends.queue_topology import COUNTERS, Topology, backoff_delays
+from party_engine.config import DEFAULT_REDIS_PREFIX
 from party_engine.ports import PartyStats
 from tests.pipeline_helpers import a_share, eventually, publish_raw, read_queue, unique_prefix
 from workers.counters import CountersHandler
@@ -30,7 +31,7 @@ def topology() -> Topology:
 
 @pytest.fixture
 async def ledger(redis_url):
-    ledger = RedisLedger(redis_url)
+    ledger = RedisLedger(redis_url, prefix=DEFAULT_REDIS_PREFIX)
     yield ledger
     await ledger.close()
 

@@ -67,15 +67,14 @@ class Rig:
         return (await self.store.get_party(party_id)).state
 
 
-@pytest.fixture(params=["memory", "redis"])
-def url(request) -> str:
-    return "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-
-
 @pytest.fixture
-async def backends(url):
+async def backends(store_url):
     """What replicas share: the store, the device store and the reminder ledger."""
-    store, devices, reminders = open_store(url), open_devices(url), open_reminder_ledger(url)
+    store, devices, reminders = (
+        open_store(store_url),
+        open_devices(store_url),
+        open_reminder_ledger(store_url),
+    )
     for backend in (store, devices, reminders):
         await backend.connect()
     yield store, devices, reminders
@@ -83,7 +82,7 @@ async def backends(url):
         await backend.close()
 
 
-def a_rig(url, backends, time: SteppedClock, tick_seconds: float = 0.01) -> Rig:
+def a_rig(store_url, backends, time: SteppedClock, tick_seconds: float = 0.01) -> Rig:
     store, devices, reminders = backends
     push = MemoryPush(store, devices, time)
     events = RecordingEvents()
@@ -94,7 +93,7 @@ def a_rig(url, backends, time: SteppedClock, tick_seconds: float = 0.01) -> Rig:
         store=store,
         lifecycle=lifecycle,
         announcer=announcer,
-        lease=open_lease(url, "party-clock", 5.0),
+        lease=open_lease(store_url, "party-clock", 5.0),
         reminders=reminders,
         clock=time,
         reminder_minutes=REMINDER_MINUTES,
@@ -104,7 +103,7 @@ def a_rig(url, backends, time: SteppedClock, tick_seconds: float = 0.01) -> Rig:
 
 
 @pytest.fixture
-async def rig(url, backends):
+async def rig(store_url, backends):
     store, _, _ = backends
     await store.create_party(
         schedule_party(
@@ -117,7 +116,7 @@ async def rig(url, backends):
         )
     )
     await store.follow("fan", NIKE)
-    return a_rig(url, backends, SteppedClock(CREATED))
+    return a_rig(store_url, backends, SteppedClock(CREATED))
 
 
 async def test_a_party_starts_at_its_start_with_one_event_and_one_push(rig):
@@ -164,10 +163,10 @@ async def test_a_reminder_goes_out_once_before_the_start(rig):
     assert "15 minutes" in notice.body
 
 
-async def test_a_restarted_replica_does_not_remind_again(rig, url, backends):
+async def test_a_restarted_replica_does_not_remind_again(rig, store_url, backends):
     rig.time.at = START - timedelta(minutes=10)
     await rig.clock.tick()
-    replacement = a_rig(url, backends, rig.time)  # a fresh replica: no local memory
+    replacement = a_rig(store_url, backends, rig.time)  # a fresh replica: no local memory
     await replacement.clock.tick()
     assert await rig.notices() == ["party.reminder"]
 
@@ -198,8 +197,8 @@ async def test_a_host_who_started_early_leaves_the_clock_only_the_end(rig):
     assert rig.events.kinds("p1") == ["party.started"]  # announced once, for the host's start
 
 
-async def test_two_replicas_racing_the_same_tick_start_the_party_once(rig, url, backends):
-    other = a_rig(url, backends, rig.time)
+async def test_two_replicas_racing_the_same_tick_start_the_party_once(rig, store_url, backends):
+    other = a_rig(store_url, backends, rig.time)
     rig.time.at = START + timedelta(seconds=1)
     applied = await asyncio.gather(rig.clock.tick(), other.clock.tick())
     assert sorted(applied) == [0, 1]

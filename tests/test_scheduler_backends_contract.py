@@ -5,22 +5,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from party_engine.backends import open_reminder_ledger
+from party_engine.backends import open_lease, open_reminder_ledger
 from party_engine.backends.lease_memory import LeaseBoard, MemoryLease
 from party_engine.backends.lease_redis import RedisLease
+from party_engine.config import is_embedded
+from tests.backend_harness import opened
 
 START = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def lease_pair(request):
+@pytest.fixture
+async def lease_pair(store_url):
     """Two replicas' leases on the same name, with a short TTL."""
-    if request.param == "memory":
+    if is_embedded(store_url):  # replicas in one process share a board
         board = LeaseBoard()
         leases = [MemoryLease(board, "clock", 0.3), MemoryLease(board, "clock", 0.3)]
     else:
-        url = request.getfixturevalue("redis_url")
-        leases = [RedisLease(url, "clock", 0.3), RedisLease(url, "clock", 0.3)]
+        leases = [open_lease(store_url, "clock", 0.3) for _ in range(2)]
     for lease in leases:
         await lease.connect()
     yield leases
@@ -57,18 +58,15 @@ async def test_a_lease_nobody_renews_expires_and_the_other_replica_takes_over(le
 
 
 async def test_a_redis_lease_reports_loss_when_redis_is_unreachable():
-    lease = RedisLease("redis://127.0.0.1:1/0", "clock", 0.3)
+    lease = RedisLease("redis://127.0.0.1:1/0", prefix="pe:", name="clock", ttl_seconds=0.3)
     assert not await lease.hold()
     await lease.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def ledger(request):
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    ledger = open_reminder_ledger(url)
-    await ledger.connect()
-    yield ledger
-    await ledger.close()
+@pytest.fixture
+async def ledger(store_url):
+    async with opened(open_reminder_ledger(store_url)) as ledger:
+        yield ledger
 
 
 async def test_a_reminder_is_claimed_once_per_party_and_start(ledger):

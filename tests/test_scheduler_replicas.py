@@ -18,6 +18,7 @@ import redis.asyncio as redis
 
 from party_engine.backends.devices_redis import RedisDeviceStore
 from party_engine.backends.store_redis import RedisStore
+from party_engine.config import DEFAULT_REDIS_PREFIX
 from party_engine.domain.parties import PartyState, schedule_party
 from party_engine.domain.themes import Theme, ThemeKind
 
@@ -57,7 +58,10 @@ async def schedulers(redis_url):
 
 
 async def test_two_replicas_start_each_party_once_on_time_and_push_once(redis_url, schedulers):
-    store, devices = RedisStore(redis_url), RedisDeviceStore(redis_url)
+    store, devices = (
+        RedisStore(redis_url, prefix=DEFAULT_REDIS_PREFIX),
+        RedisDeviceStore(redis_url, prefix=DEFAULT_REDIS_PREFIX),
+    )
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
 

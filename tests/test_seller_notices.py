@@ -26,11 +26,10 @@ class HandClock:
         return self.at
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def engine(request):
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+@pytest.fixture
+async def engine(store_url):
     settings = Settings(
-        redis_url=url,
+        redis_url=store_url,
         jwt_secret="test-secret-that-is-long-enough-for-hs256",
         notice_window_seconds=WINDOW,
     )

@@ -5,16 +5,16 @@ import pytest
 
 from party_engine.roles import Role
 from party_engine.tokens import UserRole, issue_token
-from tests.api_harness import GATEWAY, PROBLEM, SECRET, api_client, started_engine, store_url
+from tests.api_harness import GATEWAY, PROBLEM, SECRET, api_client, started_engine
 from tests.pipeline_helpers import a_share, eventually
 from tests.test_api import assert_problem, create_party
 
 USER = {"Authorization": f"Bearer {issue_token(SECRET, 'shopper-1', UserRole.SHOPPER)}"}
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def engine(request):
-    async with started_engine(store_url(request), GATEWAY | {Role.WORKER}) as engine:
+@pytest.fixture
+async def engine(store_url):
+    async with started_engine(store_url, GATEWAY | {Role.WORKER}) as engine:
         yield engine
 
 

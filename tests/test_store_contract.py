@@ -4,6 +4,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis.asyncio as redis
 
 from party_engine.backends import open_store
 from party_engine.domain.errors import Conflict, InvalidValue
@@ -11,17 +12,15 @@ from party_engine.domain.listings import Listing
 from party_engine.domain.parties import PartyState, schedule_party
 from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.ports import PartyQuery
+from tests.backend_harness import opened
 
 NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request):
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    store = open_store(url)
-    await store.connect()
-    yield store
-    await store.close()
+@pytest.fixture
+async def store(store_url):
+    async with opened(open_store(store_url)) as store:
+        yield store
 
 
 NIKE = Theme(ThemeKind.BRAND, "Nike")
@@ -169,3 +168,14 @@ async def test_follows_are_normalised_idempotent_and_reversible(store):
     await store.unfollow("u1", Theme(ThemeKind.BRAND, "Nike"))
     assert await store.followers(Theme(ThemeKind.BRAND, "nike")) == ["u2"]
     assert await store.follows("nobody") == []
+
+
+async def test_stores_under_other_prefixes_share_one_redis_without_seeing_each_other(redis_url):
+    async with (
+        opened(open_store(redis_url, prefix="a:")) as a,
+        opened(open_store(redis_url, prefix="b:")) as b,
+    ):
+        await a.create_party(a_party("p1"))
+        assert await b.get_party("p1") is None
+        async with redis.Redis.from_url(redis_url) as admin:
+            assert all(key.startswith(b"a:") for key in await admin.keys("*"))

@@ -22,7 +22,7 @@ class WorkerService:
             topology=engine.topology,
             max_attempts=settings.max_attempts,
         )
-        self.notices = open_notice_book(settings.redis_url)
+        self.notices = open_notice_book(settings.redis_url, prefix=settings.redis_prefix)
         window = float(settings.notice_window_seconds)
         counters = CountersHandler(engine.ledger, settings.event_lock_seconds)
         seller_notices = SellerNoticesHandler(

@@ -1,10 +1,8 @@
 """Backends, picked by the scheme of their settings URL and imported lazily, so a user of the
 embedded default never imports redis, aio-pika or aioboto3."""
 
-from urllib.parse import urlsplit
-
 from ..clock import Clock
-from ..config import Settings
+from ..config import DEFAULT_REDIS_PREFIX, Settings, is_embedded
 from ..ports import (
     Broker,
     DeviceStore,
@@ -21,46 +19,42 @@ from ..ports import (
 from .queue_topology import Topology
 
 
-def _embedded(url: str) -> bool:
-    return urlsplit(url).scheme == "memory"
-
-
-def open_store(url: str) -> Store:
+def open_store(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> Store:
     """Parties, listings and follows, kept where PARTY_REDIS_URL points."""
-    if _embedded(url):
+    if is_embedded(url):
         from .store_memory import MemoryStore
 
         return MemoryStore()
     from .store_redis import RedisStore
 
-    return RedisStore(url)
+    return RedisStore(url, prefix=prefix)
 
 
-def open_broker(url: str, *, history_size: int) -> Broker:
+def open_broker(url: str, *, history_size: int, prefix: str = DEFAULT_REDIS_PREFIX) -> Broker:
     """Offsets, history and fan-out of every party, where PARTY_REDIS_URL points."""
-    if _embedded(url):
+    if is_embedded(url):
         from .broker_memory import MemoryBroker
 
         return MemoryBroker(history_size=history_size)
     from .broker_redis import RedisBroker
 
-    return RedisBroker(url, history_size=history_size)
+    return RedisBroker(url, prefix=prefix, history_size=history_size)
 
 
-def open_devices(url: str) -> DeviceStore:
+def open_devices(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> DeviceStore:
     """Device records and notices, kept where PARTY_REDIS_URL keeps the store."""
-    if _embedded(url):
+    if is_embedded(url):
         from .devices_memory import MemoryDeviceStore
 
         return MemoryDeviceStore()
     from .devices_redis import RedisDeviceStore
 
-    return RedisDeviceStore(url)
+    return RedisDeviceStore(url, prefix=prefix)
 
 
 def open_push(settings: Settings, follows: FollowStore, devices: DeviceStore, clock: Clock) -> Push:
     """The push backend named by PARTY_PUSH_URL."""
-    if _embedded(settings.push_url):
+    if is_embedded(settings.push_url):
         from .push_memory import MemoryPush
 
         return MemoryPush(follows, devices, clock)
@@ -69,32 +63,34 @@ def open_push(settings: Settings, follows: FollowStore, devices: DeviceStore, cl
     return SnsPush(settings, follows, devices, clock)
 
 
-def open_lease(url: str, name: str, ttl_seconds: float) -> Lease:
+def open_lease(
+    url: str, name: str, ttl_seconds: float, *, prefix: str = DEFAULT_REDIS_PREFIX
+) -> Lease:
     """A leadership lease kept where PARTY_REDIS_URL points (always held when embedded)."""
-    if _embedded(url):
+    if is_embedded(url):
         from .lease_memory import LeaseBoard, MemoryLease
 
         return MemoryLease(LeaseBoard(), name, ttl_seconds)
     from .lease_redis import RedisLease
 
-    return RedisLease(url, name, ttl_seconds)
+    return RedisLease(url, prefix=prefix, name=name, ttl_seconds=ttl_seconds)
 
 
-def open_reminder_ledger(url: str) -> ReminderLedger:
-    if _embedded(url):
+def open_reminder_ledger(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> ReminderLedger:
+    if is_embedded(url):
         from .reminders_memory import MemoryReminderLedger
 
         return MemoryReminderLedger()
     from .reminders_redis import RedisReminderLedger
 
-    return RedisReminderLedger(url)
+    return RedisReminderLedger(url, prefix=prefix)
 
 
 def open_events(
     url: str, *, topology: Topology, capacity: int, max_attempts: int
 ) -> EventPublisher:
     """The event queue named by PARTY_AMQP_URL, publishing side (bounded by `capacity`)."""
-    if _embedded(url):
+    if is_embedded(url):
         from .queue_memory import MemoryQueue
 
         return MemoryQueue(capacity=capacity, max_attempts=max_attempts, topology=topology)
@@ -107,7 +103,7 @@ def open_consumer(
     url: str, events: EventPublisher, *, topology: Topology, max_attempts: int, prefetch: int = 1024
 ) -> EventConsumer:
     """The consuming side of the same queue; embedded, that is the publisher's own queue."""
-    if _embedded(url):
+    if is_embedded(url):
         from .queue_memory import MemoryQueue
 
         if not isinstance(events, MemoryQueue):
@@ -118,23 +114,23 @@ def open_consumer(
     return RabbitConsumer(url, topology=topology, max_attempts=max_attempts, prefetch=prefetch)
 
 
-def open_ledger(url: str) -> Ledger:
+def open_ledger(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> Ledger:
     """Idempotency locks and party counters, kept where PARTY_REDIS_URL points."""
-    if _embedded(url):
+    if is_embedded(url):
         from .ledger_memory import MemoryLedger
 
         return MemoryLedger()
     from .ledger_redis import RedisLedger
 
-    return RedisLedger(url)
+    return RedisLedger(url, prefix=prefix)
 
 
-def open_notice_book(url: str) -> NoticeBook:
+def open_notice_book(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> NoticeBook:
     """Seller-notice windows, kept where PARTY_REDIS_URL points."""
-    if _embedded(url):
+    if is_embedded(url):
         from .notices_memory import MemoryNoticeBook
 
         return MemoryNoticeBook()
     from .notices_redis import RedisNoticeBook
 
-    return RedisNoticeBook(url)
+    return RedisNoticeBook(url, prefix=prefix)

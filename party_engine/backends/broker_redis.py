@@ -43,31 +43,8 @@ from .redis_backend import redis_client
 
 log = logging.getLogger(__name__)
 
-PREFIX = "pe:"
-_GATEWAYS = f"{PREFIX}presence:gateways"
-_GATEWAY_COUNTS = f"{PREFIX}presence:gateway:"
 _PRESENCE_CHUNK = 500  # party ids per presence script call (Lua's unpack has a stack limit)
 _DROPPED = (ConnectionError, OSError, TimeoutError, redis.ConnectionError, redis.TimeoutError)
-
-
-def _channel(party_id: str) -> str:
-    return f"{PREFIX}stream:{{{party_id}}}"
-
-
-def _party_of(channel: bytes) -> str:
-    return channel.decode()[len(PREFIX) + len("stream:{") : -1]
-
-
-def _stream_keys(party_id: str) -> list[str]:
-    base = _channel(party_id)
-    return [
-        f"{base}:meta",
-        f"{base}:history",
-        f"{base}:shares",
-        f"{base}:likes",
-        f"{base}:likers",
-        f"{base}:listings",
-    ]
 
 
 def _lua(name: str) -> str:
@@ -87,12 +64,16 @@ class RedisBroker:
         self,
         url: str,
         *,
+        prefix: str,
         history_size: int = 10_000,
         snapshot_size: int = DEFAULT_SNAPSHOT_SIZE,
         subscribe_timeout: float = 5.0,
         keepalive_seconds: float = 5.0,
     ) -> None:
         self._url = url
+        self.prefix = prefix
+        self._gateways = f"{prefix}presence:gateways"
+        self._gateway_counts = f"{prefix}presence:gateway:"
         self.history_size = history_size
         self.snapshot_size = snapshot_size
         self._subscribe_timeout = subscribe_timeout
@@ -137,13 +118,13 @@ class RedisBroker:
     async def publish_share(self, party_id: str, item: bytes, listing_id: str) -> Publication:
         check_item(item)
         offset, payload = await self._scripts["publish_share"](
-            keys=_stream_keys(party_id),
+            keys=self._stream_keys(party_id),
             args=[
                 secrets.token_hex(8),
                 item,
                 self.history_size,
                 self.snapshot_size,
-                _channel(party_id),
+                self.channel(party_id),
                 listing_id,
             ],
         )
@@ -154,12 +135,12 @@ class RedisBroker:
     ) -> PublishedLike | None:
         check_item(item)
         result = await self._scripts["publish_like"](
-            keys=_stream_keys(party_id),
+            keys=self._stream_keys(party_id),
             args=[
                 secrets.token_hex(8),
                 item,
                 self.history_size,
-                _channel(party_id),
+                self.channel(party_id),
                 share_offset,
                 user_id,
             ],
@@ -172,13 +153,13 @@ class RedisBroker:
         return PublishedLike(Publication(party_id, offset, payload), listing_id.decode())
 
     async def broadcast(self, party_id: str, frame: bytes) -> None:
-        await self.client.publish(_channel(party_id), b"b" + frame)
+        await self.client.publish(self.channel(party_id), b"b" + frame)
 
     # -- reads -------------------------------------------------------------------------------
 
     async def position(self, party_id: str) -> StreamPosition:
         epoch, offset = await self._scripts["position"](
-            keys=_stream_keys(party_id), args=[secrets.token_hex(8)]
+            keys=self._stream_keys(party_id), args=[secrets.token_hex(8)]
         )
         return StreamPosition(offset, epoch.decode())
 
@@ -187,7 +168,7 @@ class RedisBroker:
     ) -> tuple[StreamPosition, list[Publication] | None]:
         """The current position, and the publications after `since` if history has them all."""
         epoch, offset, entries = await self._scripts["history"](
-            keys=_stream_keys(party_id),
+            keys=self._stream_keys(party_id),
             args=[secrets.token_hex(8), max(since.offset, 0), since.epoch],
         )
         current = StreamPosition(offset, epoch.decode())
@@ -204,7 +185,7 @@ class RedisBroker:
         if shares < 0:
             raise ValueError("shares must be >= 0")
         epoch, offset, payloads, likes = await self._scripts["snapshot"](
-            keys=_stream_keys(party_id),
+            keys=self._stream_keys(party_id),
             args=[secrets.token_hex(8), min(shares, self.snapshot_size)],
         )
         payloads.reverse()
@@ -223,7 +204,7 @@ class RedisBroker:
     ) -> None:
         pairs = [value for party, count in counts.items() if count for value in (party, count)]
         await self._report(
-            keys=[_GATEWAY_COUNTS + gateway_id, _GATEWAYS],
+            keys=[self._gateway_counts + gateway_id, self._gateways],
             args=[gateway_id, max(int(ttl_seconds * 1000), 1), *pairs],
         )
 
@@ -231,7 +212,9 @@ class RedisBroker:
         totals: dict[str, int] = {}
         for start in range(0, len(party_ids), _PRESENCE_CHUNK):
             chunk = party_ids[start : start + _PRESENCE_CHUNK]
-            counts = await self._presence(keys=[_GATEWAYS], args=[_GATEWAY_COUNTS, *chunk])
+            counts = await self._presence(
+                keys=[self._gateways], args=[self._gateway_counts, *chunk]
+            )
             totals.update(zip(chunk, counts, strict=True))
         return totals
 
@@ -251,7 +234,7 @@ class RedisBroker:
             subscription = _Subscription(asyncio.get_running_loop().create_future())
             self._subscriptions[party_id] = subscription
             if self._wire is not None:
-                self._wire.subscribe(_channel(party_id))
+                self._wire.subscribe(self.channel(party_id))
             # else: the next pub/sub session subscribes every registered party
         if subscription.cursor is not None:
             return subscription.cursor
@@ -275,7 +258,7 @@ class RedisBroker:
             return
         subscription.ready.cancel()
         if self._wire is not None:
-            self._wire.unsubscribe(_channel(party_id))
+            self._wire.unsubscribe(self.channel(party_id))
 
     async def _follow(self) -> None:
         """Keep a pub/sub session up for as long as the broker is open."""
@@ -300,7 +283,7 @@ class RedisBroker:
         try:
             self.sessions += 1
             # Confirmations of these come back as replies; each one resyncs its party.
-            wire.subscribe(*[_channel(party_id) for party_id in self._subscriptions])
+            wire.subscribe(*[self.channel(party_id) for party_id in self._subscriptions])
             async for reply in wire.replies(self._keepalive):
                 await self._on_reply(reply)
         finally:
@@ -311,7 +294,7 @@ class RedisBroker:
         if not isinstance(reply, list) or len(reply) < 3:
             return  # pong, or an error reply to a command we sent
         kind, channel, data = reply[0], reply[1], reply[2]
-        party_id = _party_of(channel)
+        party_id = self._party_of(channel)
         subscription = self._subscriptions.get(party_id)
         if subscription is None:
             return  # unsubscribed meanwhile
@@ -376,3 +359,23 @@ class RedisBroker:
             self._on_broadcast(party_id, frame)
         except Exception:
             log.exception("broadcast handler failed")
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def channel(self, party_id: str) -> str:
+        """The party's pub/sub channel; its other keys add a suffix (one hash tag, one slot)."""
+        return f"{self.prefix}stream:{{{party_id}}}"
+
+    def _party_of(self, channel: bytes) -> str:
+        return channel.decode()[len(self.prefix) + len("stream:{") : -1]
+
+    def _stream_keys(self, party_id: str) -> list[str]:
+        base = self.channel(party_id)
+        return [
+            f"{base}:meta",
+            f"{base}:history",
+            f"{base}:shares",
+            f"{base}:likes",
+            f"{base}:likers",
+            f"{base}:listings",
+        ]

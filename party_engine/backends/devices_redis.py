@@ -18,28 +18,6 @@ from ..domain.devices import Device, Platform, SentNotice
 from ..domain.themes import Theme
 from .devices_memory import NOTICES_KEPT
 from .redis_backend import RedisBackend, decoded_hash, hash_mapping
-from .store_redis import PREFIX
-
-
-def _device_key(device_id: str) -> str:
-    return f"{PREFIX}device:{device_id}"
-
-
-def _user_index(user_id: str) -> str:
-    return f"{PREFIX}devices:{user_id}"
-
-
-def _token_key(platform: Platform, token: str) -> str:
-    digest = hashlib.sha256(token.encode()).hexdigest()
-    return f"{PREFIX}device-token:{platform.value}:{digest}"
-
-
-def _subs_key(device_id: str) -> str:
-    return f"{PREFIX}device:{device_id}:subs"
-
-
-def _notices_key(user_id: str) -> str:
-    return f"{PREFIX}notices:{user_id}"
 
 
 def _to_hash(device: Device) -> dict[str, str]:
@@ -69,26 +47,26 @@ class RedisDeviceStore(RedisBackend):
         previous = await self.get_device(device.id)
         async with self.client.pipeline(transaction=True) as pipe:
             if previous is not None:
-                pipe.delete(_token_key(previous.platform, previous.token))
-                pipe.zrem(_user_index(previous.user_id), device.id)
-            pipe.hset(_device_key(device.id), mapping=hash_mapping(_to_hash(device)))
-            pipe.zadd(_user_index(device.user_id), {device.id: device.created_at.timestamp()})
-            pipe.set(_token_key(device.platform, device.token), device.id)
+                pipe.delete(self._token_key(previous.platform, previous.token))
+                pipe.zrem(self._user_index(previous.user_id), device.id)
+            pipe.hset(self._device_key(device.id), mapping=hash_mapping(_to_hash(device)))
+            pipe.zadd(self._user_index(device.user_id), {device.id: device.created_at.timestamp()})
+            pipe.set(self._token_key(device.platform, device.token), device.id)
             await pipe.execute()
 
     async def get_device(self, device_id: str) -> Device | None:
-        fields = decoded_hash(await self.client.hgetall(_device_key(device_id)))
+        fields = decoded_hash(await self.client.hgetall(self._device_key(device_id)))
         return _from_hash(fields) if fields else None
 
     async def device_by_token(self, platform: Platform, token: str) -> Device | None:
-        device_id = cast(str | None, await self.client.get(_token_key(platform, token)))
+        device_id = cast(str | None, await self.client.get(self._token_key(platform, token)))
         return await self.get_device(device_id) if device_id else None
 
     async def devices(self, user_id: str) -> list[Device]:
-        ids = cast(list[str], await self.client.zrange(_user_index(user_id), 0, -1))
+        ids = cast(list[str], await self.client.zrange(self._user_index(user_id), 0, -1))
         async with self.client.pipeline(transaction=False) as pipe:
             for device_id in ids:
-                pipe.hgetall(_device_key(device_id))
+                pipe.hgetall(self._device_key(device_id))
             rows = await pipe.execute()
         return [_from_hash(row) for row in rows if row]
 
@@ -97,23 +75,23 @@ class RedisDeviceStore(RedisBackend):
         if device is None:
             return
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(_device_key(device_id), _subs_key(device_id))
-            pipe.delete(_token_key(device.platform, device.token))
-            pipe.zrem(_user_index(device.user_id), device_id)
+            pipe.delete(self._device_key(device_id), self._subs_key(device_id))
+            pipe.delete(self._token_key(device.platform, device.token))
+            pipe.zrem(self._user_index(device.user_id), device_id)
             await pipe.execute()
 
     async def set_subscription(self, device_id: str, theme: Theme, subscription: str) -> None:
-        await self.client.hset(_subs_key(device_id), theme.key, subscription)
+        await self.client.hset(self._subs_key(device_id), theme.key, subscription)
 
     async def pop_subscription(self, device_id: str, theme: Theme) -> str | None:
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hget(_subs_key(device_id), theme.key)
-            pipe.hdel(_subs_key(device_id), theme.key)
+            pipe.hget(self._subs_key(device_id), theme.key)
+            pipe.hdel(self._subs_key(device_id), theme.key)
             subscription, _ = await pipe.execute()
         return subscription
 
     async def subscriptions(self, device_id: str) -> dict[str, str]:
-        return decoded_hash(await self.client.hgetall(_subs_key(device_id)))
+        return decoded_hash(await self.client.hgetall(self._subs_key(device_id)))
 
     async def record_notice(self, user_ids: list[str], notice: SentNotice) -> None:
         encoded = orjson.dumps(
@@ -127,13 +105,29 @@ class RedisDeviceStore(RedisBackend):
         )
         async with self.client.pipeline(transaction=False) as pipe:
             for user_id in user_ids:
-                pipe.lpush(_notices_key(user_id), encoded)
-                pipe.ltrim(_notices_key(user_id), 0, NOTICES_KEPT - 1)
+                pipe.lpush(self._notices_key(user_id), encoded)
+                pipe.ltrim(self._notices_key(user_id), 0, NOTICES_KEPT - 1)
             await pipe.execute()
 
     async def notices(self, user_id: str, limit: int = 50) -> list[SentNotice]:
-        rows = cast(list[str], await self.client.lrange(_notices_key(user_id), 0, limit - 1))
+        rows = cast(list[str], await self.client.lrange(self._notices_key(user_id), 0, limit - 1))
         return [_notice_from_json(row) for row in rows]
+
+    def _notices_key(self, user_id: str) -> str:
+        return f"{self.prefix}notices:{user_id}"
+
+    def _subs_key(self, device_id: str) -> str:
+        return f"{self.prefix}device:{device_id}:subs"
+
+    def _user_index(self, user_id: str) -> str:
+        return f"{self.prefix}devices:{user_id}"
+
+    def _token_key(self, platform: Platform, token: str) -> str:
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        return f"{self.prefix}device-token:{platform.value}:{digest}"
+
+    def _device_key(self, device_id: str) -> str:
+        return f"{self.prefix}device:{device_id}"
 
 
 def _notice_from_json(row: str) -> SentNotice:

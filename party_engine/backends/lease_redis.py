@@ -12,8 +12,6 @@ import secrets
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from .store_redis import PREFIX
-
 log = logging.getLogger(__name__)
 
 # Extend only our own lease: compare the token and extend in one atomic step.
@@ -33,11 +31,11 @@ return 0
 
 
 class RedisLease:
-    def __init__(self, url: str, name: str, ttl_seconds: float) -> None:
+    def __init__(self, url: str, *, prefix: str, name: str, ttl_seconds: float) -> None:
         self.client: redis.Redis = redis.Redis.from_url(
             url, decode_responses=True, socket_timeout=ttl_seconds / 3
         )
-        self._key = f"{PREFIX}lease:{name}"
+        self._key = f"{prefix}lease:{name}"
         self._ttl_ms = int(ttl_seconds * 1000)
         self._token = secrets.token_hex(16)
         self._held = False

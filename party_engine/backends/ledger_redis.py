@@ -20,7 +20,6 @@ from ..domain.tallies import Tally
 from ..ports import Board, Claim, LockLost, PartyStats, Ranked
 from .redis_backend import RedisBackend
 
-PREFIX = "pe:"
 DONE_SECONDS = 7 * 24 * 3600
 
 _CLAIM = """
@@ -65,34 +64,9 @@ return #KEYS
 """
 
 
-def _work_key(role: str, event_id: str) -> str:
-    return f"{PREFIX}work:{role}:{event_id}"
-
-
-def _stats_key(party_id: str) -> str:
-    return f"{PREFIX}stats:{party_id}"
-
-
-def _board_key(party_id: str, board: Board) -> str:
-    return f"{PREFIX}stats:{party_id}:{board.value}"
-
-
-def _counter_writes(tally: Tally) -> list[str | int]:
-    args: list[str | int] = []
-    for party_id, shares in tally.party_shares.items():
-        args += ["h", _stats_key(party_id), "shares", shares]
-    for party_id, likes in tally.party_likes.items():
-        args += ["h", _stats_key(party_id), "likes", likes]
-    for (party_id, listing_id), score in tally.listing_scores().items():
-        args += ["z", _board_key(party_id, Board.LISTINGS), listing_id, score]
-    for (party_id, sharer_id), shares in tally.sharer_shares.items():
-        args += ["z", _board_key(party_id, Board.SHARERS), sharer_id, shares]
-    return args
-
-
 class RedisLedger(RedisBackend):
-    def __init__(self, url: str, done_seconds: int = DONE_SECONDS) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, *, prefix: str, done_seconds: int = DONE_SECONDS) -> None:
+        super().__init__(url, prefix=prefix)
         self._done_seconds = done_seconds
         self._lock = f"L:{uuid.uuid4().hex}"  # this process's locks, told apart from others'
         self._claim = self.client.register_script(_CLAIM)
@@ -102,13 +76,13 @@ class RedisLedger(RedisBackend):
     async def claim(self, role: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
         if not event_ids:
             return []
-        keys = [_work_key(role, event_id) for event_id in event_ids]
+        keys = [self._work_key(role, event_id) for event_id in event_ids]
         answers = await self._claim(keys=keys, args=[self._lock, max(1, int(ttl_seconds * 1000))])
         return [Claim(answer) for answer in answers]
 
     async def release(self, role: str, event_ids: list[str]) -> None:
         if event_ids:
-            keys = [_work_key(role, event_id) for event_id in event_ids]
+            keys = [self._work_key(role, event_id) for event_id in event_ids]
             await self._release(keys=keys, args=[self._lock])
 
     async def mark_done(self, role: str, event_ids: list[str]) -> None:
@@ -117,10 +91,10 @@ class RedisLedger(RedisBackend):
     async def commit_tally(self, role: str, event_ids: list[str], tally: Tally) -> None:
         if not event_ids:
             return
-        keys = [_work_key(role, event_id) for event_id in event_ids]
+        keys = [self._work_key(role, event_id) for event_id in event_ids]
         try:
             await self._commit(
-                keys=keys, args=[self._lock, self._done_seconds, *_counter_writes(tally)]
+                keys=keys, args=[self._lock, self._done_seconds, *self._counter_writes(tally)]
             )
         except ResponseError as error:
             if str(error).startswith("LOCKLOST"):
@@ -129,15 +103,38 @@ class RedisLedger(RedisBackend):
 
     async def party_stats(self, party_id: str) -> PartyStats:
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hmget(_stats_key(party_id), "shares", "likes")
-            pipe.zcard(_board_key(party_id, Board.LISTINGS))
-            pipe.zcard(_board_key(party_id, Board.SHARERS))
+            pipe.hmget(self._stats_key(party_id), "shares", "likes")
+            pipe.zcard(self._board_key(party_id, Board.LISTINGS))
+            pipe.zcard(self._board_key(party_id, Board.SHARERS))
             (shares, likes), listings, sharers = await pipe.execute()
         return PartyStats(int(shares or 0), int(likes or 0), listings, sharers)
 
     async def leaderboard(self, party_id: str, board: Board, limit: int) -> list[Ranked]:
         rows = cast(
             list[tuple[str, float]],
-            await self.client.zrevrange(_board_key(party_id, board), 0, limit - 1, withscores=True),
+            await self.client.zrevrange(
+                self._board_key(party_id, board), 0, limit - 1, withscores=True
+            ),
         )
         return [Ranked(member, int(score)) for member, score in rows]
+
+    def _counter_writes(self, tally: Tally) -> list[str | int]:
+        args: list[str | int] = []
+        for party_id, shares in tally.party_shares.items():
+            args += ["h", self._stats_key(party_id), "shares", shares]
+        for party_id, likes in tally.party_likes.items():
+            args += ["h", self._stats_key(party_id), "likes", likes]
+        for (party_id, listing_id), score in tally.listing_scores().items():
+            args += ["z", self._board_key(party_id, Board.LISTINGS), listing_id, score]
+        for (party_id, sharer_id), shares in tally.sharer_shares.items():
+            args += ["z", self._board_key(party_id, Board.SHARERS), sharer_id, shares]
+        return args
+
+    def _board_key(self, party_id: str, board: Board) -> str:
+        return f"{self.prefix}stats:{party_id}:{board.value}"
+
+    def _stats_key(self, party_id: str) -> str:
+        return f"{self.prefix}stats:{party_id}"
+
+    def _work_key(self, role: str, event_id: str) -> str:
+        return f"{self.prefix}work:{role}:{event_id}"

@@ -10,8 +10,6 @@ Keys (under `pe:`):
 from ..ports import DueNotice
 from .redis_backend import RedisBackend
 
-PREFIX = "pe:"
-_DUE = f"{PREFIX}notices:due"
 _ANSWER_SECONDS = 7 * 24 * 3600
 _KEEP_SECONDS = 24 * 3600  # a window's hash outlives its end by this much
 
@@ -71,13 +69,10 @@ def _member(party_id: str, seller_id: str) -> str:
     return f"{party_id}:{seller_id}"
 
 
-def _window_key(member: str) -> str:
-    return f"{PREFIX}notice:{member}"
-
-
 class RedisNoticeBook(RedisBackend):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, *, prefix: str) -> None:
+        super().__init__(url, prefix=prefix)
+        self._due = f"{prefix}notices:due"
         self._note_share = self.client.register_script(_NOTE_SHARE)
         self._take_due = self.client.register_script(_TAKE_DUE)
         self._settle = self.client.register_script(_SETTLE)
@@ -87,14 +82,14 @@ class RedisNoticeBook(RedisBackend):
     ) -> bool:
         member = _member(party_id, seller_id)
         answer = await self._note_share(
-            keys=[_window_key(member), _DUE, f"{PREFIX}noticed:{event_id}"],
+            keys=[self._window_key(member), self._due, f"{self.prefix}noticed:{event_id}"],
             args=[repr(now), repr(window_seconds), member, _KEEP_SECONDS, _ANSWER_SECONDS],
         )
         return answer == "now"
 
     async def take_due(self, now: float, lease_seconds: float, limit: int = 100) -> list[DueNotice]:
         flat = await self._take_due(
-            keys=[_DUE], args=[repr(now), repr(lease_seconds), limit, f"{PREFIX}notice:"]
+            keys=[self._due], args=[repr(now), repr(lease_seconds), limit, f"{self.prefix}notice:"]
         )
         due = []
         for member, pending in zip(flat[::2], flat[1::2], strict=True):
@@ -105,6 +100,9 @@ class RedisNoticeBook(RedisBackend):
     async def settle(self, notice: DueNotice, now: float, window_seconds: float) -> None:
         member = _member(notice.party_id, notice.seller_id)
         await self._settle(
-            keys=[_window_key(member), _DUE],
+            keys=[self._window_key(member), self._due],
             args=[notice.shares, repr(now), repr(window_seconds), member, _KEEP_SECONDS],
         )
+
+    def _window_key(self, member: str) -> str:
+        return f"{self.prefix}notice:{member}"

@@ -37,10 +37,11 @@ def hash_mapping(fields: dict[str, str]) -> Mapping[FieldT, EncodableT]:
 
 
 class RedisBackend:
-    """A port on one client whose replies are decoded to str."""
+    """A port on one client whose replies are decoded to str, its keys under `prefix`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, prefix: str) -> None:
         self.client: redis.Redis = redis_client(url, decode_responses=True)
+        self.prefix = prefix  # in front of every key (PARTY_REDIS_PREFIX)
 
     async def connect(self) -> None:
         await self.client.ping()

@@ -4,12 +4,11 @@ kept a week so that the ledger cleans itself up."""
 from datetime import datetime, timedelta
 
 from .redis_backend import RedisBackend
-from .store_redis import PREFIX
 
 _KEPT = timedelta(days=7)
 
 
 class RedisReminderLedger(RedisBackend):
     async def claim(self, party_id: str, starts_at: datetime) -> bool:
-        key = f"{PREFIX}reminded:{party_id}:{int(starts_at.timestamp())}"
+        key = f"{self.prefix}reminded:{party_id}:{int(starts_at.timestamp())}"
         return bool(await self.client.set(key, "1", nx=True, ex=_KEPT))

@@ -35,24 +35,7 @@ from .records import (
 )
 from .redis_backend import RedisBackend, decoded_hash, hash_mapping
 
-PREFIX = "pe:"
 _PAGE_SCAN = 200
-
-
-def _party_key(party_id: str) -> str:
-    return f"{PREFIX}party:{party_id}"
-
-
-def _state_index(state: PartyState) -> str:
-    return f"{PREFIX}parties:state:{state.value}"
-
-
-def _theme_index(theme: Theme) -> str:
-    return f"{PREFIX}parties:theme:{theme.key}"
-
-
-_ALL_PARTIES = f"{PREFIX}parties"
-_DUE = f"{PREFIX}parties:due"
 
 
 def _due_score(party: Party) -> float | None:
@@ -66,7 +49,7 @@ def _due_score(party: Party) -> float | None:
 class RedisStore(RedisBackend):
     async def create_party(self, party: Party) -> Party:
         stored = replace(party, version=1)
-        key = _party_key(party.id)
+        key = self._party_key(party.id)
         async with self.client.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(key)
@@ -80,11 +63,11 @@ class RedisStore(RedisBackend):
         return stored
 
     async def get_party(self, party_id: str) -> Party | None:
-        fields = decoded_hash(await self.client.hgetall(_party_key(party_id)))
+        fields = decoded_hash(await self.client.hgetall(self._party_key(party_id)))
         return party_from_hash(fields) if fields else None
 
     async def save_party(self, party: Party) -> Party:
-        key = _party_key(party.id)
+        key = self._party_key(party.id)
         stored = replace(party, version=party.version + 1)
         async with self.client.pipeline(transaction=True) as pipe:
             try:
@@ -101,27 +84,27 @@ class RedisStore(RedisBackend):
 
     def _write_party(self, pipe, party: Party, previous: Party | None) -> None:
         score = party.starts_at.timestamp()
-        pipe.hset(_party_key(party.id), mapping=hash_mapping(party_to_hash(party)))
+        pipe.hset(self._party_key(party.id), mapping=hash_mapping(party_to_hash(party)))
         if previous is not None:
-            pipe.zrem(_state_index(previous.state), party.id)
-            pipe.zrem(_theme_index(previous.theme), party.id)
-        pipe.zadd(_ALL_PARTIES, {party.id: score})
-        pipe.zadd(_state_index(party.state), {party.id: score})
-        pipe.zadd(_theme_index(party.theme), {party.id: score})
+            pipe.zrem(self._state_index(previous.state), party.id)
+            pipe.zrem(self._theme_index(previous.theme), party.id)
+        pipe.zadd(self._all_parties, {party.id: score})
+        pipe.zadd(self._state_index(party.state), {party.id: score})
+        pipe.zadd(self._theme_index(party.theme), {party.id: score})
         due = _due_score(party)
         if due is None:
-            pipe.zrem(_DUE, party.id)
+            pipe.zrem(self._due, party.id)
         else:
-            pipe.zadd(_DUE, {party.id: due})
+            pipe.zadd(self._due, {party.id: due})
 
     async def list_parties(self, query: PartyQuery) -> PartyPage:
         # Walk the most selective index; filter the other condition here.
         if query.theme is not None:
-            index = _theme_index(query.theme)
+            index = self._theme_index(query.theme)
         elif query.state is not None:
-            index = _state_index(query.state)
+            index = self._state_index(query.state)
         else:
-            index = _ALL_PARTIES
+            index = self._all_parties
         after = decode_cursor(query.cursor) if query.cursor else None
         items: list[Party] = []
         async for party in self._walk(index, after):
@@ -155,38 +138,57 @@ class RedisStore(RedisBackend):
     async def _get_many(self, party_ids: list[str]) -> list[Party]:
         async with self.client.pipeline(transaction=False) as pipe:
             for party_id in party_ids:
-                pipe.hgetall(_party_key(party_id))
+                pipe.hgetall(self._party_key(party_id))
             rows = await pipe.execute()
         return [party_from_hash(row) for row in rows if row]
 
     async def due_parties(self, now: datetime, limit: int = 100) -> list[Party]:
-        ids = await self.client.zrangebyscore(_DUE, "-inf", now.timestamp(), start=0, num=limit)
+        ids = await self.client.zrangebyscore(
+            self._due, "-inf", now.timestamp(), start=0, num=limit
+        )
         return await self._get_many(cast(list[str], ids))
 
     async def create_listing(self, listing: Listing) -> None:
-        key = f"{PREFIX}listing:{listing.id}"
+        key = f"{self.prefix}listing:{listing.id}"
         await self.client.hset(key, mapping=hash_mapping(listing_to_hash(listing)))
 
     async def get_listing(self, listing_id: str) -> Listing | None:
-        fields = decoded_hash(await self.client.hgetall(f"{PREFIX}listing:{listing_id}"))
+        fields = decoded_hash(await self.client.hgetall(f"{self.prefix}listing:{listing_id}"))
         return listing_from_hash(fields) if fields else None
 
     async def follow(self, user_id: str, theme: Theme) -> None:
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.sadd(f"{PREFIX}follows:{user_id}", theme.key)
-            pipe.sadd(f"{PREFIX}followers:{theme.key}", user_id)
+            pipe.sadd(f"{self.prefix}follows:{user_id}", theme.key)
+            pipe.sadd(f"{self.prefix}followers:{theme.key}", user_id)
             await pipe.execute()
 
     async def unfollow(self, user_id: str, theme: Theme) -> None:
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.srem(f"{PREFIX}follows:{user_id}", theme.key)
-            pipe.srem(f"{PREFIX}followers:{theme.key}", user_id)
+            pipe.srem(f"{self.prefix}follows:{user_id}", theme.key)
+            pipe.srem(f"{self.prefix}followers:{theme.key}", user_id)
             await pipe.execute()
 
     async def follows(self, user_id: str) -> list[Theme]:
-        keys = cast(set[str], await self.client.smembers(f"{PREFIX}follows:{user_id}"))
+        keys = cast(set[str], await self.client.smembers(f"{self.prefix}follows:{user_id}"))
         return [theme_from_key(key) for key in sorted(keys)]
 
     async def followers(self, theme: Theme) -> list[str]:
-        user_ids = cast(set[str], await self.client.smembers(f"{PREFIX}followers:{theme.key}"))
+        user_ids = cast(set[str], await self.client.smembers(f"{self.prefix}followers:{theme.key}"))
         return sorted(user_ids)
+
+    @property
+    def _all_parties(self) -> str:
+        return f"{self.prefix}parties"
+
+    @property
+    def _due(self) -> str:
+        return f"{self.prefix}parties:due"
+
+    def _theme_index(self, theme: Theme) -> str:
+        return f"{self.prefix}parties:theme:{theme.key}"
+
+    def _state_index(self, state: PartyState) -> str:
+        return f"{self.prefix}parties:state:{state.value}"
+
+    def _party_key(self, party_id: str) -> str:
+        return f"{self.prefix}party:{party_id}"

@@ -7,15 +7,17 @@ from limits import parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from ..config import is_embedded
+
 
 class ShareLimiter:
-    def __init__(self, redis_url: str, rate: str) -> None:
+    def __init__(self, redis_url: str, rate: str, *, prefix: str) -> None:
         self._limit = parse(rate)
         self._storage: Storage = (
             MemoryStorage()
-            if redis_url.startswith("memory:")
+            if is_embedded(redis_url)
             else RedisStorage(
-                "async+" + redis_url, implementation="redispy", key_prefix="pe:limits"
+                "async+" + redis_url, implementation="redispy", key_prefix=f"{prefix}limits"
             )
         )
         self._limiter = MovingWindowRateLimiter(self._storage)

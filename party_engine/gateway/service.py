@@ -54,7 +54,9 @@ class Gateway:
         # What every join and share reads: one backend read at a time per party, shared.
         self.parties = FreshReads(store.get_party)
         self.snapshots = FreshReads(broker.snapshot)
-        self.share_limiter = ShareLimiter(settings.redis_url, settings.share_rate_limit)
+        self.share_limiter = ShareLimiter(
+            settings.redis_url, settings.share_rate_limit, prefix=settings.redis_prefix
+        )
         self.gateway_id = secrets.token_hex(8)
         self.sessions: set[Session] = set()
         self.accepting = True
