@@ -265,6 +265,41 @@ async def test_a_start_in_the_past_gets_422_and_creates_nothing(client):
     assert await count_parties(client) == 0
 
 
+async def test_a_start_beyond_a_year_gets_422_and_creates_nothing(client):
+    for starts_at in ("9999-12-31T23:00:00Z", in_hours(24 * 367)):
+        response = await client.post("/parties", json=party_body(starts_at=starts_at), headers=HOST)
+        assert assert_problem(response, 422)["errors"][0]["field"] == "starts_at"
+    assert await count_parties(client) == 0
+
+
+async def test_moving_a_party_beyond_a_year_gets_422_and_keeps_it(client):
+    party = await create_party(client)
+    patch = {"starts_at": "9999-12-31T23:00:00Z"}
+    response = await client.patch(f"/parties/{party['id']}", json=patch, headers=HOST)
+    assert_problem(response, 422)
+    kept = (await client.get(f"/parties/{party['id']}", headers=HOST)).json()
+    assert kept["starts_at"] == party["starts_at"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/parties/a:b",
+        "/parties/{party}/start",
+        "/parties/x%20y/stats",
+        "/listings/l:1",
+        "/parties/{party}/matches/a.b",
+        f"/parties/{'p' * 65}",
+    ],
+)
+async def test_an_id_outside_the_id_pattern_gets_422(client, path):
+    party = await create_party(client)
+    path = path.replace("{party}", "a{b}" if "start" in path else party["id"])
+    method = "POST" if path.endswith("/start") else "GET"
+    problem = assert_problem(await client.request(method, path, headers=HOST), 422)
+    assert problem["errors"][0]["field"].endswith("_id")
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -326,6 +361,8 @@ async def test_cancelling_an_ended_party_gets_409(client):
         "theme_kind=brand",
         "theme_kind=color&theme_value=red",
         "cursor=garbage",
+        "cursor=bmFufHg=",  # "nan|x": a non-finite position
+        "cursor=aW5mfHg=",  # "inf|x"
     ],
 )
 async def test_bad_list_queries_get_422(client, query):

@@ -67,6 +67,16 @@ async def test_a_device_needs_a_token_of_its_owner(client):
     assert response.headers["content-type"] == PROBLEM
 
 
+async def test_deleting_a_device_id_outside_the_id_pattern_gets_422_and_keeps_devices(client):
+    device = await client.post("/me/devices", json={"platform": "fcm", "token": "t"}, headers=FAN)
+    assert device.status_code == 201
+    for path in (f"/me/devices/{device.json()['id']}:subs", "/me/devices/abc:subs"):
+        response = await client.delete(path, headers=FAN)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == PROBLEM
+    assert len(await devices_of(client, FAN)) == 1
+
+
 async def test_deleting_a_device_of_another_user_is_not_found_and_keeps_it(client):
     device = await client.post("/me/devices", json={"platform": "fcm", "token": "t"}, headers=FAN)
     response = await client.delete(f"/me/devices/{device.json()['id']}", headers=OTHER)

@@ -3,13 +3,14 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, StringConstraints
 
 from ..domain.devices import MAX_TOKEN_LENGTH, Device, Platform, SentNotice
 from .auth import User
 from .deps import EngineDep
 from .models import Strict
+from .params import DeviceId
 
 router = APIRouter(prefix="/me", tags=["me"])
 
@@ -69,9 +70,7 @@ async def list_devices(user: User, engine: EngineDep) -> DeviceList:
 
 
 @router.delete("/devices/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_device(
-    device_id: Annotated[str, Path(max_length=100)], user: User, engine: EngineDep
-) -> None:
+async def remove_device(device_id: DeviceId, user: User, engine: EngineDep) -> None:
     await engine.push.remove_device(user.user_id, device_id)
 
 

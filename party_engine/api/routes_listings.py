@@ -8,6 +8,7 @@ from ..domain.listings import Listing
 from .auth import User
 from .deps import EngineDep
 from .models import ListingCreate, ListingOut
+from .params import ListingId
 
 router = APIRouter(prefix="/listings", tags=["listings"])
 
@@ -32,7 +33,7 @@ async def create_listing(body: ListingCreate, user: User, engine: EngineDep) -> 
 
 
 @router.get("/{listing_id}")
-async def get_listing(listing_id: str, engine: EngineDep, _: User) -> ListingOut:
+async def get_listing(listing_id: ListingId, engine: EngineDep, _: User) -> ListingOut:
     listing = await engine.store.get_listing(listing_id)
     if listing is None:
         raise NotFound(f"no listing {listing_id}")

@@ -13,6 +13,7 @@ from ..ports import PartyQuery
 from .auth import Host, User
 from .deps import EngineDep
 from .models import MatchOut, PartyCreate, PartyList, PartyOut, PartyPatch
+from .params import ListingId, PartyId
 
 router = APIRouter(prefix="/parties", tags=["parties"])
 
@@ -59,12 +60,14 @@ async def list_parties(
 
 
 @router.get("/{party_id}")
-async def get_party(party_id: str, engine: EngineDep, _: User) -> PartyOut:
+async def get_party(party_id: PartyId, engine: EngineDep, _: User) -> PartyOut:
     return PartyOut.of(await _get(engine, party_id))
 
 
 @router.patch("/{party_id}")
-async def revise_party(party_id: str, body: PartyPatch, host: Host, engine: EngineDep) -> PartyOut:
+async def revise_party(
+    party_id: PartyId, body: PartyPatch, host: Host, engine: EngineDep
+) -> PartyOut:
     party = await _get(engine, party_id)
     party.ensure_owner(host.user_id)
     revised = party.revise(
@@ -79,24 +82,26 @@ async def revise_party(party_id: str, body: PartyPatch, host: Host, engine: Engi
 
 
 @router.delete("/{party_id}")
-async def cancel_party(party_id: str, host: Host, engine: EngineDep) -> PartyOut:
+async def cancel_party(party_id: PartyId, host: Host, engine: EngineDep) -> PartyOut:
     """Cancel a scheduled or live party. The record is kept, in state `cancelled`."""
     return PartyOut.of(await engine.lifecycle.cancel(party_id, actor=host.user_id))
 
 
 @router.post("/{party_id}/start")
-async def start_party(party_id: str, host: Host, engine: EngineDep) -> PartyOut:
+async def start_party(party_id: PartyId, host: Host, engine: EngineDep) -> PartyOut:
     """Go live now (also before `starts_at`)."""
     return PartyOut.of(await engine.lifecycle.start(party_id, actor=host.user_id))
 
 
 @router.post("/{party_id}/end")
-async def end_party(party_id: str, host: Host, engine: EngineDep) -> PartyOut:
+async def end_party(party_id: PartyId, host: Host, engine: EngineDep) -> PartyOut:
     return PartyOut.of(await engine.lifecycle.end(party_id, actor=host.user_id))
 
 
 @router.get("/{party_id}/matches/{listing_id}")
-async def listing_matches(party_id: str, listing_id: str, engine: EngineDep, _: User) -> MatchOut:
+async def listing_matches(
+    party_id: PartyId, listing_id: ListingId, engine: EngineDep, _: User
+) -> MatchOut:
     """Whether a listing may be shared into this party, and why."""
     party = await _get(engine, party_id)
     listing = await engine.store.get_listing(listing_id)

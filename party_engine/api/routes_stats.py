@@ -10,6 +10,7 @@ from ..domain.errors import NotFound
 from ..ports import Board
 from .auth import User
 from .deps import EngineDep
+from .params import PartyId
 
 router = APIRouter(prefix="/parties", tags=["stats"])
 
@@ -40,7 +41,7 @@ async def _ensure_party(engine: EngineDep, party_id: str) -> None:
 
 
 @router.get("/{party_id}/stats")
-async def party_stats(party_id: str, engine: EngineDep, _: User) -> StatsOut:
+async def party_stats(party_id: PartyId, engine: EngineDep, _: User) -> StatsOut:
     await _ensure_party(engine, party_id)
     stats = await engine.ledger.party_stats(party_id)
     return StatsOut(
@@ -54,7 +55,7 @@ async def party_stats(party_id: str, engine: EngineDep, _: User) -> StatsOut:
 
 @router.get("/{party_id}/leaderboard")
 async def leaderboard(
-    party_id: str,
+    party_id: PartyId,
     engine: EngineDep,
     _: User,
     by: Board = Board.LISTINGS,

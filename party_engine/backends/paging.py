@@ -1,6 +1,7 @@
 """Cursor paging over parties ordered by (starts_at, id), shared by both stores."""
 
 import base64
+import math
 from dataclasses import dataclass
 
 from ..domain.errors import InvalidValue
@@ -21,6 +22,8 @@ class Position:
 def decode_cursor(cursor: str) -> Position:
     try:
         score, party_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        if not math.isfinite(float(score)):
+            raise ValueError("not a finite position")
         return Position(float(score), party_id)
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidValue("cursor is not one this server handed out", field="cursor") from error

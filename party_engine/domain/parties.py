@@ -10,6 +10,8 @@ from .themes import Theme
 MIN_DURATION_MINUTES = 15
 MAX_DURATION_MINUTES = 360
 DEFAULT_DURATION_MINUTES = 120
+# How far ahead a party can be scheduled (and a bound on every date the domain computes).
+MAX_LEAD = timedelta(days=365)
 
 
 class PartyState(StrEnum):
@@ -158,6 +160,10 @@ def _ensure_future(starts_at: datetime, now: datetime) -> None:
         raise InvalidValue("starts_at must carry a time zone", field="starts_at")
     if starts_at <= now:
         raise InvalidValue("starts_at must be in the future", field="starts_at")
+    if starts_at - now > MAX_LEAD:
+        raise InvalidValue(
+            f"starts_at must be within {MAX_LEAD.days} days from now", field="starts_at"
+        )
 
 
 def _ensure_duration(minutes: int) -> None:
