@@ -88,7 +88,11 @@ def token(
 ) -> None:
     """Print a signed token (HS256 with PARTY_JWT_SECRET) for trying the API."""
     settings = _settings()
-    typer.echo(issue_token(settings.jwt_secret, user, role, timedelta(hours=ttl_hours)))
+    rules = settings.token_rules
+    ttl = timedelta(hours=ttl_hours)
+    typer.echo(
+        issue_token(rules.secret, user, role, ttl, issuer=rules.issuer, audience=rules.audience)
+    )
 
 
 def main() -> None:

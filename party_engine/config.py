@@ -1,10 +1,13 @@
 """Settings, read from PARTY_* environment variables (pydantic-settings)."""
 
+import ipaddress
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .tokens import TokenRules
 
 EMBEDDED = "memory://"
 DEFAULT_REDIS_PREFIX = "pe:"
@@ -39,6 +42,10 @@ class Settings(BaseSettings):
     push_url: Annotated[str, _scheme_in("memory", "sns", "http", "https")] = EMBEDDED
 
     jwt_secret: str = Field(DEV_JWT_SECRET, min_length=32)  # RFC 7518: HS256 keys >= 256 bits
+    # When set, tokens must carry this `iss` / `aud`; the leeway forgives issuer clock skew.
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_leeway_seconds: float = Field(30.0, ge=0, le=300)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
@@ -75,14 +82,40 @@ class Settings(BaseSettings):
     push_concurrency: int = Field(32, ge=1, le=1000)
 
     @model_validator(mode="after")
-    def _real_backends_need_a_real_secret(self) -> "Settings":
-        if self.jwt_secret == DEV_JWT_SECRET and not self.is_embedded:
+    def _the_dev_secret_stays_on_a_laptop(self) -> "Settings":
+        # Anyone can sign a host token with the well-known secret: refuse it wherever a
+        # stranger could reach the server or its data is shared.
+        if self.jwt_secret != DEV_JWT_SECRET:
+            return self
+        if not self.is_embedded:
             raise ValueError("PARTY_JWT_SECRET must be set when any backend is not memory://")
+        if not _is_loopback(self.host):
+            raise ValueError(
+                f"PARTY_JWT_SECRET must be set when PARTY_HOST ({self.host}) is not loopback"
+            )
         return self
+
+    @property
+    def token_rules(self) -> TokenRules:
+        return TokenRules(
+            secret=self.jwt_secret,
+            issuer=self.jwt_issuer or None,
+            audience=self.jwt_audience or None,
+            leeway_seconds=self.jwt_leeway_seconds,
+        )
 
     @property
     def is_embedded(self) -> bool:
         return all(is_embedded(url) for url in (self.redis_url, self.amqp_url, self.push_url))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
 
 
 def is_embedded(url: str) -> bool:

@@ -22,18 +22,49 @@ class InvalidToken(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class TokenRules:
+    """What a token must satisfy here: signed with `secret`, and carrying `iss` / `aud` equal
+    to these when they are set. `leeway_seconds` forgives clock skew between the issuer and
+    this server on `exp`, `iat` and `nbf`."""
+
+    secret: str
+    issuer: str | None = None
+    audience: str | None = None
+    leeway_seconds: float = 30.0
+
+
 def issue_token(
-    secret: str, user_id: str, role: UserRole, ttl: timedelta = timedelta(days=1)
+    secret: str,
+    user_id: str,
+    role: UserRole,
+    ttl: timedelta = timedelta(days=1),
+    *,
+    issuer: str | None = None,
+    audience: str | None = None,
 ) -> str:
     now = datetime.now(UTC)
-    claims = {"sub": user_id, "role": role.value, "iat": now, "exp": now + ttl}
+    claims: dict[str, object] = {"sub": user_id, "role": role.value, "iat": now, "exp": now + ttl}
+    if issuer:
+        claims["iss"] = issuer
+    if audience:
+        claims["aud"] = audience
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def verify_token(secret: str, token: str) -> Principal:
+def verify_token(rules: TokenRules, token: str) -> Principal:
+    required = ["sub", "role", "exp"]
+    required += ["iss"] if rules.issuer else []
+    required += ["aud"] if rules.audience else []
     try:
         claims = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"require": ["sub", "role", "exp"]}
+            token,
+            rules.secret,
+            algorithms=["HS256"],
+            issuer=rules.issuer,
+            audience=rules.audience,
+            leeway=rules.leeway_seconds,
+            options={"require": required},
         )
         return Principal(user_id=str(claims["sub"]), role=UserRole(claims["role"]))
     except (jwt.PyJWTError, ValueError) as error:

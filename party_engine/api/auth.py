@@ -23,7 +23,7 @@ def current_user(
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
-        return verify_token(request.app.state.engine.settings.jwt_secret, credentials.credentials)
+        return verify_token(request.app.state.engine.settings.token_rules, credentials.credentials)
     except InvalidToken as error:
         raise Problem(401, f"invalid token: {error}", code="unauthenticated") from error
 

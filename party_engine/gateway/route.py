@@ -59,7 +59,7 @@ async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: S
     await send({"type": "websocket.accept"})
     settings = gateway.settings
     try:
-        principal = verify_token(settings.jwt_secret, _token_of(scope))
+        principal = verify_token(settings.token_rules, _token_of(scope))
     except InvalidToken as error:
         await close(UNAUTHORIZED, f"invalid token: {error}"[:120])
         return

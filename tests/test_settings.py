@@ -1,0 +1,33 @@
+"""Settings refuse what would be unsafe to run, naming the variable to fix."""
+
+import pytest
+from pydantic import ValidationError
+
+from party_engine.config import DEV_JWT_SECRET, Settings, describe_error
+
+A_SECRET = "a-real-secret-that-is-long-enough-for-hs256"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_the_development_secret_runs_on_loopback(host):
+    assert Settings(host=host).jwt_secret == DEV_JWT_SECRET
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "gateway.example"])
+def test_the_development_secret_is_refused_on_a_public_bind(host):
+    with pytest.raises(ValidationError) as error:
+        Settings(host=host)
+    assert "PARTY_JWT_SECRET" in describe_error(error.value)
+    assert Settings(host=host, jwt_secret=A_SECRET).host == host
+
+
+def test_the_development_secret_is_refused_with_a_real_backend():
+    with pytest.raises(ValidationError, match="PARTY_JWT_SECRET"):
+        Settings(redis_url="redis://127.0.0.1:6379/0")
+
+
+def test_the_redis_prefix_is_one_setting_with_a_safe_alphabet():
+    assert Settings().redis_prefix == "pe:"
+    assert Settings(redis_prefix="staging:pe:").redis_prefix == "staging:pe:"
+    with pytest.raises(ValidationError):
+        Settings(redis_prefix="a b*")
