@@ -79,3 +79,15 @@ def _literal(env: dict[str, str]) -> dict[str, str]:
         if key.startswith("PARTY_"):
             resolved[key] = re.sub(r"\$\{[^}]+\}", "x" * 32, str(value))
     return resolved
+
+
+def test_nginx_logs_no_query_string_of_any_request():
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    formats = re.findall(r"log_format\s+(\w+)\s+((?:'[^']*'\s*)+);", conf)
+    assert formats, "a log_format of our own: nginx's default 'combined' logs $request"
+    for _, text in formats:
+        assert not re.search(r"\$(request|request_uri|args|query_string|arg_\w+)\b", text)
+    access_logs = re.findall(r"^\s*access_log\s+\S+\s+(\w+);", conf, re.M)
+    assert access_logs and set(access_logs) <= {name for name, _ in formats}
+    ws_location = conf[conf.index("location /ws") :]
+    assert re.search(r"error_log\s+\S+\s+crit;", ws_location.split("}")[0])

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import uvicorn
 
 from ..config import Settings
+from ..logs import keep_secrets_out_of_uvicorn_logs
 from .gc_policy import HeapFreezer
 from .route import ASGIApp, GatewayApp
 from .service import Gateway
@@ -68,7 +69,9 @@ def gateway_config(app, settings: Settings, **overrides) -> uvicorn.Config:
         "timeout_graceful_shutdown": settings.drain_seconds / 3,
         **overrides,
     }
-    return uvicorn.Config(app, **options)
+    config = uvicorn.Config(app, **options)  # configures logging
+    keep_secrets_out_of_uvicorn_logs()
+    return config
 
 
 def gateway_server(
