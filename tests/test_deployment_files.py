@@ -91,3 +91,16 @@ def test_nginx_logs_no_query_string_of_any_request():
     assert access_logs and set(access_logs) <= {name for name, _ in formats}
     ws_location = conf[conf.index("location /ws") :]
     assert re.search(r"error_log\s+\S+\s+crit;", ws_location.split("}")[0])
+
+
+def test_every_engine_role_gets_longer_than_its_drain_to_stop(compose):
+    settings = Settings(jwt_secret="x" * 32, host="0.0.0.0")
+    least = {
+        "serve": settings.drain_seconds * 2,  # drain, then flush what the gateway holds
+        "worker": settings.event_lock_seconds,  # the batch in hand
+        "scheduler": 10,  # a tick and the lease release
+    }
+    for name, service in compose["services"].items():
+        if name.startswith(("gateway", "worker", "scheduler")):
+            grace = service.get("stop_grace_period", "10s")
+            assert grace.endswith("s") and float(grace[:-1]) > least[service["command"][0]], name
