@@ -13,23 +13,13 @@ from itertools import islice
 
 from ..ports import Publication, PublishedLike, ShareNotFound, Snapshot, StreamPosition
 from ..recovery import recover
+from .broker_shared import DEFAULT_SNAPSHOT_SIZE, ignore_broadcast, ignore_publication
 from .embedded import InProcess
 from .items import check_item, splice_front
-
-DEFAULT_SNAPSHOT_SIZE = 200
 
 
 def new_epoch() -> str:
     return secrets.token_hex(8)
-
-
-def ignore_publication(publication: Publication) -> None:
-    """The handler until the gateway sets its own (set_handler)."""
-    pass
-
-
-def ignore_broadcast(party_id: str, frame: bytes) -> None:
-    pass
 
 
 @dataclass

@@ -36,7 +36,7 @@ from ..ports import (
     StreamPosition,
 )
 from ..recovery import Next, judge, recover, resync
-from .broker_memory import DEFAULT_SNAPSHOT_SIZE, ignore_broadcast, ignore_publication
+from .broker_shared import DEFAULT_SNAPSHOT_SIZE, ignore_broadcast, ignore_publication
 from .items import check_item
 from .pubsub_wire import PubSubWire
 from .redis_backend import redis_client
@@ -56,7 +56,6 @@ class _Subscription:
     ready: asyncio.Future[StreamPosition]
     # The last position delivered to the handler; None until the first confirmation.
     cursor: StreamPosition | None = None
-    lost: int = 0  # publications history could not give back (already trimmed)
 
 
 class RedisBroker:
@@ -336,7 +335,6 @@ class RedisBroker:
             since = resync(since, current)
             current, missed = await self._history(party_id, since)
         if missed is None:
-            subscription.lost += current.offset - since.offset
             log.error(
                 "party %s: publications %d..%d are no longer in history; subscribers miss them",
                 party_id,
