@@ -10,6 +10,7 @@ from .backends import (
     open_devices,
     open_events,
     open_ledger,
+    open_presence,
     open_push,
     open_store,
 )
@@ -18,7 +19,7 @@ from .clock import Clock, SystemClock
 from .config import Settings, is_embedded
 from .gateway.service import Gateway
 from .lifecycle import PartyLifecycle
-from .ports import Backend
+from .ports import Backend, Presence
 from .roles import ALL_ROLES, Role
 from .scheduler import party_clock_of
 
@@ -75,6 +76,7 @@ class Engine:
 
             self.services.append(WorkerService(self))
         self.gateway: Gateway | None = None
+        self.presence: Presence | None = None
         if Role.GATEWAY in roles:
             if Role.WORKER not in roles and is_embedded(settings.amqp_url):
                 log.warning(
@@ -82,10 +84,12 @@ class Engine:
                     "share and like events stay in memory, and past PARTY_EVENT_BUFFER of "
                     "them shares are refused. Run `party-engine all`, or use RabbitMQ."
                 )
+            self.presence = open_presence(settings.redis_url, prefix=settings.redis_prefix)
             self.gateway = Gateway(
                 settings,
                 store=self.store,
                 broker=self.broker,
+                presence=self.presence,
                 events=self.events,
                 lifecycle=self.lifecycle,
             )
@@ -94,7 +98,7 @@ class Engine:
     @property
     def backends(self) -> dict[str, Backend]:
         """Each backend by the name /readyz reports it under."""
-        return {
+        backends: dict[str, Backend] = {
             "store": self.store,
             "devices": self.devices,
             "push": self.push,
@@ -102,6 +106,9 @@ class Engine:
             "ledger": self.ledger,
             "broker": self.broker,
         }
+        if self.presence is not None:  # opened with the gateway role
+            backends["presence"] = self.presence
+        return backends
 
     async def start(self) -> None:
         for backend in self.backends.values():

@@ -282,12 +282,20 @@ class Broker(Backend, Protocol):
         """Plain callbacks, called on the event loop: publications per party in offset order,
         without gaps or duplicates; broadcasts as (party_id, frame). They must not block."""
 
-    async def report_presence(
-        self, gateway_id: str, counts: dict[str, int], ttl_seconds: float
-    ) -> None:
-        """Replace this gateway's participant counts by party; they expire after the ttl."""
 
-    async def presence(self, party_ids: list[str]) -> dict[str, int]:
+# -- Presence ---------------------------------------------------------------------------------
+
+
+class Presence(Backend, Protocol):
+    """How many participants each party has over all gateways (Redis, or in process when
+    embedded). Kept apart from the broker, as centrifuge keeps its PresenceManager."""
+
+    async def report(self, gateway_id: str, counts: dict[str, int], ttl_seconds: float) -> None:
+        """Replace this gateway's participant counts by party: a party missing from `counts`
+        (or counted 0) no longer counts for this gateway. Counts expire after the ttl unless
+        the gateway reports again."""
+
+    async def totals(self, party_ids: list[str]) -> dict[str, int]:
         """Each party's count summed over every gateway whose latest report is still alive."""
 
 

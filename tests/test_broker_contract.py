@@ -6,7 +6,7 @@ import pytest
 from party_engine.backends import open_broker
 from party_engine.ports import ShareNotFound, StreamPosition
 from tests.backend_harness import opened
-from tests.broker_helpers import Deliveries, eventually
+from tests.broker_helpers import Deliveries
 
 HISTORY = 20
 
@@ -138,25 +138,6 @@ async def test_snapshot_of_a_quiet_party_is_empty_and_a_negative_count_is_refuse
     assert (snapshot.position.offset, snapshot.shares, snapshot.likes) == (0, [], {})
     with pytest.raises(ValueError):
         await broker.snapshot("quiet", shares=-1)
-
-
-async def test_presence_sums_the_latest_report_of_every_gateway(broker):
-    await broker.report_presence("g1", {"a": 3, "b": 1}, ttl_seconds=30)
-    await broker.report_presence("g2", {"a": 4}, ttl_seconds=30)
-    assert await broker.presence(["a", "b", "c"]) == {"a": 7, "b": 1, "c": 0}
-    await broker.report_presence("g1", {"a": 1}, ttl_seconds=30)  # replaces, b left g1
-    assert await broker.presence(["a", "b"]) == {"a": 5, "b": 0}
-
-
-async def test_a_gateway_that_stops_reporting_drops_out_after_its_ttl(broker):
-    await broker.report_presence("steady", {"a": 2}, ttl_seconds=30)
-    await broker.report_presence("gone", {"a": 5}, ttl_seconds=0.2)
-    assert (await broker.presence(["a"]))["a"] == 7
-
-    async def only_steady_left():
-        return (await broker.presence(["a"]))["a"] == 2
-
-    await eventually(only_steady_left, within=5)
 
 
 async def test_a_subscriber_gets_every_publication_after_its_position_in_order(broker, deliveries):

@@ -12,6 +12,7 @@ from ..ports import (
     Lease,
     Ledger,
     NoticeBook,
+    Presence,
     Push,
     ReminderLedger,
     Store,
@@ -39,6 +40,17 @@ def open_broker(url: str, *, history_size: int, prefix: str = DEFAULT_REDIS_PREF
     from .broker_redis import RedisBroker
 
     return RedisBroker(url, prefix=prefix, history_size=history_size)
+
+
+def open_presence(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> Presence:
+    """Every gateway's participant counts by party, where PARTY_REDIS_URL points."""
+    if is_embedded(url):
+        from .presence_memory import MemoryPresence
+
+        return MemoryPresence()
+    from .presence_redis import RedisPresence
+
+    return RedisPresence(url, prefix=prefix)
 
 
 def open_devices(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> DeviceStore:

@@ -1,11 +1,10 @@
-"""The embedded broker: offsets, bounded history, likes and presence of every party in process.
+"""The embedded broker: offsets, bounded history and likes of every party in process.
 
 One process is one gateway here, so fan-out is a direct call of the handler from the publishing
 coroutine: already in offset order, with nothing to lose in between.
 """
 
 import secrets
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,23 +12,13 @@ from itertools import islice
 
 from ..ports import Publication, PublishedLike, ShareNotFound, Snapshot, StreamPosition
 from ..recovery import recover
+from .broker_shared import DEFAULT_SNAPSHOT_SIZE, ignore_broadcast, ignore_publication
 from .embedded import InProcess
 from .items import check_item, splice_front
-
-DEFAULT_SNAPSHOT_SIZE = 200
 
 
 def new_epoch() -> str:
     return secrets.token_hex(8)
-
-
-def ignore_publication(publication: Publication) -> None:
-    """The handler until the gateway sets its own (set_handler)."""
-    pass
-
-
-def ignore_broadcast(party_id: str, frame: bytes) -> None:
-    pass
 
 
 @dataclass
@@ -57,8 +46,6 @@ class MemoryBroker(InProcess):
         self._subscribed: set[str] = set()
         self._on_publication: Callable[[Publication], None] = ignore_publication
         self._on_broadcast: Callable[[str, bytes], None] = ignore_broadcast
-        # gateway id -> (counts, monotonic expiry)
-        self._presence: dict[str, tuple[dict[str, int], float]] = {}
 
     async def close(self) -> None:
         self._subscribed.clear()
@@ -154,17 +141,3 @@ class MemoryBroker(InProcess):
     ) -> None:
         self._on_publication = on_publication
         self._on_broadcast = on_broadcast
-
-    async def report_presence(
-        self, gateway_id: str, counts: dict[str, int], ttl_seconds: float
-    ) -> None:
-        self._presence[gateway_id] = (dict(counts), time.monotonic() + ttl_seconds)
-
-    async def presence(self, party_ids: list[str]) -> dict[str, int]:
-        now = time.monotonic()
-        for gateway_id in [g for g, (_, expiry) in self._presence.items() if expiry <= now]:
-            del self._presence[gateway_id]
-        return {
-            party_id: sum(counts.get(party_id, 0) for counts, _ in self._presence.values())
-            for party_id in party_ids
-        }

@@ -7,7 +7,6 @@ Keys of a party (the braces are a cluster hash tag: one party's keys share a slo
   pe:stream:{id}:likes     hash share offset -> like count (a field per share: "is a share")
   pe:stream:{id}:likers    set "<share offset>:<user id>"
   pe:stream:{id}           pub/sub channel: b"p<epoch> <offset>\\n<payload>" or b"b<frame>"
-Presence: pe:presence:gateway:{gateway} hash party -> count, pe:presence:gateways zset.
 
 Every write is one Lua script (lua/*.lua): offset, history and PUBLISH happen atomically.
 
@@ -36,14 +35,13 @@ from ..ports import (
     StreamPosition,
 )
 from ..recovery import Next, judge, recover, resync
-from .broker_memory import DEFAULT_SNAPSHOT_SIZE, ignore_broadcast, ignore_publication
+from .broker_shared import DEFAULT_SNAPSHOT_SIZE, ignore_broadcast, ignore_publication
 from .items import check_item
 from .pubsub_wire import PubSubWire
 from .redis_backend import redis_client
 
 log = logging.getLogger(__name__)
 
-_PRESENCE_CHUNK = 500  # party ids per presence script call (Lua's unpack has a stack limit)
 _DROPPED = (ConnectionError, OSError, TimeoutError, redis.ConnectionError, redis.TimeoutError)
 
 
@@ -56,7 +54,6 @@ class _Subscription:
     ready: asyncio.Future[StreamPosition]
     # The last position delivered to the handler; None until the first confirmation.
     cursor: StreamPosition | None = None
-    lost: int = 0  # publications history could not give back (already trimmed)
 
 
 class RedisBroker:
@@ -72,8 +69,6 @@ class RedisBroker:
     ) -> None:
         self._url = url
         self.prefix = prefix
-        self._gateways = f"{prefix}presence:gateways"
-        self._gateway_counts = f"{prefix}presence:gateway:"
         self.history_size = history_size
         self.snapshot_size = snapshot_size
         self._subscribe_timeout = subscribe_timeout
@@ -84,8 +79,6 @@ class RedisBroker:
         self._scripts = {
             name: self.client.register_script(prelude + "\n" + _lua(name)) for name in scripts
         }
-        self._report = self.client.register_script(_lua("report_presence"))
-        self._presence = self.client.register_script(_lua("presence"))
         self._on_publication: Callable[[Publication], None] = ignore_publication
         self._on_broadcast: Callable[[str, bytes], None] = ignore_broadcast
         self._subscriptions: dict[str, _Subscription] = {}
@@ -196,27 +189,6 @@ class RedisBroker:
             shares=payloads,
             likes=dict(zip(share_offsets, likes, strict=True)),
         )
-
-    # -- presence ----------------------------------------------------------------------------
-
-    async def report_presence(
-        self, gateway_id: str, counts: dict[str, int], ttl_seconds: float
-    ) -> None:
-        pairs = [value for party, count in counts.items() if count for value in (party, count)]
-        await self._report(
-            keys=[self._gateway_counts + gateway_id, self._gateways],
-            args=[gateway_id, max(int(ttl_seconds * 1000), 1), *pairs],
-        )
-
-    async def presence(self, party_ids: list[str]) -> dict[str, int]:
-        totals: dict[str, int] = {}
-        for start in range(0, len(party_ids), _PRESENCE_CHUNK):
-            chunk = party_ids[start : start + _PRESENCE_CHUNK]
-            counts = await self._presence(
-                keys=[self._gateways], args=[self._gateway_counts, *chunk]
-            )
-            totals.update(zip(chunk, counts, strict=True))
-        return totals
 
     # -- subscriptions -----------------------------------------------------------------------
 
@@ -336,7 +308,6 @@ class RedisBroker:
             since = resync(since, current)
             current, missed = await self._history(party_id, since)
         if missed is None:
-            subscription.lost += current.offset - since.offset
             log.error(
                 "party %s: publications %d..%d are no longer in history; subscribers miss them",
                 party_id,

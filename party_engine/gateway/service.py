@@ -17,7 +17,7 @@ from .. import protocol
 from ..config import Settings
 from ..domain.parties import Party
 from ..lifecycle import PartyLifecycle
-from ..ports import Broker, EventPublisher, Store
+from ..ports import Broker, EventPublisher, Presence, Store
 from .fresh_reads import FreshReads
 from .hub import Hub
 from .rate_limit import ShareLimiter
@@ -43,12 +43,14 @@ class Gateway:
         *,
         store: Store,
         broker: Broker,
+        presence: Presence,
         events: EventPublisher,
         lifecycle: PartyLifecycle,
     ) -> None:
         self.settings = settings
         self.store = store
         self.broker = broker
+        self.presence = presence
         self.events = events
         self.hub = Hub(broker, tick_seconds=settings.fanout_tick_ms / 1000)
         # What every join and share reads: one backend read at a time per party, shared.
@@ -92,10 +94,10 @@ class Gateway:
     async def presence_round(self) -> None:
         """Report this gateway's counts, read the totals, and tell members of changed ones."""
         counts = self.hub.local_counts()
-        await self.broker.report_presence(self.gateway_id, counts, ttl_seconds=3 * PRESENCE_SECONDS)
+        await self.presence.report(self.gateway_id, counts, ttl_seconds=3 * PRESENCE_SECONDS)
         if not counts:
             return
-        self._presence = await self.broker.presence(list(counts))
+        self._presence = await self.presence.totals(list(counts))
         now = time.monotonic()
         told = self._presence_told
         self._presence_told = {}
