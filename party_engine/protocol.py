@@ -21,19 +21,15 @@ from typing import Any
 import fastjsonschema
 import orjson
 
+from .ports import StreamPosition
+
 FrameId = str | int
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    offset: int
-    epoch: str
 
 
 @dataclass(frozen=True, slots=True)
 class Join:
     party: str
-    since: Position | None = None
+    since: StreamPosition | None = None
     id: FrameId | None = None
 
 
@@ -122,8 +118,8 @@ def _frame_id(obj: dict[str, Any]) -> FrameId | None:
     return int(value) if isinstance(value, float) else value
 
 
-def _position(since: dict[str, Any] | None) -> Position | None:
-    return None if since is None else Position(int(since["offset"]), since["epoch"])
+def _position(since: dict[str, Any] | None) -> StreamPosition | None:
+    return None if since is None else StreamPosition(int(since["offset"]), since["epoch"])
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any]], ClientFrame]] = {

@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from party_engine.domain.parties import PartyState
+from party_engine.ports import StreamPosition
 from party_engine.protocol import (
     Join,
     Leave,
     Like,
     Ping,
-    Position,
     ProtocolError,
     Share,
     decode_client_frame,
@@ -99,7 +99,7 @@ def test_the_asyncapi_document_describes_ws_with_both_schemas():
         ({"type": "join", "party": "p1"}, Join("p1")),
         (
             {"type": "join", "id": "j-1", "party": "p1", "since": {"offset": 0, "epoch": "e1"}},
-            Join("p1", Position(0, "e1"), "j-1"),
+            Join("p1", StreamPosition(0, "e1"), "j-1"),
         ),
         ({"type": "leave", "id": 3, "party": "p1"}, Leave("p1", 3)),
         (
@@ -121,7 +121,7 @@ def test_whole_floats_count_as_integers_and_come_out_as_int():
     frame = decode_client_frame(
         '{"type": "join", "id": 7.0, "party": "p1", "since": {"offset": 3.0, "epoch": "e"}}'
     )
-    assert frame == Join("p1", Position(3, "e"), 7)
+    assert frame == Join("p1", StreamPosition(3, "e"), 7)
     assert type(frame.since.offset) is int and type(frame.id) is int
     assert type(decode_client_frame('{"type":"like","party":"p","share":2.0}').share) is int
 

@@ -17,7 +17,7 @@ from ..domain.events import LikeCreated, ShareCreated
 from ..domain.ids import new_id
 from ..domain.listings import Listing, match_theme
 from ..domain.parties import Party
-from ..ports import Publication, ShareNotFound, Snapshot, StreamPosition
+from ..ports import Publication, ShareNotFound, Snapshot
 from ..tokens import Principal
 from .hub import Member, events_frame
 from .transport import Wire, text_frame
@@ -179,8 +179,7 @@ class Session:
         since = frame.since
         replay = None
         if since is not None:
-            position = StreamPosition(offset=since.offset, epoch=since.epoch)
-            replay = await broker.history_since(party.id, position)
+            replay = await broker.history_since(party.id, since)
         if replay is not None and since is not None:
             # Recovered: the snapshot carries no shares, the missed events follow it.
             last = replay[-1].offset if replay else since.offset
