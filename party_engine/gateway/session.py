@@ -15,7 +15,7 @@ import orjson
 from .. import protocol
 from ..domain.events import LikeCreated, ShareCreated
 from ..domain.ids import new_id
-from ..domain.listings import Listing, match_theme
+from ..domain.listings import match_theme
 from ..domain.parties import Party
 from ..ports import Publication, ShareNotFound, Snapshot
 from ..tokens import Principal
@@ -237,7 +237,7 @@ class Session:
         if not gateway.events.has_room():
             raise Refusal("unavailable", "the party is very busy; try again shortly", 1000)
         now = datetime.now(UTC)
-        item = _share_item(listing, self._user.user_id, now)
+        item = protocol.encode_share_item(listing, self._user.user_id, now)
         publication = await gateway.broker.publish_share(party.id, item, listing.id)
         await gateway.events.publish(
             ShareCreated(
@@ -257,7 +257,7 @@ class Session:
         party = await self._live_party_joined(frame.party)
         share_offset = frame.share
         now = datetime.now(UTC)
-        item = orjson.dumps({"kind": "like", "user": self._user.user_id, "at": now.isoformat()})
+        item = protocol.encode_like_item(self._user.user_id, now)
         try:
             liked = await gateway.broker.publish_like(
                 party.id, share_offset, self._user.user_id, item
@@ -308,22 +308,3 @@ _HANDLERS: dict[type, Callable[[Session, Any], Awaitable[int | None]]] = {
     protocol.Like: Session._like,
     protocol.Ping: Session._ping,
 }
-
-
-def _share_item(listing: Listing, user_id: str, at: datetime) -> bytes:
-    return orjson.dumps(
-        {
-            "kind": "share",
-            "listing": {
-                "id": listing.id,
-                "title": listing.title,
-                "brand": listing.brand,
-                "category": listing.category,
-                "price_cents": listing.price_cents,
-                "currency": listing.currency,
-                "image_urls": list(listing.image_urls),
-            },
-            "user": user_id,
-            "at": at.isoformat(),
-        }
-    )
