@@ -88,6 +88,7 @@ class Engine:
                 broker=self.broker,
                 events=self.events,
                 lifecycle=self.lifecycle,
+                clock=self.clock,
             )
             self.services.append(self.gateway)
 

@@ -14,6 +14,7 @@ import secrets
 import time
 
 from .. import protocol
+from ..clock import Clock, SystemClock
 from ..config import Settings
 from ..domain.parties import Party
 from ..lifecycle import PartyLifecycle
@@ -45,8 +46,10 @@ class Gateway:
         broker: Broker,
         events: EventPublisher,
         lifecycle: PartyLifecycle,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()
         self.store = store
         self.broker = broker
         self.events = events

@@ -7,7 +7,6 @@ frame, 4008 for a slow consumer, a drain).
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -236,7 +235,7 @@ class Session:
             raise Refusal("rate_limited", "too many shares; slow down", retry_after_ms)
         if not gateway.events.has_room():
             raise Refusal("unavailable", "the party is very busy; try again shortly", 1000)
-        now = datetime.now(UTC)
+        now = gateway.clock.now()
         item = protocol.encode_share_item(listing, self._user.user_id, now)
         publication = await gateway.broker.publish_share(party.id, item, listing.id)
         await gateway.events.publish(
@@ -256,7 +255,7 @@ class Session:
         gateway = self._gateway
         party = await self._live_party_joined(frame.party)
         share_offset = frame.share
-        now = datetime.now(UTC)
+        now = gateway.clock.now()
         item = protocol.encode_like_item(self._user.user_id, now)
         try:
             liked = await gateway.broker.publish_like(
