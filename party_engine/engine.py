@@ -92,6 +92,7 @@ class Engine:
                 presence=self.presence,
                 events=self.events,
                 lifecycle=self.lifecycle,
+                clock=self.clock,
             )
             self.services.append(self.gateway)
 

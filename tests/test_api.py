@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from party_engine.api.models import ListingCreate, ListingOut
+from party_engine.domain.listings import ASSIGNED_FIELDS, PUBLIC_FIELDS, Listing
 from party_engine.tokens import UserRole, issue_token
 from tests.api_harness import PROBLEM, SECRET, api_client, started_engine
 from tests.servers import RedisServer
@@ -143,6 +145,23 @@ async def test_a_listing_is_created_read_and_matched_against_a_theme(client):
     no = await client.get(f"/parties/{adidas['id']}/matches/{listing['id']}", headers=HOST)
     assert yes.json()["matches"] is True
     assert no.json() == {"matches": False, "reason": "brand is 'nike', the party wants 'Adidas'"}
+
+
+def test_the_listing_bodies_spell_the_domain_listings_public_fields_in_order():
+    # ListingOut and ListingCreate are written out for the OpenAPI document; the domain's
+    # PUBLIC_FIELDS is the one list, and these must not drift from it.
+    assert tuple(ListingOut.model_fields) == PUBLIC_FIELDS
+    assert tuple(ListingCreate.model_fields) == tuple(
+        name for name in PUBLIC_FIELDS if name not in ASSIGNED_FIELDS
+    )
+    listing = Listing("l1", "s1", "Air", "Nike", "shoes", 1, "EUR", ("https://i/1",), "42", ("x",))
+    out = ListingOut.of(listing).model_dump()
+    assert out == {name: getattr(listing, name) for name in PUBLIC_FIELDS} | {
+        "image_urls": ["https://i/1"],
+        "tags": ["x"],
+    }
+    again = Listing.from_public_fields(out, created_at=listing.created_at)
+    assert again == listing
 
 
 async def test_a_user_follows_and_unfollows_themes(client):

@@ -2,6 +2,7 @@
 process: on the embedded default and on a real redis-server."""
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 import websockets
@@ -97,6 +98,30 @@ async def test_likes_in_one_tick_go_out_as_one_item_with_the_latest_count(gatewa
     assert len(likes) < 4  # coalesced: fewer like items than likes
     for liker in [*likers, watcher]:
         await liker.close()
+
+
+class StoppedClock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def test_shares_and_likes_are_stamped_by_the_gateways_clock(gateway, party, client):
+    assert gateway.engine.gateway.clock is gateway.engine.clock  # the engine's clock, handed on
+    at = datetime(2031, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    gateway.engine.gateway.clock = StoppedClock(at)
+    listing = await seed_listing(gateway.engine, "l1")
+    await client.join(party)
+    # Not reply(): waiting for an ack would skip the events frames that come before it.
+    await client.send(type="share", id=1, party=party, listing=listing)
+    await client.send(type="like", id=2, party=party, share=1)  # a session's frames go in order
+    stamps = []
+    while len(stamps) < 2:
+        frame = await client.until(lambda f: f["type"] == "events")
+        stamps.extend((item["kind"], item["at"]) for item in frame["items"])
+    assert stamps == [("share", at.isoformat()), ("like", at.isoformat())]
 
 
 async def test_a_repeated_like_is_acknowledged_without_a_new_event(gateway, party, client):

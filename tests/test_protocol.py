@@ -3,6 +3,7 @@ server frame the encoders write is one the schema allows."""
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -12,13 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, ValidationError, validators
 
+from party_engine.backends.items import splice_front
+from party_engine.domain.listings import PUBLIC_FIELDS, Listing
 from party_engine.domain.parties import PartyState
+from party_engine.ports import StreamPosition
 from party_engine.protocol import (
+    SHARED_LISTING_FIELDS,
     Join,
     Leave,
     Like,
     Ping,
-    Position,
     ProtocolError,
     Share,
     decode_client_frame,
@@ -28,9 +32,11 @@ from party_engine.protocol import (
     encode_events,
     encode_events_from_encoded_items,
     encode_joined,
+    encode_like_item,
     encode_party_state,
     encode_pong,
     encode_presence,
+    encode_share_item,
     load_schema,
 )
 
@@ -99,7 +105,7 @@ def test_the_asyncapi_document_describes_ws_with_both_schemas():
         ({"type": "join", "party": "p1"}, Join("p1")),
         (
             {"type": "join", "id": "j-1", "party": "p1", "since": {"offset": 0, "epoch": "e1"}},
-            Join("p1", Position(0, "e1"), "j-1"),
+            Join("p1", StreamPosition(0, "e1"), "j-1"),
         ),
         ({"type": "leave", "id": 3, "party": "p1"}, Leave("p1", 3)),
         (
@@ -121,7 +127,7 @@ def test_whole_floats_count_as_integers_and_come_out_as_int():
     frame = decode_client_frame(
         '{"type": "join", "id": 7.0, "party": "p1", "since": {"offset": 3.0, "epoch": "e"}}'
     )
-    assert frame == Join("p1", Position(3, "e"), 7)
+    assert frame == Join("p1", StreamPosition(3, "e"), 7)
     assert type(frame.since.offset) is int and type(frame.id) is int
     assert type(decode_client_frame('{"type":"like","party":"p","share":2.0}').share) is int
 
@@ -375,6 +381,81 @@ def test_events_batch_share_and_like_items():
 def test_events_from_encoded_items_are_the_same_bytes_as_encode_events(items):
     encoded = [orjson.dumps(item) for item in items]
     assert encode_events_from_encoded_items("p1", encoded) == encode_events("p1", items)
+
+
+# --- share and like items ----------------------------------------------------------------
+
+GAZELLE = Listing(
+    id="l1",
+    seller_id="seller-1",
+    title="Gazelle",
+    brand="Adidas",
+    category="shoes",
+    price_cents=8900,
+    currency="EUR",
+    image_urls=("https://img.example/l1.jpg",),
+    size="42",
+    tags=("retro",),
+    created_at=1.5,
+)
+AT_TIME = datetime(2025, 3, 1, 18, 30, 0, 123456, tzinfo=UTC)
+
+
+def as_published(item: bytes, *front: tuple[str, int]) -> dict:
+    """The item the way the broker publishes it (offsets spliced in front), checked against the
+    server schema inside an events frame."""
+    published = splice_front(item, list(front))
+    frame = server_frame(encode_events_from_encoded_items("p1", [published]))
+    return frame["items"][0]
+
+
+def test_a_share_item_is_the_listings_shared_fields_the_sharer_and_the_time():
+    item = encode_share_item(GAZELLE, "u1", AT_TIME)
+    assert item == (
+        b'{"kind":"share","listing":{"id":"l1","title":"Gazelle","brand":"Adidas",'
+        b'"category":"shoes","price_cents":8900,"currency":"EUR",'
+        b'"image_urls":["https://img.example/l1.jpg"]},"user":"u1","at":"' + AT.encode() + b'"}'
+    )
+    assert as_published(item, ("offset", 5), ("share", 5)) == SHARE_ITEM | {
+        "listing": {k: v for k, v in LISTING.items() if k != "size"}
+    }
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [
+        GAZELLE,
+        Listing("l-2_x", "s", 'Tee "\u00e9"\n', "", "", 0, "USD"),  # no images, odd text
+        Listing("l3", "s", "Bag", "Prada", "bags", 10**12, "JPY", ("a", "b", "c")),
+    ],
+    ids=["full", "bare", "many-images"],
+)
+def test_each_share_item_has_what_the_console_and_clients_read(listing):
+    item = as_published(encode_share_item(listing, "u1", AT_TIME), ("offset", 9), ("share", 9))
+    # party_engine/console/static/live/feed.js: kind, offset, share, user, at, and the listing's
+    # title, brand, price_cents, currency and image_urls[0].
+    assert (item["kind"], item["offset"], item["share"]) == ("share", 9, 9)
+    assert (item["user"], item["at"]) == ("u1", AT)
+    assert item["listing"] == {name: getattr(listing, name) for name in SHARED_LISTING_FIELDS} | {
+        "image_urls": list(listing.image_urls)
+    }
+
+
+def test_the_share_item_carries_the_listing_fields_the_server_schema_requires():
+    required = SERVER_SCHEMA["$defs"]["listing"]["required"]
+    assert list(SHARED_LISTING_FIELDS) == required
+    assert set(SHARED_LISTING_FIELDS) <= set(PUBLIC_FIELDS)
+
+
+def test_a_like_item_is_the_liker_and_the_time():
+    item = encode_like_item("u2", AT_TIME)
+    assert item == b'{"kind":"like","user":"u2","at":"' + AT.encode() + b'"}'
+    assert as_published(item, ("offset", 6), ("share", 5), ("likes", 1)) == LIKE_ITEM
+
+
+def test_items_without_their_offsets_are_not_yet_valid_events():
+    for item in (encode_share_item(GAZELLE, "u1", AT_TIME), encode_like_item("u2", AT_TIME)):
+        assert not SERVER.is_valid(orjson.loads(encode_events_from_encoded_items("p1", [item])))
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,13 @@
 """One contract for the Store port, run against the embedded store and a real redis-server."""
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as redis
 
 from party_engine.backends import open_store
+from party_engine.backends.records import listing_from_hash, listing_to_hash
 from party_engine.domain.errors import Conflict, InvalidValue
 from party_engine.domain.listings import Listing
 from party_engine.domain.parties import PartyState, schedule_party
@@ -153,6 +154,16 @@ async def test_listings_round_trip_with_optional_fields(store):
     await store.create_listing(listing)
     assert await store.get_listing("l1") == listing
     assert await store.get_listing("l2") is None
+
+
+def test_the_redis_listing_record_keeps_every_field_of_the_domain_listing():
+    # backends/records.py spells each field with its own string encoding; a field added to
+    # Listing must be added there too, or Redis would silently drop it.
+    listing = Listing("l1", "s1", "Air", "Nike", "Shoes", 1, "EUR", ("u",), "42", ("t",), 2.5)
+    record = listing_to_hash(listing)
+    assert set(record) - {"has_size"} == {field.name for field in fields(Listing)}
+    assert all(isinstance(value, str) for value in record.values())
+    assert listing_from_hash(record) == listing
 
 
 async def test_follows_are_normalised_idempotent_and_reversible(store):

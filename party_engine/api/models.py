@@ -92,6 +92,9 @@ class PartyList(BaseModel):
     next_cursor: str | None = Field(description="pass as `cursor` for the next page")
 
 
+# A listing's public fields (domain.listings.PUBLIC_FIELDS) but the assigned ones, and
+# PUBLIC_FIELDS spelt out for the OpenAPI document; tests/test_api.py keeps them equal. (Comments,
+# not docstrings: a docstring would become a description in the OpenAPI document.)
 class ListingCreate(Strict):
     title: ShortText
     brand: Name
@@ -117,18 +120,7 @@ class ListingOut(BaseModel):
 
     @classmethod
     def of(cls, listing: Listing) -> "ListingOut":
-        return cls(
-            id=listing.id,
-            seller_id=listing.seller_id,
-            title=listing.title,
-            brand=listing.brand,
-            category=listing.category,
-            size=listing.size,
-            price_cents=listing.price_cents,
-            currency=listing.currency,
-            image_urls=list(listing.image_urls),
-            tags=list(listing.tags),
-        )
+        return cls(**listing.public_fields())
 
 
 class MatchOut(BaseModel):

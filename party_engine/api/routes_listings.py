@@ -15,17 +15,8 @@ router = APIRouter(prefix="/listings", tags=["listings"])
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_listing(body: ListingCreate, user: User, engine: EngineDep) -> ListingOut:
-    listing = Listing(
-        id=new_id(),
-        seller_id=user.user_id,
-        title=body.title,
-        brand=body.brand,
-        category=body.category,
-        size=body.size,
-        price_cents=body.price_cents,
-        currency=body.currency,
-        image_urls=tuple(body.image_urls),
-        tags=tuple(body.tags),
+    listing = Listing.from_public_fields(
+        {"id": new_id(), "seller_id": user.user_id, **body.model_dump()},
         created_at=engine.clock.now().timestamp(),
     )
     await engine.store.create_listing(listing)

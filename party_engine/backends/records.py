@@ -55,6 +55,10 @@ def party_from_hash(fields: dict[str, str]) -> Party:
     )
 
 
+# Every field spelt out, not derived from the dataclass: each has its own string encoding
+# (ints, JSON arrays, a has_size flag for None, created_at by repr), and this is the stored
+# format, which must change only on purpose. tests/test_store_contract.py checks that it keeps
+# every field of Listing.
 def listing_to_hash(listing: Listing) -> dict[str, str]:
     return {
         "id": listing.id,

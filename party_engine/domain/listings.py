@@ -1,8 +1,28 @@
 """Listings and the theme rule that decides whether one may be shared into a party."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, get_origin
 
 from .themes import Theme, ThemeKind, normalise
+
+# What anyone may see of a listing, in the order it is shown (the HTTP API's bodies follow
+# it); created_at is the store's own. api/models.py spells these again for OpenAPI, and a test
+# keeps the two equal.
+PUBLIC_FIELDS = (
+    "id",
+    "seller_id",
+    "title",
+    "brand",
+    "category",
+    "size",
+    "price_cents",
+    "currency",
+    "image_urls",
+    "tags",
+)
+# The public fields the server sets when a listing is made; the seller writes the rest.
+ASSIGNED_FIELDS = ("id", "seller_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +38,22 @@ class Listing:
     size: str | None = None
     tags: tuple[str, ...] = ()
     created_at: float = 0.0
+
+    def public_fields(self) -> dict[str, Any]:
+        """Name -> value of each of PUBLIC_FIELDS, in that order."""
+        return {name: getattr(self, name) for name in PUBLIC_FIELDS}
+
+    @classmethod
+    def from_public_fields(cls, values: Mapping[str, Any], created_at: float) -> "Listing":
+        """A listing from a value for each of PUBLIC_FIELDS; sequences may come as lists."""
+        public: dict[str, Any] = {
+            name: tuple(values[name]) if name in _SEQUENCES else values[name]
+            for name in PUBLIC_FIELDS
+        }
+        return cls(**public, created_at=created_at)
+
+
+_SEQUENCES = frozenset(field.name for field in fields(Listing) if get_origin(field.type) is tuple)
 
 
 @dataclass(frozen=True, slots=True)

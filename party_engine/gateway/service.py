@@ -14,6 +14,7 @@ import secrets
 import time
 
 from .. import protocol
+from ..clock import Clock, SystemClock
 from ..config import Settings
 from ..domain.parties import Party
 from ..lifecycle import PartyLifecycle
@@ -46,8 +47,10 @@ class Gateway:
         presence: Presence,
         events: EventPublisher,
         lifecycle: PartyLifecycle,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()
         self.store = store
         self.broker = broker
         self.presence = presence

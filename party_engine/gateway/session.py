@@ -7,7 +7,6 @@ frame, 4008 for a slow consumer, a drain).
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -15,9 +14,9 @@ import orjson
 from .. import protocol
 from ..domain.events import LikeCreated, ShareCreated
 from ..domain.ids import new_id
-from ..domain.listings import Listing, match_theme
+from ..domain.listings import match_theme
 from ..domain.parties import Party
-from ..ports import Publication, ShareNotFound, Snapshot, StreamPosition
+from ..ports import Publication, ShareNotFound, Snapshot
 from ..tokens import Principal
 from .hub import Member, events_frame
 from .transport import Wire, text_frame
@@ -179,8 +178,7 @@ class Session:
         since = frame.since
         replay = None
         if since is not None:
-            position = StreamPosition(offset=since.offset, epoch=since.epoch)
-            replay = await broker.history_since(party.id, position)
+            replay = await broker.history_since(party.id, since)
         if replay is not None and since is not None:
             # Recovered: the snapshot carries no shares, the missed events follow it.
             last = replay[-1].offset if replay else since.offset
@@ -237,8 +235,8 @@ class Session:
             raise Refusal("rate_limited", "too many shares; slow down", retry_after_ms)
         if not gateway.events.has_room():
             raise Refusal("unavailable", "the party is very busy; try again shortly", 1000)
-        now = datetime.now(UTC)
-        item = _share_item(listing, self._user.user_id, now)
+        now = gateway.clock.now()
+        item = protocol.encode_share_item(listing, self._user.user_id, now)
         publication = await gateway.broker.publish_share(party.id, item, listing.id)
         await gateway.events.publish(
             ShareCreated(
@@ -257,8 +255,8 @@ class Session:
         gateway = self._gateway
         party = await self._live_party_joined(frame.party)
         share_offset = frame.share
-        now = datetime.now(UTC)
-        item = orjson.dumps({"kind": "like", "user": self._user.user_id, "at": now.isoformat()})
+        now = gateway.clock.now()
+        item = protocol.encode_like_item(self._user.user_id, now)
         try:
             liked = await gateway.broker.publish_like(
                 party.id, share_offset, self._user.user_id, item
@@ -309,22 +307,3 @@ _HANDLERS: dict[type, Callable[[Session, Any], Awaitable[int | None]]] = {
     protocol.Like: Session._like,
     protocol.Ping: Session._ping,
 }
-
-
-def _share_item(listing: Listing, user_id: str, at: datetime) -> bytes:
-    return orjson.dumps(
-        {
-            "kind": "share",
-            "listing": {
-                "id": listing.id,
-                "title": listing.title,
-                "brand": listing.brand,
-                "category": listing.category,
-                "price_cents": listing.price_cents,
-                "currency": listing.currency,
-                "image_urls": list(listing.image_urls),
-            },
-            "user": user_id,
-            "at": at.isoformat(),
-        }
-    )
