@@ -14,17 +14,12 @@ from ..domain.events import DomainEvent
 from ..ports import BackendUnavailable, BatchHandler
 from .embedded import InProcess
 from .queue_delivery import settle_batch
+from .queue_limits import hard_limit
 from .queue_topology import BINDINGS, Topology
 
 log = logging.getLogger(__name__)
 
 _DRAIN_SECONDS = 10.0
-
-
-def hard_limit(capacity: int) -> int:
-    """How far past `capacity` publish() still accepts (gateways check has_room() first and
-    may overshoot it a little while many sessions publish at once)."""
-    return capacity + max(64, capacity // 10)
 
 
 @dataclass(frozen=True, slots=True)

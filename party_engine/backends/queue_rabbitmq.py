@@ -21,7 +21,7 @@ from pamqp.commands import Basic
 from ..domain.events import DomainEvent
 from ..ports import BackendUnavailable
 from .event_codec import encode_event
-from .queue_memory import hard_limit
+from .queue_limits import hard_limit
 from .queue_rabbitmq_topology import declare_topology
 from .queue_topology import Topology
 
