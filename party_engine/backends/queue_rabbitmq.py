@@ -58,11 +58,6 @@ class RabbitPublisher:
         self._exchange: AbstractExchange | None = None
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def pending(self) -> int:
-        """Events accepted and not yet confirmed by RabbitMQ."""
-        return len(self._buffer)
-
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self._url, reconnect_interval=1)
         channel = await self._connection.channel(publisher_confirms=True)
