@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services bench bench-fanout bench-workers loadtest clean
+.PHONY: run test lint services bench bench-fanout bench-broker bench-workers loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,9 +52,13 @@ bench: $(BENCH_STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
 
-## bench-fanout: one gateway, N clients in one party; prints frames/s, events/s, RSS per connection
+## bench-fanout: one gateway, N clients in one party; prints frames/s, events/s, RSS per connection (BENCH_FANOUT_ARGS="--clients 500")
 bench-fanout: $(STAMP)
-	PYTHONPATH=. $(BIN)/python loadtests/bench_fanout.py
+	$(BIN)/python -m loadtests.bench_fanout $(BENCH_FANOUT_ARGS)
+
+## bench-broker: publish_share calls/s against a private redis-server (BENCH_BROKER_ARGS="--calls 20000")
+bench-broker: $(STAMP)
+	$(BIN)/python -m loadtests.bench_broker $(BENCH_BROKER_ARGS)
 
 ## bench-workers: one worker process on a pre-filled RabbitMQ queue (idempotency on); prints events/s (BENCH_WORKERS_ARGS="--events 50000")
 bench-workers: services $(STAMP)

@@ -1,7 +1,7 @@
 """publish_share calls per second against a real redis-server: sequential, and with many
 concurrent publishers. Prints the figures and writes them to loadtests/results/.
 
-    .venv/bin/python loadtests/bench_broker.py [--url redis://...] [--calls 20000]
+    python -m loadtests.bench_broker [--url redis://...] [--calls 20000]
 
 Without --url it starts a private redis-server (tests/servers.py) and stops it afterwards.
 """
@@ -10,21 +10,15 @@ import argparse
 import asyncio
 import contextlib
 import json
-import platform
 import sys
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from loadtests.provenance import commit  # noqa: E402
-from party_engine.backends.broker_redis import RedisBroker  # noqa: E402
-from party_engine.config import DEFAULT_REDIS_PREFIX  # noqa: E402
-from tests.servers import RedisServer  # noqa: E402
+from loadtests.provenance import ROOT, provenance
+from party_engine.backends.broker_redis import RedisBroker
+from party_engine.config import DEFAULT_REDIS_PREFIX
+from tests.servers import RedisServer
 
 ITEM = orjson.dumps(
     {
@@ -80,10 +74,7 @@ def main() -> None:
         figures = asyncio.run(run(url, args.calls, args.publishers))
     result = {
         "benchmark": "broker publish_share",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "commit": commit(),
-        "machine": f"{platform.node()} {platform.machine()} {platform.python_version()}",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **provenance("loadtests.bench_broker", sys.argv[1:]),
         "calls": args.calls,
         "item_bytes": len(ITEM),
         **figures,

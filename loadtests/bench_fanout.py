@@ -3,14 +3,13 @@ party; a publisher shares at a steady rate. Prints connections, frames/s, events
 RSS per connection, next to a raw `transport.write` server sending the same frame to as many
 sockets on the same machine. Writes the figures to loadtests/results/fanout-<time>.json.
 
-    .venv/bin/python loadtests/bench_fanout.py [--clients 500] [--rate 200] [--seconds 10]
+    python -m loadtests.bench_fanout [--clients 500] [--rate 200] [--seconds 10]
 """
 
 import argparse
 import asyncio
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import httpx
 import psutil
 import websockets
 
-from loadtests.provenance import commit
+from loadtests.provenance import provenance
 from party_engine.config import DEV_JWT_SECRET
 from party_engine.gateway.transport import text_frame
 from party_engine.tokens import UserRole, issue_token
@@ -186,14 +185,7 @@ async def main() -> None:
     print(f"raw transport.write  {raw['frames_per_s']} frames/s (same machine, same clients count)")
     RESULTS.mkdir(exist_ok=True)
     result = {
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "commit": commit(),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **provenance("loadtests.bench_fanout", sys.argv[1:]),
         "gateway": gateway,
         "raw_transport_write": raw,
     }

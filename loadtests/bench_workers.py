@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import sys
 import time
 import uuid
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from loadtests.provenance import commit
+from loadtests.provenance import provenance
 from party_engine.backends.ledger_redis import RedisLedger
 from party_engine.backends.queue_rabbitmq import RabbitPublisher
 from party_engine.backends.queue_topology import BINDINGS, Topology
@@ -120,13 +119,7 @@ def main() -> None:
         figures = asyncio.run(run(amqp_url, redis_url, args.events))
     result = {
         "benchmark": "one worker process, idempotency on, pre-filled queue of shares",
-        "command": " ".join(
-            [Path(sys.executable).name, "-m", "loadtests.bench_workers", *sys.argv[1:]]
-        ),
-        "commit": commit(),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus "
-        f"Python {platform.python_version()}",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **provenance("loadtests.bench_workers", sys.argv[1:]),
         "events": args.events,
         "worker_queues": list(BINDINGS),
         **figures,

@@ -308,9 +308,9 @@ are retried with growing delay, then parked as dead."""
 
 
 class EventConsumer(Backend, Protocol):
-    """Delivers the events bound to a worker role's queue (at least once) to its handler."""
+    """Delivers the events bound to a worker queue (at least once) to its handler."""
 
-    async def consume(self, role: str, handler: BatchHandler) -> None:
+    async def consume(self, queue: str, handler: BatchHandler) -> None:
         """Start delivering to `handler` in batches. close() stops taking new deliveries,
         finishes the batch in hand and returns the rest to the queue."""
 
@@ -347,18 +347,18 @@ class LockLost(Exception):
 
 class Ledger(Backend, Protocol):
     """Idempotency locks by event id, and the party counters the workers keep (Redis, or
-    memory when embedded). Locks and done-marks are per worker role: each role applies an
-    event once."""
+    memory when embedded). Locks and done-marks are per worker queue: each queue's handler
+    applies an event once."""
 
-    async def claim(self, role: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
+    async def claim(self, queue: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
         """Take a lock (SET NX with a TTL) on each id not done yet; one answer per id."""
 
-    async def release(self, role: str, event_ids: list[str]) -> None:
+    async def release(self, queue: str, event_ids: list[str]) -> None:
         """Drop the locks of events whose work failed, so a retry can take them."""
 
-    async def mark_done(self, role: str, event_ids: list[str]) -> None: ...
+    async def mark_done(self, queue: str, event_ids: list[str]) -> None: ...
 
-    async def commit_tally(self, role: str, event_ids: list[str], tally: Tally) -> None:
+    async def commit_tally(self, queue: str, event_ids: list[str], tally: Tally) -> None:
         """Add `tally` to the counters and mark the events done, all or nothing; raises
         LockLost (and applies nothing) unless every event is still locked by this ledger."""
 

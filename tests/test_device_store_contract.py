@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from party_engine.backends import open_devices
-from party_engine.backends.devices_memory import NOTICES_KEPT
-from party_engine.domain.devices import Device, Platform, SentNotice
+from party_engine.domain.devices import NOTICES_KEPT, Device, Platform, SentNotice
 from party_engine.domain.themes import Theme, ThemeKind
 from tests.backend_harness import opened
 

@@ -40,7 +40,7 @@ async def test_an_event_locked_by_a_worker_is_busy_for_the_others(ledger):
     assert await ledger.claim("counters", ["e1"], 30) == [Claim.BUSY]
 
 
-async def test_roles_lock_and_finish_the_same_event_separately(ledger):
+async def test_queues_lock_and_finish_the_same_event_separately(ledger):
     await ledger.claim("counters", ["e1"], 30)
     await ledger.mark_done("counters", ["e1"])
     assert await ledger.claim("seller-notices", ["e1"], 30) == [Claim.FRESH]

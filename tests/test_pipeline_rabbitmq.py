@@ -198,10 +198,10 @@ async def test_a_malformed_body_is_parked_dead_at_once_and_the_worker_carries_on
 
     async def both_parked_by_the_counters() -> bool:
         dead.extend(await read_queue(url, topology.dead_queue))
-        return sum(message.headers["x-role"] == COUNTERS for message in dead) == 2
+        return sum(message.headers["x-queue"] == COUNTERS for message in dead) == 2
 
     await eventually(both_parked_by_the_counters)
-    reasons = sorted(m.headers["x-error"] for m in dead if m.headers["x-role"] == COUNTERS)
+    reasons = sorted(m.headers["x-error"] for m in dead if m.headers["x-queue"] == COUNTERS)
     assert reasons[0].startswith("malformed body: body is not JSON")
     assert reasons[1] == "malformed body: missing field 'id'"
     assert all(message.headers["x-attempts"] == 1 for message in dead)

@@ -1,5 +1,5 @@
 """One contract for the event queue, run on the in-process queue and on a real RabbitMQ: what
-is published reaches each worker role bound to it, failures are retried and then parked as
+is published reaches each worker queue bound to it, failures are retried and then parked as
 dead with their error while the rest flow, and the buffer is bounded."""
 
 from dataclasses import dataclass, field
@@ -52,8 +52,8 @@ async def pipeline(request):
     await events.close()
 
 
-def recorder(pipeline: Pipeline, role: str, fail_ids: frozenset[str] = frozenset()):
-    seen = pipeline.seen.setdefault(role, [])
+def recorder(pipeline: Pipeline, queue: str, fail_ids: frozenset[str] = frozenset()):
+    seen = pipeline.seen.setdefault(queue, [])
 
     async def handle(events: list[DomainEvent]) -> set[str]:
         if fail_ids & {event.id for event in events}:
@@ -64,7 +64,7 @@ def recorder(pipeline: Pipeline, role: str, fail_ids: frozenset[str] = frozenset
     return handle
 
 
-async def test_each_role_gets_the_events_bound_to_it(pipeline):
+async def test_each_queue_gets_the_events_bound_to_it(pipeline):
     await pipeline.consumer.consume(COUNTERS, recorder(pipeline, COUNTERS))
     await pipeline.consumer.consume(SELLER_NOTICES, recorder(pipeline, SELLER_NOTICES))
     like = LikeCreated("like-1", "p1", 9, 1, "l1", "u9", AT)

@@ -9,20 +9,20 @@ from .idempotency import claim_batch
 
 
 class CountersHandler:
-    role = COUNTERS
+    queue = COUNTERS
 
     def __init__(self, ledger: Ledger, lock_seconds: float) -> None:
         self._ledger = ledger
         self._lock_seconds = lock_seconds
 
     async def __call__(self, events: list[DomainEvent]) -> set[str]:
-        claimed = await claim_batch(self._ledger, self.role, events, self._lock_seconds)
+        claimed = await claim_batch(self._ledger, self.queue, events, self._lock_seconds)
         if claimed.fresh:
             ids = [event.id for event in claimed.fresh]
             try:
                 # One atomic write: the counters and the done-marks land together or not at all.
-                await self._ledger.commit_tally(self.role, ids, tally(claimed.fresh))
+                await self._ledger.commit_tally(self.queue, ids, tally(claimed.fresh))
             except Exception:
-                await self._ledger.release(self.role, ids)
+                await self._ledger.release(self.queue, ids)
                 raise
         return claimed.busy

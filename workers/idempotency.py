@@ -15,11 +15,11 @@ class Claimed:
 
 
 async def claim_batch(
-    ledger: Ledger, role: str, events: list[DomainEvent], lock_seconds: float
+    ledger: Ledger, queue: str, events: list[DomainEvent], lock_seconds: float
 ) -> Claimed:
     # A batch may hold the same event twice (published twice): the first copy stands for both.
     unique = list({event.id: event for event in reversed(events)}.values())[::-1]
-    claims = await ledger.claim(role, [event.id for event in unique], lock_seconds)
+    claims = await ledger.claim(queue, [event.id for event in unique], lock_seconds)
     return Claimed(
         fresh=[event for event, claim in zip(unique, claims, strict=True) if claim is Claim.FRESH],
         busy={event.id for event, claim in zip(unique, claims, strict=True) if claim is Claim.BUSY},

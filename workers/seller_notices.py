@@ -22,7 +22,7 @@ async def _party_title(store: PartyStore, party_id: str) -> str:
 
 
 class SellerNoticesHandler:
-    role = SELLER_NOTICES
+    queue = SELLER_NOTICES
 
     def __init__(
         self,
@@ -44,16 +44,16 @@ class SellerNoticesHandler:
         self._lock_seconds = lock_seconds
 
     async def __call__(self, events: list[DomainEvent]) -> set[str]:
-        claimed = await claim_batch(self._ledger, self.role, events, self._lock_seconds)
+        claimed = await claim_batch(self._ledger, self.queue, events, self._lock_seconds)
         unfinished = [event.id for event in claimed.fresh]
         try:
             for event in claimed.fresh:
                 if isinstance(event, ShareCreated):
                     await self._note(event)
-                await self._ledger.mark_done(self.role, [event.id])
+                await self._ledger.mark_done(self.queue, [event.id])
                 unfinished.remove(event.id)
         except Exception:
-            await self._ledger.release(self.role, unfinished)
+            await self._ledger.release(self.queue, unfinished)
             raise
         return claimed.busy
 

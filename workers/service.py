@@ -35,8 +35,8 @@ class WorkerService:
             lock_seconds=settings.event_lock_seconds,
         )
         self.handlers: dict[str, BatchHandler] = {
-            counters.role: counters,
-            seller_notices.role: seller_notices,
+            counters.queue: counters,
+            seller_notices.queue: seller_notices,
         }
         self.sweeper = NoticeSweeper(
             notices=self.notices,
@@ -49,8 +49,8 @@ class WorkerService:
     async def start(self) -> None:
         await self.notices.connect()
         await self.consumer.connect()
-        for role, handler in self.handlers.items():
-            await self.consumer.consume(role, handler)
+        for queue, handler in self.handlers.items():
+            await self.consumer.consume(queue, handler)
         await self.sweeper.start()
 
     async def stop(self) -> None:

@@ -2,17 +2,15 @@
 
 import argparse
 import dataclasses
-import shlex
 import signal
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
 
-from loadtests.provenance import commit
+from loadtests.provenance import provenance
 from tests.servers import RedisServer
 
 from . import report
@@ -55,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     if "node" in systems and (why := node_ready()) is not None:
         systems.remove("node")
         notes.append(f"Node Socket.IO skipped: {why}")
-    command = "python -m loadtests.bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    origin = provenance("loadtests.bench", sys.argv[1:] if argv is None else argv)
+    command = origin["command"]
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{command}\nprofile {args.profile}: {dataclasses.asdict(profile)}")
     for note in notes:
@@ -77,10 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report.table(results)
     print(f"\n{text}\n\nTargets (engine; printed, never asserted):\n{report.targets_text(checks)}")
     document = {
-        "command": command,
-        "commit": commit(),
-        "machine": report.machine(),
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        **origin,
         "seconds": round(time.monotonic() - started, 1),
         "profile_name": args.profile,
         "profile": dataclasses.asdict(profile),

@@ -1,11 +1,8 @@
 """The table, the targets and how far each is, the JSON and the PNG chart."""
 
 import json
-import platform
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 ROWS = [  # (key, label, format)
     ("connections_held", "connections held", "{:,.0f}"),
@@ -155,15 +152,6 @@ def targets_text(checks: list[dict[str, Any]]) -> str:
         value = "n/a" if check["value"] is None else f"{check['value']:,.2f}"
         lines.append(f"  {check['target']:<72} {value:>12}  {check['status']}")
     return "\n".join(lines)
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cpus": psutil.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:

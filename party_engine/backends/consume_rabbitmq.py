@@ -1,6 +1,6 @@
-"""The workers' side of RabbitMQ: one channel and consumer per worker role, manual acks.
+"""The workers' side of RabbitMQ: one channel and consumer per worker queue, manual acks.
 
-Messages arrive up to `prefetch` at a time into a local inbox; the role's task takes them in
+Messages arrive up to `prefetch` at a time into a local inbox; the queue's task takes them in
 batches, parks unreadable bodies in the dead queue at once, hands the rest to the handler
 through queue_delivery.settle_batch, then acknowledges the whole batch with one multiple-ack
 (retries and dead events are republished, with confirms, before that ack). A worker that dies
@@ -32,11 +32,12 @@ log = logging.getLogger(__name__)
 
 ATTEMPTS_HEADER = "x-attempts"
 ERROR_HEADER = "x-error"
+QUEUE_HEADER = "x-queue"
 
 
 @dataclass(slots=True)
 class _Delivery:
-    role: "_RoleConsumer"
+    consumer: "_QueueConsumer"
     message: AbstractIncomingMessage
     event: DomainEvent
     attempts: int
@@ -45,20 +46,20 @@ class _Delivery:
         pass  # the consumer acknowledges the whole batch at once
 
     async def retry(self, attempts: int, error: str) -> None:
-        await self.role.republish(
-            self.message, self.role.retry_queue(attempts), attempts=attempts, error=error
+        await self.consumer.republish(
+            self.message, self.consumer.retry_queue(attempts), attempts=attempts, error=error
         )
 
     async def later(self) -> None:
-        await self.role.republish(
-            self.message, self.role.retry_queue(1), attempts=self.attempts, error=None
+        await self.consumer.republish(
+            self.message, self.consumer.retry_queue(1), attempts=self.attempts, error=None
         )
 
     async def dead(self, reason: str) -> None:
-        await self.role.park(self.message, reason, self.attempts + 1)
+        await self.consumer.park(self.message, reason, self.attempts + 1)
 
 
-class _RoleConsumer:
+class _QueueConsumer:
     def __init__(
         self,
         name: str,
@@ -124,7 +125,7 @@ class _RoleConsumer:
             {
                 ERROR_HEADER: reason,
                 ATTEMPTS_HEADER: attempts,
-                "x-role": self.name,
+                QUEUE_HEADER: self.name,
                 "x-routing-key": message.routing_key or "",
             }
         )
@@ -193,7 +194,7 @@ class RabbitConsumer:
         self._prefetch = prefetch
         self._batch_size = batch_size
         self._connection: AbstractRobustConnection | None = None
-        self._roles: list[_RoleConsumer] = []
+        self._consumers: list[_QueueConsumer] = []
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self._url, reconnect_interval=1)
@@ -204,23 +205,31 @@ class RabbitConsumer:
         if self._connection is None or self._connection.is_closed:
             raise ConnectionError("not connected to RabbitMQ")
 
-    async def consume(self, role: str, handler: BatchHandler) -> None:
+    async def consume(self, queue: str, handler: BatchHandler) -> None:
         assert self._connection is not None, "connect() first"
-        # A channel per role: a multiple-ack covers only that role's deliveries.
+        # A channel per queue: a multiple-ack covers only that queue's deliveries.
         channel = await self._connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=self._prefetch)
         exchange = await declare_exchange(channel, self._topology)
-        queue = await declare_work_queue(channel, self._topology, role, exchange, BINDINGS[role])
-        consumer = _RoleConsumer(
-            role, channel, queue, self._topology, handler, self._max_attempts, self._batch_size
+        work_queue = await declare_work_queue(
+            channel, self._topology, queue, exchange, BINDINGS[queue]
+        )
+        consumer = _QueueConsumer(
+            queue,
+            channel,
+            work_queue,
+            self._topology,
+            handler,
+            self._max_attempts,
+            self._batch_size,
         )
         await consumer.start()
-        self._roles.append(consumer)
+        self._consumers.append(consumer)
 
     async def close(self) -> None:
-        for consumer in self._roles:
+        for consumer in self._consumers:
             await consumer.stop()
-        self._roles.clear()
+        self._consumers.clear()
         if self._connection is not None:
             await self._connection.close()
             self._connection = None

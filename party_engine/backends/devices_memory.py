@@ -2,12 +2,9 @@
 
 from collections import deque
 
-from ..domain.devices import Device, Platform, SentNotice
+from ..domain.devices import NOTICES_KEPT, Device, Platform, SentNotice
 from ..domain.themes import Theme
 from .embedded import InProcess
-
-# Each user's notice log keeps this many of the newest notices.
-NOTICES_KEPT = 100
 
 
 class MemoryDeviceStore(InProcess):

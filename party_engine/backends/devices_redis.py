@@ -14,9 +14,8 @@ from typing import cast
 
 import orjson
 
-from ..domain.devices import Device, Platform, SentNotice
+from ..domain.devices import NOTICES_KEPT, Device, Platform, SentNotice
 from ..domain.themes import Theme
-from .devices_memory import NOTICES_KEPT
 from .redis_backend import RedisBackend, decoded_hash, hash_mapping
 
 

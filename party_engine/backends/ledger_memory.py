@@ -15,7 +15,7 @@ _DONE = -1.0  # stored in place of a lock's expiry
 class MemoryLedger(InProcess):
     def __init__(self, done_seconds: float = DONE_SECONDS) -> None:
         self._done_seconds = done_seconds
-        # (role, event id) -> when the lock expires, or _DONE with the time in _done_at
+        # (queue, event id) -> when the lock expires, or _DONE with the time in _done_at
         self._marks: dict[tuple[str, str], float] = {}
         self._done_at: dict[tuple[str, str], float] = {}
         self._shares: Counter[str] = Counter()
@@ -23,11 +23,11 @@ class MemoryLedger(InProcess):
         self._listings: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._sharers: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
-    async def claim(self, role: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
+    async def claim(self, queue: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
         now = time.monotonic()
         claims = []
         for event_id in event_ids:
-            key = (role, event_id)
+            key = (queue, event_id)
             mark = self._marks.get(key)
             if mark == _DONE:
                 claims.append(Claim.DONE)
@@ -38,18 +38,18 @@ class MemoryLedger(InProcess):
                 claims.append(Claim.FRESH)
         return claims
 
-    async def release(self, role: str, event_ids: list[str]) -> None:
+    async def release(self, queue: str, event_ids: list[str]) -> None:
         for event_id in event_ids:
-            if self._marks.get((role, event_id), _DONE) != _DONE:
-                del self._marks[role, event_id]
+            if self._marks.get((queue, event_id), _DONE) != _DONE:
+                del self._marks[queue, event_id]
 
-    async def mark_done(self, role: str, event_ids: list[str]) -> None:
-        await self.commit_tally(role, event_ids, Tally())
+    async def mark_done(self, queue: str, event_ids: list[str]) -> None:
+        await self.commit_tally(queue, event_ids, Tally())
 
-    async def commit_tally(self, role: str, event_ids: list[str], tally: Tally) -> None:
+    async def commit_tally(self, queue: str, event_ids: list[str], tally: Tally) -> None:
         now = time.monotonic()
         for event_id in event_ids:
-            if self._marks.get((role, event_id), _DONE) <= now:  # done, expired or never taken
+            if self._marks.get((queue, event_id), _DONE) <= now:  # done, expired or never taken
                 raise LockLost(f"event {event_id} is no longer locked by this worker")
         self._shares.update(tally.party_shares)
         self._likes.update(tally.party_likes)
@@ -59,8 +59,8 @@ class MemoryLedger(InProcess):
             self._sharers[party_id][sharer_id] += shares
         self._forget_old_marks(now)
         for event_id in event_ids:
-            self._marks[role, event_id] = _DONE
-            self._done_at[role, event_id] = now
+            self._marks[queue, event_id] = _DONE
+            self._done_at[queue, event_id] = now
 
     async def party_stats(self, party_id: str) -> PartyStats:
         return PartyStats(

@@ -1,7 +1,7 @@
 """The Redis ledger: idempotency locks by event id and the party counters.
 
 Keys (under `pe:`):
-  work:{role}:{event id}    "L:{token}" while a worker holds it (SET NX with a TTL),
+  work:{queue}:{event id}   "L:{token}" while a worker holds it (SET NX with a TTL),
                             "done" once applied (kept DONE_SECONDS)
   stats:{party}             hash: shares, likes
   stats:{party}:listings    zset: listing id -> shares + likes
@@ -73,25 +73,25 @@ class RedisLedger(RedisBackend):
         self._release = self.client.register_script(_RELEASE)
         self._commit = self.client.register_script(_COMMIT)
 
-    async def claim(self, role: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
+    async def claim(self, queue: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
         if not event_ids:
             return []
-        keys = [self._work_key(role, event_id) for event_id in event_ids]
+        keys = [self._work_key(queue, event_id) for event_id in event_ids]
         answers = await self._claim(keys=keys, args=[self._lock, max(1, int(ttl_seconds * 1000))])
         return [Claim(answer) for answer in answers]
 
-    async def release(self, role: str, event_ids: list[str]) -> None:
+    async def release(self, queue: str, event_ids: list[str]) -> None:
         if event_ids:
-            keys = [self._work_key(role, event_id) for event_id in event_ids]
+            keys = [self._work_key(queue, event_id) for event_id in event_ids]
             await self._release(keys=keys, args=[self._lock])
 
-    async def mark_done(self, role: str, event_ids: list[str]) -> None:
-        await self.commit_tally(role, event_ids, Tally())
+    async def mark_done(self, queue: str, event_ids: list[str]) -> None:
+        await self.commit_tally(queue, event_ids, Tally())
 
-    async def commit_tally(self, role: str, event_ids: list[str], tally: Tally) -> None:
+    async def commit_tally(self, queue: str, event_ids: list[str], tally: Tally) -> None:
         if not event_ids:
             return
-        keys = [self._work_key(role, event_id) for event_id in event_ids]
+        keys = [self._work_key(queue, event_id) for event_id in event_ids]
         try:
             await self._commit(
                 keys=keys, args=[self._lock, self._done_seconds, *self._counter_writes(tally)]
@@ -136,5 +136,5 @@ class RedisLedger(RedisBackend):
     def _stats_key(self, party_id: str) -> str:
         return f"{self.prefix}stats:{party_id}"
 
-    def _work_key(self, role: str, event_id: str) -> str:
-        return f"{self.prefix}work:{role}:{event_id}"
+    def _work_key(self, queue: str, event_id: str) -> str:
+        return f"{self.prefix}work:{queue}:{event_id}"

@@ -1,4 +1,4 @@
-"""The embedded event queue: one in-process asyncio queue per worker role.
+"""The embedded event queue: one in-process asyncio queue per worker queue.
 
 It is both the gateway's publisher and the workers' consumer (one process holds both ends),
 routes by the same table as RabbitMQ and settles deliveries with the same code, so retries,
@@ -14,6 +14,7 @@ from ..domain.events import DomainEvent
 from ..ports import BackendUnavailable, BatchHandler
 from .embedded import InProcess
 from .queue_delivery import settle_batch
+from .queue_limits import hard_limit
 from .queue_topology import BINDINGS, Topology
 
 log = logging.getLogger(__name__)
@@ -21,23 +22,17 @@ log = logging.getLogger(__name__)
 _DRAIN_SECONDS = 10.0
 
 
-def hard_limit(capacity: int) -> int:
-    """How far past `capacity` publish() still accepts (gateways check has_room() first and
-    may overshoot it a little while many sessions publish at once)."""
-    return capacity + max(64, capacity // 10)
-
-
 @dataclass(frozen=True, slots=True)
 class DeadEvent:
-    role: str
+    queue: str
     event: DomainEvent
     reason: str
 
 
 @dataclass(slots=True)
 class _Delivery:
-    queue: "MemoryQueue"
-    role: str
+    owner: "MemoryQueue"
+    queue: str
     event: DomainEvent
     attempts: int = 0
 
@@ -46,13 +41,13 @@ class _Delivery:
 
     async def retry(self, attempts: int, error: str) -> None:
         self.attempts = attempts
-        self.queue._put_later(self, self.queue.topology.retry_delay(attempts))
+        self.owner._put_later(self, self.owner.topology.retry_delay(attempts))
 
     async def later(self) -> None:
-        self.queue._put_later(self, self.queue.topology.retry_delays[0])
+        self.owner._put_later(self, self.owner.topology.retry_delays[0])
 
     async def dead(self, reason: str) -> None:
-        self.queue.dead.append(DeadEvent(self.role, self.event, reason))
+        self.owner.dead.append(DeadEvent(self.queue, self.event, reason))
 
 
 @dataclass(eq=False)
@@ -65,7 +60,7 @@ class MemoryQueue(InProcess):
 
     def __post_init__(self) -> None:
         self._queues: dict[str, asyncio.Queue[_Delivery | None]] = {
-            role: asyncio.Queue() for role in BINDINGS
+            name: asyncio.Queue() for name in BINDINGS
         }
         self._consumers: dict[str, asyncio.Task[None]] = {}
         self._waiting: set[asyncio.TimerHandle] = set()
@@ -76,20 +71,20 @@ class MemoryQueue(InProcess):
     async def publish(self, event: DomainEvent) -> None:
         if self._pending() >= hard_limit(self.capacity):
             raise BackendUnavailable(f"the event queue holds {self._pending()} events")
-        for role, keys in BINDINGS.items():
+        for name, keys in BINDINGS.items():
             if event.routing_key in keys:
-                self._queues[role].put_nowait(_Delivery(self, role, event))
+                self._queues[name].put_nowait(_Delivery(self, name, event))
 
-    async def consume(self, role: str, handler: BatchHandler) -> None:
-        if role in self._consumers:
-            raise ValueError(f"the {role} queue has a consumer already")
-        self._consumers[role] = asyncio.create_task(self._consume(self._queues[role], handler))
+    async def consume(self, queue: str, handler: BatchHandler) -> None:
+        if queue in self._consumers:
+            raise ValueError(f"the {queue} queue has a consumer already")
+        self._consumers[queue] = asyncio.create_task(self._consume(self._queues[queue], handler))
 
     async def close(self) -> None:
         """Stop the consumers after they have handled what is queued (within a deadline)."""
         consumers, self._consumers = self._consumers, {}
-        for role in consumers:
-            self._queues[role].put_nowait(None)  # behind everything already queued
+        for name in consumers:
+            self._queues[name].put_nowait(None)  # behind everything already queued
         if consumers:
             _, unfinished = await asyncio.wait(consumers.values(), timeout=_DRAIN_SECONDS)
             for task in unfinished:
@@ -105,7 +100,7 @@ class MemoryQueue(InProcess):
         return max(queue.qsize() for queue in self._queues.values())
 
     def _put_later(self, delivery: _Delivery, delay: float) -> None:
-        queue = self._queues[delivery.role]
+        queue = self._queues[delivery.queue]
 
         def put() -> None:
             self._waiting.discard(timer)

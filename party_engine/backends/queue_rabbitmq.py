@@ -21,7 +21,7 @@ from pamqp.commands import Basic
 from ..domain.events import DomainEvent
 from ..ports import BackendUnavailable
 from .event_codec import encode_event
-from .queue_memory import hard_limit
+from .queue_limits import hard_limit
 from .queue_rabbitmq_topology import declare_topology
 from .queue_topology import Topology
 
@@ -57,11 +57,6 @@ class RabbitPublisher:
         self._connection: AbstractRobustConnection | None = None
         self._exchange: AbstractExchange | None = None
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def pending(self) -> int:
-        """Events accepted and not yet confirmed by RabbitMQ."""
-        return len(self._buffer)
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self._url, reconnect_interval=1)

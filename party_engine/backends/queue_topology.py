@@ -1,6 +1,6 @@
 """Names of the event pipeline's exchanges and queues, and which events each queue gets.
 
-Both queue backends (RabbitMQ and the in-process one) route by this table, so a worker role
+Both queue backends (RabbitMQ and the in-process one) route by this table, so a worker queue
 receives the same events whichever is configured. A prefix isolates several pipelines on
 one broker (tests, staging side by side).
 """
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 COUNTERS = "counters"
 SELLER_NOTICES = "seller-notices"
 
-# Worker role -> the routing keys its queue is bound to.
+# Worker queue -> the routing keys it is bound to.
 BINDINGS: dict[str, tuple[str, ...]] = {
     COUNTERS: ("share.created", "like.created"),
     SELLER_NOTICES: ("share.created",),
@@ -31,20 +31,16 @@ class Topology:
     def dead_queue(self) -> str:
         return f"{self.prefix}party.dead"
 
-    def queue(self, role: str) -> str:
-        return f"{self.prefix}party.{role}"
+    def queue(self, name: str) -> str:
+        return f"{self.prefix}party.{name}"
 
-    def retry_queue(self, role: str, delay: float) -> str:
+    def retry_queue(self, name: str, delay: float) -> str:
         # The delay is in the name: a queue's TTL cannot change once declared.
-        return f"{self.queue(role)}.retry.{round(delay * 1000)}ms"
+        return f"{self.queue(name)}.retry.{round(delay * 1000)}ms"
 
     def retry_delay(self, attempt: int) -> float:
         """The wait before retry number `attempt` (1-based); the last delay repeats."""
         return self.retry_delays[min(attempt, len(self.retry_delays)) - 1]
-
-    @property
-    def roles(self) -> tuple[str, ...]:
-        return tuple(BINDINGS)
 
 
 def backoff_delays(max_attempts: int, base_seconds: float) -> tuple[float, ...]:

@@ -10,6 +10,9 @@ from .errors import InvalidValue
 # tokens much longer than this, so a longer one is a client bug, not a device.
 MAX_TOKEN_LENGTH = 4096
 
+# Each user's notice log keeps this many of the newest notices.
+NOTICES_KEPT = 100
+
 
 class Platform(StrEnum):
     APNS = "apns"

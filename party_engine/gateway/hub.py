@@ -169,14 +169,6 @@ class Hub:
     def local_counts(self) -> dict[str, int]:
         return {party_id: len(room.members) for party_id, room in self._rooms.items()}
 
-    def members(self) -> list[Member]:
-        """Every member of every room, each once."""
-        seen: dict[int, Member] = {}
-        for room in self._rooms.values():
-            for member in room.members:
-                seen.setdefault(id(member), member)
-        return list(seen.values())
-
     # --- fan-out (called by the broker, synchronously, in offset order) -----------------
 
     def on_publication(self, publication: Publication) -> None:

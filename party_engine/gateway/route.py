@@ -11,9 +11,9 @@ party_engine.server), 1009 a frame over PARTY_MAX_FRAME_BYTES (closed by the pro
 """
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..tokens import InvalidToken, verify_token
 from .service import Gateway
@@ -29,11 +29,6 @@ TRY_AGAIN_LATER = 1013
 INTERNAL_ERROR = 1011
 # How long a closed connection may take to read up to our close frame before it is aborted.
 CLOSE_GRACE_SECONDS = 5.0
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class GatewayApp:

@@ -13,11 +13,12 @@ import socket
 from collections.abc import Awaitable, Callable
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from ..config import Settings
 from ..logs import keep_secrets_out_of_uvicorn_logs
 from .gc_policy import HeapFreezer
-from .route import ASGIApp, GatewayApp
+from .route import GatewayApp
 from .service import Gateway
 
 WS_PROTOCOL = "party_engine.gateway.transport:PartyWebSocketProtocol"
