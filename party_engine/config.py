@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     event_buffer: int = Field(10_000, ge=1)
     reminder_minutes: int = Field(15, ge=0)
 
+    # Per-user bounds: each follow is an SNS topic subscription per device (AWS's default
+    # quota is 100,000 topics), each device an SNS endpoint.
+    max_follows_per_user: int = Field(200, ge=1)
+    max_devices_per_user: int = Field(10, ge=1)
+
     # SNS push (PARTY_PUSH_URL sns://REGION or http(s)://local-endpoint). Platform applications
     # by ARN; when empty, one named party-engine-apns / party-engine-fcm is created at start.
     sns_apns_app_arn: str = ""

@@ -3,6 +3,7 @@ redis-server, and an httpx client on its ASGI app (no server, no port)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 
@@ -17,8 +18,10 @@ GATEWAY = frozenset({Role.GATEWAY})
 
 
 @asynccontextmanager
-async def started_engine(redis_url: str, roles: frozenset[Role] = GATEWAY) -> AsyncIterator[Engine]:
-    engine = Engine(Settings(redis_url=redis_url, jwt_secret=SECRET), roles=roles)
+async def started_engine(
+    redis_url: str, roles: frozenset[Role] = GATEWAY, **settings: Any
+) -> AsyncIterator[Engine]:
+    engine = Engine(Settings(redis_url=redis_url, jwt_secret=SECRET, **settings), roles=roles)
     await engine.start()
     try:
         yield engine

@@ -437,3 +437,18 @@ async def test_readiness_is_503_naming_the_backend_that_does_not_answer():
                 assert (await client.get("/healthz")).status_code == 200
             finally:
                 redis_server.start()  # so that the engine can close its connections
+
+
+async def test_follows_past_the_per_user_cap_get_409_and_refollowing_is_fine(store_url):
+    async with (
+        started_engine(store_url, max_follows_per_user=2) as engine,
+        api_client(engine) as client,
+    ):
+        for value in ("Nike", "Adidas"):
+            response = await client.put(f"/me/follows/brand/{value}", headers=HOST)
+            assert response.status_code == 204
+        problem = assert_problem(await client.put("/me/follows/brand/Puma", headers=HOST), 409)
+        assert problem["type"].endswith(":too_many_follows")
+        assert (await client.put("/me/follows/brand/ nike ", headers=HOST)).status_code == 204
+        follows = (await client.get("/me/follows", headers=HOST)).json()["items"]
+        assert sorted(item["value"] for item in follows) == ["adidas", "nike"]

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from party_engine.tokens import UserRole, issue_token
@@ -21,6 +22,10 @@ def auth(user: str, role: UserRole = UserRole.SHOPPER) -> dict[str, str]:
 FAN = auth("fan")
 OTHER = auth("other")
 HOST = auth("host-1", UserRole.HOST)
+
+
+def fcm(token: str) -> dict[str, str]:
+    return {"platform": "fcm", "token": token}
 
 
 async def devices_of(client, headers) -> list[dict]:
@@ -111,3 +116,21 @@ async def test_a_bad_notifications_limit_is_a_problem(client):
     response = await client.get("/me/notifications?limit=0", headers=FAN)
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
+
+
+async def test_devices_past_the_per_user_cap_get_409_and_a_known_token_still_registers(store_url):
+    async with (
+        started_engine(store_url, max_devices_per_user=2) as engine,
+        api_client(engine) as client,
+    ):
+
+        async def register(token: str, headers=FAN) -> httpx.Response:
+            return await client.post("/me/devices", json=fcm(token), headers=headers)
+
+        assert [(await register(token)).status_code for token in ("t0", "t1")] == [201, 201]
+        third = await register("t2")
+        assert third.status_code == 409
+        assert third.json()["type"].endswith(":too_many_devices")
+        assert (await register("t1")).status_code == 201  # already registered: idempotent
+        assert len(await devices_of(client, FAN)) == 2
+        assert (await register("o", OTHER)).status_code == 201

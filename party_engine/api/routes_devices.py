@@ -11,6 +11,7 @@ from .auth import User
 from .deps import EngineDep
 from .models import Strict
 from .params import DeviceId
+from .problems import Problem
 
 router = APIRouter(prefix="/me", tags=["me"])
 
@@ -60,6 +61,15 @@ class NoticeList(BaseModel):
 async def register_device(body: DeviceCreate, user: User, engine: EngineDep) -> DeviceOut:
     """Register this app install for push (idempotent per token; a token that was disabled is
     enabled again). The device is subscribed to every theme the user follows."""
+    devices = await engine.push.devices(user.user_id)
+    known = any(d.platform is body.platform and d.token == body.token for d in devices)
+    if not known and len(devices) >= engine.settings.max_devices_per_user:
+        raise Problem(
+            409,
+            f"a user registers at most {engine.settings.max_devices_per_user} devices; "
+            "remove one first",
+            code="too_many_devices",
+        )
     device = await engine.push.register_device(user.user_id, body.platform, body.token)
     return DeviceOut.of(device)
 

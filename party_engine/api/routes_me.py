@@ -8,6 +8,7 @@ from ..domain.themes import Theme, ThemeKind
 from .auth import User
 from .deps import EngineDep
 from .models import FollowList, ThemeBody
+from .problems import Problem
 
 router = APIRouter(prefix="/me", tags=["me"])
 
@@ -24,6 +25,13 @@ async def list_follows(user: User, engine: EngineDep) -> FollowList:
 async def follow(kind: ThemeKind, value: ThemeValue, user: User, engine: EngineDep) -> None:
     """Follow a theme (idempotent): its parties' start notices reach this user's devices."""
     theme = Theme(kind, value)
+    follows = {followed.key for followed in await engine.store.follows(user.user_id)}
+    if theme.key not in follows and len(follows) >= engine.settings.max_follows_per_user:
+        raise Problem(
+            409,
+            f"a user follows at most {engine.settings.max_follows_per_user} themes",
+            code="too_many_follows",
+        )
     await engine.store.follow(user.user_id, theme)
     await engine.push.follow(user.user_id, theme)
 
