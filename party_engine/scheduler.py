@@ -8,8 +8,6 @@ host or another replica) is simply skipped. Catch-up after downtime comes for fr
 whose start passed is still due; one whose whole slot passed expires straight to ended.
 """
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -20,6 +18,7 @@ from .clock import Clock
 from .domain.errors import Conflict, InvalidTransition, NotFound
 from .domain.parties import Party, PartyState
 from .lifecycle import PartyLifecycle
+from .periodic import Periodic
 from .ports import Lease, PartyStore, ReminderLedger
 
 if TYPE_CHECKING:
@@ -54,35 +53,29 @@ class Scheduler:
         self._reminders = reminders
         self._clock = clock
         self._reminder_window = timedelta(minutes=reminder_minutes)
-        self._tick = tick_seconds
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(
+            "party-clock",
+            tick_seconds,
+            self._tick_if_leading,
+            log=log,
+            failure="party clock tick failed; trying again next tick",
+        )
         # Reminders this replica already judged, so a tick does not re-claim them in Redis.
         self._reminded: set[tuple[str, datetime]] = set()
 
     async def start(self) -> None:
         await self._lease.connect()
         await self._reminders.connect()
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="party-clock")
+        self._loop.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._loop.stop()
         await self._lease.close()  # releases it: another replica takes over at once
         await self._reminders.close()
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                if await self._lease.hold():
-                    await self.tick()
-            except Exception:
-                log.exception("party clock tick failed; trying again next tick")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._tick)
+    async def _tick_if_leading(self) -> None:
+        if await self._lease.hold():
+            await self.tick()
 
     async def tick(self) -> int:
         """One pass at the clock's current time; returns how many transitions it applied."""

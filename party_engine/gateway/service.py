@@ -6,7 +6,6 @@ readable and shares and likes are refused with party_not_live.
 """
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -17,6 +16,7 @@ from .. import protocol
 from ..config import Settings
 from ..domain.parties import Party
 from ..lifecycle import PartyLifecycle
+from ..periodic import Periodic
 from ..ports import Broker, EventPublisher, Store
 from .fresh_reads import FreshReads
 from .hub import Hub
@@ -62,32 +62,29 @@ class Gateway:
         self.accepting = True
         self._presence: dict[str, int] = {}
         self._presence_told: dict[str, tuple[int, float]] = {}  # party: (count, when)
-        self._presence_task: asyncio.Task[None] | None = None
+        self._presence_loop = Periodic(
+            "presence",
+            PRESENCE_SECONDS,
+            self.presence_round,
+            wait_first=True,
+            log=log,
+            failure="presence round failed",
+            failure_level=logging.WARNING,
+        )
         lifecycle.on_change(self._announce_state)
 
     async def start(self) -> None:
         self.broker.set_handler(self.hub.on_publication, self.hub.on_broadcast)
-        self._presence_task = asyncio.create_task(self._presence_loop(), name="presence")
+        self._presence_loop.start()
 
     async def stop(self) -> None:
         self.accepting = False
-        if self._presence_task is not None:
-            self._presence_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._presence_task
+        await self._presence_loop.stop()
 
     def presence_of(self, party_id: str) -> int:
         """The last known total over all gateways (at least this gateway's own count)."""
         local = self.hub.local_count(party_id)
         return max(local, self._presence.get(party_id, 0))
-
-    async def _presence_loop(self) -> None:
-        while True:
-            await asyncio.sleep(PRESENCE_SECONDS)
-            try:
-                await self.presence_round()
-            except Exception:
-                log.warning("presence round failed", exc_info=True)
 
     async def presence_round(self) -> None:
         """Report this gateway's counts, read the totals, and tell members of changed ones."""
