@@ -10,10 +10,8 @@ whose start passed is still due; one whose whole slot passed expires straight to
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from .announcer import PartyAnnouncer, minutes_until
-from .backends import open_lease, open_reminder_ledger
 from .clock import Clock
 from .domain.errors import Conflict, InvalidTransition, NotFound
 from .domain.parties import Party, PartyState
@@ -21,14 +19,9 @@ from .lifecycle import PartyLifecycle
 from .periodic import Periodic
 from .ports import Lease, PartyStore, ReminderLedger
 
-if TYPE_CHECKING:
-    from .engine import Engine
-
 log = logging.getLogger(__name__)
 
 DEFAULT_TICK_SECONDS = 0.25
-# A leader that dies without releasing is replaced after this long.
-LEASE_TTL_SECONDS = 5.0
 # How many due parties one tick handles; the rest wait for the next tick.
 _BATCH = 200
 
@@ -64,14 +57,11 @@ class Scheduler:
         self._reminded: set[tuple[str, datetime]] = set()
 
     async def start(self) -> None:
-        await self._lease.connect()
-        await self._reminders.connect()
         self._loop.start()
 
     async def stop(self) -> None:
+        # The engine then closes the lease, which releases it: another replica takes over.
         await self._loop.stop()
-        await self._lease.close()  # releases it: another replica takes over at once
-        await self._reminders.close()
 
     async def _tick_if_leading(self) -> None:
         if await self._lease.hold():
@@ -113,19 +103,3 @@ class Scheduler:
             self._reminded.add(key)
             if claimed:
                 await self._announcer.remind(party, minutes_until(party.starts_at, now))
-
-
-def party_clock_of(engine: "Engine", tick_seconds: float = DEFAULT_TICK_SECONDS) -> Scheduler:
-    url = engine.settings.redis_url
-    return Scheduler(
-        store=engine.store,
-        lifecycle=engine.lifecycle,
-        announcer=engine.announcer,
-        lease=open_lease(
-            url, "party-clock", LEASE_TTL_SECONDS, prefix=engine.settings.redis_prefix
-        ),
-        reminders=open_reminder_ledger(url, prefix=engine.settings.redis_prefix),
-        clock=engine.clock,
-        reminder_minutes=engine.settings.reminder_minutes,
-        tick_seconds=tick_seconds,
-    )

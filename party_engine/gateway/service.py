@@ -12,6 +12,8 @@ import random
 import secrets
 import time
 
+from limits.aio.storage import Storage
+
 from .. import protocol
 from ..config import Settings
 from ..domain.parties import Party
@@ -45,6 +47,7 @@ class Gateway:
         broker: Broker,
         events: EventPublisher,
         lifecycle: PartyLifecycle,
+        rate_limits: Storage,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -54,9 +57,7 @@ class Gateway:
         # What every join and share reads: one backend read at a time per party, shared.
         self.parties = FreshReads(store.get_party)
         self.snapshots = FreshReads(broker.snapshot)
-        self.share_limiter = ShareLimiter(
-            settings.redis_url, settings.share_rate_limit, prefix=settings.redis_prefix
-        )
+        self.share_limiter = ShareLimiter(rate_limits, settings.share_rate_limit)
         self.gateway_id = secrets.token_hex(8)
         self.sessions: set[Session] = set()
         self.accepting = True
