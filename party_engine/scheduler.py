@@ -8,28 +8,20 @@ host or another replica) is simply skipped. Catch-up after downtime comes for fr
 whose start passed is still due; one whose whole slot passed expires straight to ended.
 """
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from .announcer import PartyAnnouncer, minutes_until
-from .backends import open_lease, open_reminder_ledger
 from .clock import Clock
 from .domain.errors import Conflict, InvalidTransition, NotFound
 from .domain.parties import Party, PartyState
 from .lifecycle import PartyLifecycle
+from .periodic import Periodic
 from .ports import Lease, PartyStore, ReminderLedger
-
-if TYPE_CHECKING:
-    from .engine import Engine
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TICK_SECONDS = 0.25
-# A leader that dies without releasing is replaced after this long.
-LEASE_TTL_SECONDS = 5.0
 # How many due parties one tick handles; the rest wait for the next tick.
 _BATCH = 200
 
@@ -54,35 +46,26 @@ class Scheduler:
         self._reminders = reminders
         self._clock = clock
         self._reminder_window = timedelta(minutes=reminder_minutes)
-        self._tick = tick_seconds
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(
+            "party-clock",
+            tick_seconds,
+            self._tick_if_leading,
+            log=log,
+            failure="party clock tick failed; trying again next tick",
+        )
         # Reminders this replica already judged, so a tick does not re-claim them in Redis.
         self._reminded: set[tuple[str, datetime]] = set()
 
     async def start(self) -> None:
-        await self._lease.connect()
-        await self._reminders.connect()
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="party-clock")
+        self._loop.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await self._lease.close()  # releases it: another replica takes over at once
-        await self._reminders.close()
+        # The engine then closes the lease, which releases it: another replica takes over.
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                if await self._lease.hold():
-                    await self.tick()
-            except Exception:
-                log.exception("party clock tick failed; trying again next tick")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._tick)
+    async def _tick_if_leading(self) -> None:
+        if await self._lease.hold():
+            await self.tick()
 
     async def tick(self) -> int:
         """One pass at the clock's current time; returns how many transitions it applied."""
@@ -120,19 +103,3 @@ class Scheduler:
             self._reminded.add(key)
             if claimed:
                 await self._announcer.remind(party, minutes_until(party.starts_at, now))
-
-
-def party_clock_of(engine: "Engine", tick_seconds: float = DEFAULT_TICK_SECONDS) -> Scheduler:
-    url = engine.settings.redis_url
-    return Scheduler(
-        store=engine.store,
-        lifecycle=engine.lifecycle,
-        announcer=engine.announcer,
-        lease=open_lease(
-            url, "party-clock", LEASE_TTL_SECONDS, prefix=engine.settings.redis_prefix
-        ),
-        reminders=open_reminder_ledger(url, prefix=engine.settings.redis_prefix),
-        clock=engine.clock,
-        reminder_minutes=engine.settings.reminder_minutes,
-        tick_seconds=tick_seconds,
-    )

@@ -14,6 +14,7 @@ from party_engine.domain.events import DomainEvent
 from party_engine.domain.parties import PartyState, schedule_party
 from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.lifecycle import PartyLifecycle
+from party_engine.ports import Lease
 from party_engine.scheduler import Scheduler
 
 CREATED = datetime(2030, 5, 1, 11, 0, tzinfo=UTC)
@@ -58,6 +59,7 @@ class Rig:
     events: RecordingEvents
     time: SteppedClock
     lifecycle: PartyLifecycle
+    lease: Lease
     clock: Scheduler
 
     async def notices(self, user: str = "fan") -> list[str]:
@@ -89,17 +91,18 @@ def a_rig(store_url, backends, time: SteppedClock, tick_seconds: float = 0.01) -
     lifecycle = PartyLifecycle(store, time)
     announcer = PartyAnnouncer(push, events, time)
     lifecycle.on_change(announcer.on_change)
+    lease = open_lease(store_url, "party-clock", 5.0)
     clock = Scheduler(
         store=store,
         lifecycle=lifecycle,
         announcer=announcer,
-        lease=open_lease(store_url, "party-clock", 5.0),
+        lease=lease,
         reminders=reminders,
         clock=time,
         reminder_minutes=REMINDER_MINUTES,
         tick_seconds=tick_seconds,
     )
-    return Rig(store, push, events, time, lifecycle, clock)
+    return Rig(store, push, events, time, lifecycle, lease, clock)
 
 
 @pytest.fixture
@@ -208,6 +211,7 @@ async def test_two_replicas_racing_the_same_tick_start_the_party_once(rig, store
 
 
 async def test_the_running_clock_acts_when_its_time_source_reaches_the_start(rig):
+    await rig.lease.connect()  # the engine connects and closes what it hands the clock
     await rig.clock.start()
     try:
         rig.time.at = START - timedelta(minutes=1)
@@ -217,6 +221,7 @@ async def test_the_running_clock_acts_when_its_time_source_reaches_the_start(rig
         await wait_for(rig.state, PartyState.LIVE)
     finally:
         await rig.clock.stop()
+        await rig.lease.close()
     assert await rig.notices() == ["party.started", "party.reminder"]
 
 

@@ -2,13 +2,12 @@
 window. The first share sends at once; later shares in the window are counted by the notice
 book, and the sweeper sends one summary with the count when the window closes."""
 
-import asyncio
-import contextlib
 import logging
 
 from party_engine.backends.queue_topology import SELLER_NOTICES
 from party_engine.clock import Clock
 from party_engine.domain.events import DomainEvent, ShareCreated
+from party_engine.periodic import Periodic
 from party_engine.ports import DueNotice, Ledger, NoticeBook, Notification, PartyStore, Push
 
 from .idempotency import claim_batch
@@ -93,20 +92,21 @@ class NoticeSweeper:
         self._push = push
         self._clock = clock
         self._window = window_seconds
-        self._every = every_seconds
         self._lease = lease_seconds
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # A failed summary stays leased and comes back; the sweeper keeps going.
+        self._loop = Periodic(
+            "seller-notice-sweeper",
+            every_seconds,
+            self.sweep,
+            log=log,
+            failure="seller notice sweep failed",
+        )
 
     async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run())
+        self._loop.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def sweep(self) -> int:
         """Send every summary due now; how many were sent."""
@@ -127,13 +127,3 @@ class NoticeSweeper:
                 data={"party_id": notice.party_id, "shares": str(notice.shares)},
             ),
         )
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.sweep()
-            except Exception:
-                # A failed summary stays leased and comes back; the sweeper keeps going.
-                log.exception("seller notice sweep failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._every)

@@ -1,38 +1,40 @@
 """The worker role as an engine service: one consumer with a handler per worker queue, and
-the sweeper that sends seller-notice summaries."""
+the sweeper that sends seller-notice summaries. The engine opens, connects and closes the
+backends it is given; closing the consumer stops taking events, finishes the batches in hand
+and returns the rest to the queue."""
 
-from typing import TYPE_CHECKING
-
-from party_engine.backends import open_consumer, open_notice_book
-from party_engine.ports import BatchHandler
+from party_engine.clock import Clock
+from party_engine.ports import BatchHandler, EventConsumer, Ledger, NoticeBook, PartyStore, Push
 
 from .counters import CountersHandler
 from .seller_notices import NoticeSweeper, SellerNoticesHandler
 
-if TYPE_CHECKING:
-    from party_engine.engine import Engine
-
 
 class WorkerService:
-    def __init__(self, engine: "Engine") -> None:
-        settings = engine.settings
-        self.consumer = open_consumer(
-            settings.amqp_url,
-            engine.events,
-            topology=engine.topology,
-            max_attempts=settings.max_attempts,
-        )
-        self.notices = open_notice_book(settings.redis_url, prefix=settings.redis_prefix)
-        window = float(settings.notice_window_seconds)
-        counters = CountersHandler(engine.ledger, settings.event_lock_seconds)
+    def __init__(
+        self,
+        *,
+        consumer: EventConsumer,
+        notices: NoticeBook,
+        ledger: Ledger,
+        store: PartyStore,
+        push: Push,
+        clock: Clock,
+        notice_window_seconds: float,
+        event_lock_seconds: float,
+    ) -> None:
+        self.consumer = consumer
+        self.notices = notices
+        window = float(notice_window_seconds)
+        counters = CountersHandler(ledger, event_lock_seconds)
         seller_notices = SellerNoticesHandler(
-            ledger=engine.ledger,
+            ledger=ledger,
             notices=self.notices,
-            store=engine.store,
-            push=engine.push,
-            clock=engine.clock,
+            store=store,
+            push=push,
+            clock=clock,
             window_seconds=window,
-            lock_seconds=settings.event_lock_seconds,
+            lock_seconds=event_lock_seconds,
         )
         self.handlers: dict[str, BatchHandler] = {
             counters.queue: counters,
@@ -40,21 +42,17 @@ class WorkerService:
         }
         self.sweeper = NoticeSweeper(
             notices=self.notices,
-            store=engine.store,
-            push=engine.push,
-            clock=engine.clock,
+            store=store,
+            push=push,
+            clock=clock,
             window_seconds=window,
         )
 
     async def start(self) -> None:
-        await self.notices.connect()
-        await self.consumer.connect()
         for queue, handler in self.handlers.items():
             await self.consumer.consume(queue, handler)
         await self.sweeper.start()
 
     async def stop(self) -> None:
-        """Stop taking events, finish the batches in hand and return the rest to the queue."""
-        await self.consumer.close()
+        """Stop the sweeper; the engine then closes the consumer and the notice book."""
         await self.sweeper.stop()
-        await self.notices.close()

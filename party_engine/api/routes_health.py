@@ -20,9 +20,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(engine: EngineDep) -> dict[str, str]:
-    """Every configured backend answers; 503 names those that do not."""
+    """Every backend this process opened answers; 503 names those that do not."""
     failing = []
-    for name, backend in engine.backends.items():
+    for name, backend in engine.backends.named().items():
         try:
             await asyncio.wait_for(backend.ping(), _PING_TIMEOUT_SECONDS)
         except Exception as error:  # any failure means not ready, whatever the client raised

@@ -18,6 +18,7 @@ from ..ports import (
     Store,
 )
 from .queue_topology import Topology
+from .rate_limits import RateLimits
 
 
 def open_store(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> Store:
@@ -146,3 +147,15 @@ def open_notice_book(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> NoticeB
     from .notices_redis import RedisNoticeBook
 
     return RedisNoticeBook(url, prefix=prefix)
+
+
+def open_rate_limits(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> RateLimits:
+    """The share limits' windows: in process when embedded, else where PARTY_REDIS_URL points
+    (shared by every gateway)."""
+    if is_embedded(url):
+        from .rate_limits import MemoryRateLimits
+
+        return MemoryRateLimits()
+    from .rate_limits import RedisRateLimits
+
+    return RedisRateLimits(url, prefix=prefix)

@@ -1,26 +1,18 @@
 """The per-user share limit (PARTY_SHARE_RATE_LIMIT, e.g. "20/10 seconds"), through `limits`:
-a moving window in process when embedded, in Redis (shared by every gateway) otherwise."""
+a moving window in the storage the engine opened (backends/rate_limits.py): in process when
+embedded, in Redis (shared by every gateway) otherwise."""
 
 import time
 
 from limits import parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-
-from ..config import is_embedded
 
 
 class ShareLimiter:
-    def __init__(self, redis_url: str, rate: str, *, prefix: str) -> None:
+    def __init__(self, storage: Storage, rate: str) -> None:
         self._limit = parse(rate)
-        self._storage: Storage = (
-            MemoryStorage()
-            if is_embedded(redis_url)
-            else RedisStorage(
-                "async+" + redis_url, implementation="redispy", key_prefix=f"{prefix}limits"
-            )
-        )
-        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._limiter = MovingWindowRateLimiter(storage)
 
     async def hit(self, user_id: str) -> int | None:
         """Count one share; None when allowed, else milliseconds until one is allowed again."""

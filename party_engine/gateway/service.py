@@ -6,18 +6,20 @@ readable and shares and likes are refused with party_not_live.
 """
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
 import secrets
 import time
 
+from limits.aio.storage import Storage
+
 from .. import protocol
 from ..clock import Clock, SystemClock
 from ..config import Settings
 from ..domain.parties import Party
 from ..lifecycle import PartyLifecycle
+from ..periodic import Periodic
 from ..ports import Broker, EventPublisher, Presence, Store
 from .fresh_reads import FreshReads
 from .hub import Hub
@@ -47,6 +49,7 @@ class Gateway:
         presence: Presence,
         events: EventPublisher,
         lifecycle: PartyLifecycle,
+        rate_limits: Storage,
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
@@ -59,40 +62,35 @@ class Gateway:
         # What every join and share reads: one backend read at a time per party, shared.
         self.parties = FreshReads(store.get_party)
         self.snapshots = FreshReads(broker.snapshot)
-        self.share_limiter = ShareLimiter(
-            settings.redis_url, settings.share_rate_limit, prefix=settings.redis_prefix
-        )
+        self.share_limiter = ShareLimiter(rate_limits, settings.share_rate_limit)
         self.gateway_id = secrets.token_hex(8)
         self.sessions: set[Session] = set()
         self.accepting = True
-        self._presence: dict[str, int] = {}
+        self._totals: dict[str, int] = {}  # party: count over every gateway, last read
         self._presence_told: dict[str, tuple[int, float]] = {}  # party: (count, when)
-        self._presence_task: asyncio.Task[None] | None = None
+        self._presence_loop = Periodic(
+            "presence",
+            PRESENCE_SECONDS,
+            self.presence_round,
+            wait_first=True,
+            log=log,
+            failure="presence round failed",
+            failure_level=logging.WARNING,
+        )
         lifecycle.on_change(self._announce_state)
 
     async def start(self) -> None:
         self.broker.set_handler(self.hub.on_publication, self.hub.on_broadcast)
-        self._presence_task = asyncio.create_task(self._presence_loop(), name="presence")
+        self._presence_loop.start()
 
     async def stop(self) -> None:
         self.accepting = False
-        if self._presence_task is not None:
-            self._presence_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._presence_task
+        await self._presence_loop.stop()
 
     def presence_of(self, party_id: str) -> int:
         """The last known total over all gateways (at least this gateway's own count)."""
         local = self.hub.local_count(party_id)
-        return max(local, self._presence.get(party_id, 0))
-
-    async def _presence_loop(self) -> None:
-        while True:
-            await asyncio.sleep(PRESENCE_SECONDS)
-            try:
-                await self.presence_round()
-            except Exception:
-                log.warning("presence round failed", exc_info=True)
+        return max(local, self._totals.get(party_id, 0))
 
     async def presence_round(self) -> None:
         """Report this gateway's counts, read the totals, and tell members of changed ones."""
@@ -100,11 +98,11 @@ class Gateway:
         await self.presence.report(self.gateway_id, counts, ttl_seconds=3 * PRESENCE_SECONDS)
         if not counts:
             return
-        self._presence = await self.presence.totals(list(counts))
+        self._totals = await self.presence.totals(list(counts))
         now = time.monotonic()
         told = self._presence_told
         self._presence_told = {}
-        for party_id, count in self._presence.items():
+        for party_id, count in self._totals.items():
             last = told.get(party_id)
             if presence_is_news(count, last, now):
                 frame = text_frame(protocol.encode_presence(party_id, count))

@@ -8,7 +8,6 @@ batches, so that clients do not all reconnect in the same instant. The whole shu
 within PARTY_DRAIN_SECONDS.
 """
 
-import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -38,16 +37,15 @@ class DrainingServer(uvicorn.Server):
         self._drain = drain
         self._drain_seconds = drain_seconds
         self._freezer = freezer
-        self._freezing: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self._freezer is not None:
-            self._freezing = asyncio.create_task(self._freezer.run(), name="gc-freeze")
+            self._freezer.start()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        if self._freezing is not None:
-            self._freezing.cancel()
+        if self._freezer is not None:
+            await self._freezer.stop()
         for server in self.servers:  # stop accepting first (uvicorn repeats this harmlessly)
             server.close()
         if self._drain is not None:

@@ -7,7 +7,7 @@ frame, 4008 for a slow consumer, a drain).
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -20,6 +20,9 @@ from ..ports import Publication, ShareNotFound, Snapshot
 from ..tokens import Principal
 from .hub import Member, events_frame
 from .transport import Wire, text_frame
+
+if TYPE_CHECKING:
+    from .service import Gateway  # which imports this module to make sessions
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +121,7 @@ class PartyFeed(Member):
 
 
 class Session:
-    def __init__(self, gateway: Any, principal: Principal, outbox: Outbox) -> None:
-        # `gateway` is the Gateway service (gateway/service.py): backends, hub, settings.
+    def __init__(self, gateway: "Gateway", principal: Principal, outbox: Outbox) -> None:
         self._gateway = gateway
         self._user = principal
         self.outbox = outbox
@@ -182,7 +184,12 @@ class Session:
         if replay is not None and since is not None:
             # Recovered: the snapshot carries no shares, the missed events follow it.
             last = replay[-1].offset if replay else since.offset
-            snapshot = {"state": party.state.value, "shares": [], "likes": {}, "presence": presence}
+            snapshot: dict[str, Any] = {
+                "state": party.state.value,
+                "shares": [],
+                "likes": {},
+                "presence": presence,
+            }
             joined = protocol.encode_joined(party.id, snapshot, last, since.epoch, recovered=True)
             await feed.go_live(joined, replay, after=last)
             return

@@ -1,0 +1,123 @@
+"""Every backend one process opens, in one record, and the one place they are opened.
+
+`open_backends` opens the backends every role shares, and those only one role uses when this
+process plays it (the lease and reminder ledger for the scheduler, the notice book and the
+consumer for the worker, the share limits for the gateway). The engine connects them in
+order, closes them in reverse, and /readyz pings each one it names."""
+
+from dataclasses import dataclass, fields
+
+from ..clock import Clock
+from ..config import Settings
+from ..ports import (
+    Backend,
+    Broker,
+    DeviceStore,
+    EventConsumer,
+    EventPublisher,
+    Lease,
+    Ledger,
+    NoticeBook,
+    Presence,
+    Push,
+    ReminderLedger,
+    Store,
+)
+from ..roles import Role
+from . import (
+    open_broker,
+    open_consumer,
+    open_devices,
+    open_events,
+    open_lease,
+    open_ledger,
+    open_notice_book,
+    open_presence,
+    open_push,
+    open_rate_limits,
+    open_reminder_ledger,
+    open_store,
+)
+from .queue_topology import Topology, backoff_delays
+from .rate_limits import RateLimits
+
+# The party clock's lease: a leader that dies without releasing it is replaced after this long.
+CLOCK_LEASE = "party-clock"
+CLOCK_LEASE_TTL_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Backends:
+    """The backends of one process, in the order they connect (fields left None: not opened,
+    as no role of this process uses them)."""
+
+    store: Store
+    devices: DeviceStore
+    push: Push
+    events: EventPublisher
+    ledger: Ledger
+    broker: Broker
+    lease: Lease | None = None  # scheduler
+    reminders: ReminderLedger | None = None  # scheduler
+    notices: NoticeBook | None = None  # worker
+    consumer: EventConsumer | None = None  # worker (embedded: the `events` queue itself)
+    rate_limits: RateLimits | None = None  # gateway
+    presence: Presence | None = None  # gateway
+
+    def named(self) -> dict[str, Backend]:
+        """Each backend opened, by the name /readyz reports it under, in connect order."""
+        opened = ((field.name, getattr(self, field.name)) for field in fields(self))
+        return {name: backend for name, backend in opened if backend is not None}
+
+    async def connect(self) -> None:
+        for backend in self.named().values():
+            await backend.connect()
+
+    async def close(self) -> None:
+        for backend in reversed(self.named().values()):
+            await backend.close()
+
+
+def open_backends(settings: Settings, clock: Clock, roles: frozenset[Role]) -> Backends:
+    """Open (not yet connect) every backend the settings name that `roles` use."""
+    url, prefix = settings.redis_url, settings.redis_prefix
+    store = open_store(url, prefix=prefix)
+    devices = open_devices(url, prefix=prefix)
+    topology = Topology(
+        prefix=settings.amqp_prefix,
+        retry_delays=backoff_delays(settings.max_attempts, settings.retry_base_seconds),
+    )
+    events = open_events(
+        settings.amqp_url,
+        topology=topology,
+        capacity=settings.event_buffer,
+        max_attempts=settings.max_attempts,
+    )
+    scheduler, worker, gateway = (r in roles for r in (Role.SCHEDULER, Role.WORKER, Role.GATEWAY))
+    return Backends(
+        store=store,
+        devices=devices,
+        push=open_push(settings, store, devices, clock),
+        events=events,
+        ledger=open_ledger(url, prefix=prefix),
+        broker=open_broker(url, history_size=settings.history_size, prefix=prefix),
+        lease=(
+            open_lease(url, CLOCK_LEASE, CLOCK_LEASE_TTL_SECONDS, prefix=prefix)
+            if scheduler
+            else None
+        ),
+        reminders=open_reminder_ledger(url, prefix=prefix) if scheduler else None,
+        notices=open_notice_book(url, prefix=prefix) if worker else None,
+        consumer=(
+            open_consumer(
+                settings.amqp_url,
+                events,
+                topology=topology,
+                max_attempts=settings.max_attempts,
+            )
+            if worker
+            else None
+        ),
+        rate_limits=open_rate_limits(url, prefix=prefix) if gateway else None,
+        presence=open_presence(url, prefix=prefix) if gateway else None,
+    )

@@ -1,0 +1,48 @@
+"""The share limits' storage (the `limits` library's) as a backend: a moving window in
+process when embedded, in Redis (shared by every gateway) otherwise.
+
+`limits` has no close for its Redis storage (its `reset` deletes the counters), so the Redis
+one is built on a connection pool this backend owns (the storage's documented
+`connection_pool` option), and closing the backend closes that pool."""
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+
+from ..ports import Backend
+from .embedded import InProcess
+
+if TYPE_CHECKING:
+    pass
+
+
+class RateLimits(Backend, Protocol):
+    """Where the share limiter keeps its windows."""
+
+    storage: Storage
+
+
+class MemoryRateLimits(InProcess):
+    def __init__(self) -> None:
+        self.storage: Storage = MemoryStorage()
+
+
+class RedisRateLimits:
+    def __init__(self, url: str, *, prefix: str) -> None:
+        import redis.asyncio as redis
+
+        self.client: redis.Redis = redis.Redis.from_url(url)
+        # `limits` types its options as scalars; a connection pool is one it documents.
+        options: dict[str, Any] = {"connection_pool": self.client.connection_pool}
+        self.storage: Storage = RedisStorage(
+            "async+" + url, implementation="redispy", key_prefix=f"{prefix}limits", **options
+        )
+
+    async def connect(self) -> None:
+        await self.client.ping()
+
+    async def close(self) -> None:
+        await self.client.aclose()  # and its pool, which the storage's client shares
+
+    async def ping(self) -> None:
+        await self.client.ping()
