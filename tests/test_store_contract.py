@@ -190,3 +190,19 @@ async def test_stores_under_other_prefixes_share_one_redis_without_seeing_each_o
         assert await b.get_party("p1") is None
         async with redis.Redis.from_url(redis_url) as admin:
             assert all(key.startswith(b"a:") for key in await admin.keys("*"))
+
+
+async def test_listing_by_theme_and_a_rare_state_reads_only_the_parties_it_returns(redis_url):
+    async with opened(open_store(redis_url)) as store:
+        for n in range(300):
+            party = await store.create_party(a_party(f"p{n:03}", hours=1 + n / 100))
+            if n != 150:
+                await store.save_party(party.cancel(NOW))
+        async with redis.Redis.from_url(redis_url) as admin:
+            before = (await admin.info("commandstats"))["cmdstat_hgetall"]["calls"]
+            page = await store.list_parties(
+                PartyQuery(state=PartyState.SCHEDULED, theme=NIKE, limit=10)
+            )
+            after = (await admin.info("commandstats"))["cmdstat_hgetall"]["calls"]
+        assert [party.id for party in page.items] == ["p150"]
+        assert after - before <= 2  # the one party, not the 299 cancelled ones

@@ -5,6 +5,8 @@ Keys (all under the `pe:` prefix):
   parties               zset of every party id, scored by starts_at
   parties:state:{s}     zset per state, scored by starts_at
   parties:theme:{key}   zset per normalised theme, scored by starts_at
+  parties:theme:{key}:state:{s}  zset per theme and state: a filtered listing never walks
+                        parties it does not return
   parties:due           zset of scheduled (scored by starts_at) and live (scored by ends_at)
                         parties: what the party clock has to look at next
   listing:{id}          hash (records.listing_to_hash)
@@ -86,11 +88,10 @@ class RedisStore(RedisBackend):
         score = party.starts_at.timestamp()
         pipe.hset(self._party_key(party.id), mapping=hash_mapping(party_to_hash(party)))
         if previous is not None:
-            pipe.zrem(self._state_index(previous.state), party.id)
-            pipe.zrem(self._theme_index(previous.theme), party.id)
-        pipe.zadd(self._all_parties, {party.id: score})
-        pipe.zadd(self._state_index(party.state), {party.id: score})
-        pipe.zadd(self._theme_index(party.theme), {party.id: score})
+            for index in self._indexes(previous):
+                pipe.zrem(index, party.id)
+        for index in self._indexes(party):
+            pipe.zadd(index, {party.id: score})
         due = _due_score(party)
         if due is None:
             pipe.zrem(self._due, party.id)
@@ -98,18 +99,11 @@ class RedisStore(RedisBackend):
             pipe.zadd(self._due, {party.id: due})
 
     async def list_parties(self, query: PartyQuery) -> PartyPage:
-        # Walk the most selective index; filter the other condition here.
-        if query.theme is not None:
-            index = self._theme_index(query.theme)
-        elif query.state is not None:
-            index = self._state_index(query.state)
-        else:
-            index = self._all_parties
+        # Every combination of filters has an index of its own: a page reads its own rows only.
+        index = self._index_of(query.state, query.theme)
         after = decode_cursor(query.cursor) if query.cursor else None
         items: list[Party] = []
         async for party in self._walk(index, after):
-            if query.state and party.state is not query.state:
-                continue
             if len(items) == query.limit:
                 last = items[-1]
                 return PartyPage(items, Position(last.starts_at.timestamp(), last.id).encode())
@@ -177,18 +171,25 @@ class RedisStore(RedisBackend):
         return sorted(user_ids)
 
     @property
-    def _all_parties(self) -> str:
-        return f"{self.prefix}parties"
-
-    @property
     def _due(self) -> str:
         return f"{self.prefix}parties:due"
 
-    def _theme_index(self, theme: Theme) -> str:
-        return f"{self.prefix}parties:theme:{theme.key}"
+    def _index_of(self, state: PartyState | None, theme: Theme | None) -> str:
+        """The index of parties with this state and theme (None: any), by starts_at."""
+        name = f"{self.prefix}parties"
+        if theme is not None:
+            name += f":theme:{theme.key}"
+        if state is not None:
+            name += f":state:{state.value}"
+        return name
 
-    def _state_index(self, state: PartyState) -> str:
-        return f"{self.prefix}parties:state:{state.value}"
+    def _indexes(self, party: Party) -> list[str]:
+        """Every index a party is in: one per combination of the filters it matches."""
+        return [
+            self._index_of(state, theme)
+            for state in (None, party.state)
+            for theme in (None, party.theme)
+        ]
 
     def _party_key(self, party_id: str) -> str:
         return f"{self.prefix}party:{party_id}"
