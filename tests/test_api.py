@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis.asyncio as redis
 
 from party_engine.api.models import ListingCreate, ListingOut
 from party_engine.domain.listings import ASSIGNED_FIELDS, PUBLIC_FIELDS, Listing
@@ -452,3 +453,19 @@ async def test_follows_past_the_per_user_cap_get_409_and_refollowing_is_fine(sto
         assert (await client.put("/me/follows/brand/ nike ", headers=HOST)).status_code == 204
         follows = (await client.get("/me/follows", headers=HOST)).json()["items"]
         assert sorted(item["value"] for item in follows) == ["adidas", "nike"]
+
+
+async def test_a_full_redis_refusing_writes_is_a_503_problem_and_nothing_half_done(redis_url):
+    async with (
+        started_engine(redis_url) as engine,
+        api_client(engine) as client,
+        redis.Redis.from_url(redis_url) as admin,
+    ):
+        await admin.config_set("maxmemory", 1)  # noeviction: every write is refused (OOM)
+        try:
+            response = await client.post("/parties", json=party_body(), headers=HOST)
+        finally:
+            await admin.config_set("maxmemory", 0)
+        problem = assert_problem(response, 503)
+        assert problem["type"].endswith(":unavailable")
+        assert await count_parties(client) == 0

@@ -39,6 +39,12 @@ def test_redis_keeps_an_append_only_file_synced_on_every_write(compose):
     assert command[command.index("--appendfsync") + 1] == "always"
 
 
+def test_redis_is_bounded_and_refuses_writes_when_full_rather_than_evicting(compose):
+    command = compose["services"]["redis"]["command"]
+    assert command[command.index("--maxmemory") + 1].endswith(("mb", "gb"))
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+
+
 def test_every_party_variable_in_compose_is_a_setting(compose):
     fields = {f"PARTY_{name.upper()}" for name in Settings.model_fields}
     for name, service in compose["services"].items():
