@@ -187,7 +187,7 @@ class Shopper(HttpUser):
         self.listings = [listing for listing in self.listings if listing]
         self.party_id: str | None = None
         self.next_share = self.next_like = 0.0
-        self.socket = PartySocket(_ws_url(self.host, token), self.user_id, events.request.fire)
+        self.socket = PartySocket(_ws_url(self.host), token, self.user_id, events.request.fire)
 
     def on_stop(self) -> None:
         self.socket.close()
@@ -250,7 +250,7 @@ class Shopper(HttpUser):
         return self.socket.join(party_id)
 
 
-def _ws_url(host: str, token: str) -> str:
+def _ws_url(host: str) -> str:
     parts = urlsplit(host)
     scheme = "wss" if parts.scheme == "https" else "ws"
-    return f"{scheme}://{parts.netloc}/ws?token={token}"
+    return f"{scheme}://{parts.netloc}/ws"

@@ -15,7 +15,7 @@ front when it gives the item its place in the party's stream.
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -62,7 +62,13 @@ class Ping:
     id: FrameId | None = None
 
 
-ClientFrame = Join | Leave | Share | Like | Ping
+@dataclass(frozen=True, slots=True)
+class Auth:
+    token: str = field(repr=False)
+    id: FrameId | None = None
+
+
+ClientFrame = Join | Leave | Share | Like | Ping | Auth
 
 
 class ProtocolError(Exception):
@@ -132,6 +138,7 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], ClientFrame]] = {
     "share": lambda o: Share(o["party"], o["listing"], _frame_id(o)),
     "like": lambda o: Like(o["party"], int(o["share"]), _frame_id(o)),
     "ping": lambda o: Ping(_frame_id(o)),
+    "auth": lambda o: Auth(o["token"], _frame_id(o)),
 }
 
 _CLIENT_SCHEMA = load_schema("ws-client.schema.json")

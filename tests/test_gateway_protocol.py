@@ -49,8 +49,12 @@ async def client(gateway):
     await client.close()
 
 
-async def closed_with(url: str, **options) -> websockets.ConnectionClosed:
+async def closed_with(
+    url: str, first_frame: str | None = None, **options
+) -> websockets.ConnectionClosed:
     connection = await websockets.connect(url, **options)
+    if first_frame is not None:
+        await connection.send(first_frame)
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await asyncio.wait_for(connection.recv(), 10)
     return closed.value
@@ -317,7 +321,23 @@ async def test_a_frame_over_the_size_limit_closes_with_1009(gateway, client):
 async def test_a_bad_token_closes_with_4401(gateway):
     closed = await closed_with(f"{gateway.url}?token=garbage")
     assert closed.rcvd.code == 4401
-    assert (await closed_with(gateway.url)).rcvd.code == 4401
+    for first in ('{"type":"ping"}', '{"type":"auth","token":"garbage"}', "not json"):
+        assert (await closed_with(gateway.url, first_frame=first)).rcvd.code == 4401
+
+
+async def test_a_token_in_the_first_frame_authenticates_without_a_query_string(gateway, party):
+    connection = await websockets.connect(gateway.url)
+    client = Client(connection)
+    try:
+        await client.send(type="auth", token=token("shopper-9"), id="a1")
+        assert await client.next() == {"type": "ack", "id": "a1"}
+        await client.send(type="join", party=party, id="j1")
+        assert (await client.until(lambda f: f["type"] == "joined"))["party"] == party
+        await client.send(type="auth", token=token("shopper-9"), id="a2")
+        refused = await client.until(lambda f: f["type"] == "error")
+        assert (refused["id"], refused["code"]) == ("a2", "bad_frame")
+    finally:
+        await client.close()
 
 
 async def test_an_origin_not_allowed_closes_with_4403(redis_or_memory):

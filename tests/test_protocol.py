@@ -19,6 +19,7 @@ from party_engine.domain.parties import PartyState
 from party_engine.ports import StreamPosition
 from party_engine.protocol import (
     SHARED_LISTING_FIELDS,
+    Auth,
     Join,
     Leave,
     Like,
@@ -115,6 +116,7 @@ def test_the_asyncapi_document_describes_ws_with_both_schemas():
         ({"type": "like", "party": "p1", "share": MAX_SAFE}, Like("p1", MAX_SAFE)),
         ({"type": "ping"}, Ping()),
         ({"type": "ping", "id": -MAX_SAFE}, Ping(-MAX_SAFE)),
+        ({"type": "auth", "token": "eyJ.a.b", "id": "a1"}, Auth("eyJ.a.b", "a1")),
     ],
 )
 @pytest.mark.parametrize("as_text", [False, True], ids=["bytes", "str"])
@@ -141,9 +143,9 @@ def test_whole_floats_count_as_integers_and_come_out_as_int():
         ("[1, 2]", "frame: must be a JSON object"),
         ('"ping"', "frame: must be a JSON object"),
         ("{}", "frame.type: required"),
-        ('{"type": "dance"}', "frame.type: must be one of join, leave, share, like, ping"),
-        ('{"type": null}', "frame.type: must be one of join, leave, share, like, ping"),
-        ('{"type": ["join"]}', "frame.type: must be one of join, leave, share, like, ping"),
+        ('{"type": "dance"}', "frame.type: must be one of join, leave, share, like, ping, auth"),
+        ('{"type": null}', "frame.type: must be one of join, leave, share, like, ping, auth"),
+        ('{"type": ["join"]}', "frame.type: must be one of join, leave, share, like, ping, auth"),
         ('{"type": "join"}', "join.party: required"),
         ('{"type": "share", "party": "p1"}', "share.listing: required"),
         ('{"type": "like", "party": "p1"}', "like.share: required"),
@@ -518,3 +520,8 @@ def test_each_encoder_writes_a_frame_the_server_schema_allows(data, expected):
 )
 def test_the_server_schema_refuses_what_the_protocol_does_not_allow(frame):
     assert not SERVER.is_valid(frame)
+
+
+def test_an_auth_frame_keeps_its_token_out_of_its_repr():
+    frame = decode_client_frame('{"type": "auth", "token": "eyJ.secret.sig"}')
+    assert frame == Auth("eyJ.secret.sig") and "secret" not in repr(frame)

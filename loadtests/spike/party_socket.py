@@ -26,8 +26,11 @@ class FrameRefused(Exception):
 
 
 class PartySocket:
-    def __init__(self, url: str, user_id: str, report: ReportFn, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, token: str, user_id: str, report: ReportFn, timeout: float = 10.0
+    ) -> None:
         self._url = url
+        self._token = token
         self._user_id = user_id
         self._report = report
         self._timeout = timeout
@@ -48,6 +51,8 @@ class PartySocket:
         try:
             if not self.connected:
                 self._ws = websocket.create_connection(self._url, timeout=self._timeout)
+                # The token in the first frame, not the URL: no log along the way keeps it.
+                self._ws.send(orjson.dumps({"type": "auth", "token": self._token}).decode())
                 self._receiver = gevent.spawn(self._receive_loop, self._ws)
             joined = self._joined[party_id] = AsyncResult()
             self._send({"type": "join", "party": party_id, "id": next(self._ids)})

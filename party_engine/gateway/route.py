@@ -1,20 +1,26 @@
-"""`/ws?token=<JWT>`: authenticate, check the Origin, then run a session until it ends.
+"""`/ws`: authenticate, check the Origin, then run a session until it ends.
+
+The token comes as `/ws?token=<JWT>` (mobile clients) or, so that no proxy or server log can
+keep it, as the first frame: `{"type":"auth","token":<JWT>}` within AUTH_SECONDS of the
+handshake (answered with an ack when it carries an id).
 
 `GatewayApp` is the ASGI app uvicorn serves: `/ws` goes straight to the gateway, everything
 else to the HTTP app (FastAPI). A WebSocket keeps every ASGI layer it passes through alive
 for as long as it is open; FastAPI's routing and middleware would cost each connection
 about 13 KiB and each join a fifth of its CPU, for features a WebSocket here does not use.
 
-Close codes: 4401 bad token (checked before anything else), 4403 Origin not allowed,
+Close codes: 4401 bad or missing token (checked before anything else), 4403 Origin not allowed,
 1013 the gateway is draining, 1011 the server offers no `party.wire` (not run through
 party_engine.server), 1009 a frame over PARTY_MAX_FRAME_BYTES (closed by the protocol).
 """
 
+import asyncio
 import logging
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .. import protocol
 from ..tokens import InvalidToken, verify_token
 from .service import Gateway
 from .session import Outbox, Session
@@ -29,6 +35,8 @@ TRY_AGAIN_LATER = 1013
 INTERNAL_ERROR = 1011
 # How long a closed connection may take to read up to our close frame before it is aborted.
 CLOSE_GRACE_SECONDS = 5.0
+# How long a connection without ?token= may take to send its auth frame.
+AUTH_SECONDS = 10.0
 
 
 class GatewayApp:
@@ -54,9 +62,12 @@ async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: S
     await send({"type": "websocket.accept"})
     settings = gateway.settings
     try:
-        principal = verify_token(settings.token_rules, _token_of(scope))
+        token = _token_of(scope) or await _token_from_first_frame(receive, send)
+        principal = verify_token(settings.token_rules, token)
     except InvalidToken as error:
         await close(UNAUTHORIZED, f"invalid token: {error}"[:120])
+        return
+    except _Gone:
         return
     if settings.allowed_origins and _origin_of(scope) not in settings.allowed_origins:
         await close(FORBIDDEN_ORIGIN, "origin not allowed")
@@ -85,6 +96,30 @@ async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: S
         # The scope refers to the Wire and the Wire to the protocol that holds the scope:
         # undone here, so the connection is freed now, not by a full garbage collection.
         scope["extensions"].pop(EXTENSION, None)
+
+
+class _Gone(Exception):
+    """The client left before it authenticated."""
+
+
+async def _token_from_first_frame(receive: Receive, send: Send) -> str:
+    """The token of an `auth` frame that must come first; InvalidToken for anything else."""
+    try:
+        message = await asyncio.wait_for(receive(), AUTH_SECONDS)
+    except TimeoutError:
+        raise InvalidToken(f"send ?token= or an auth frame within {AUTH_SECONDS:g} s") from None
+    if message["type"] == "websocket.disconnect":
+        raise _Gone
+    data = message.get("text") or message.get("bytes") or b""
+    try:
+        frame = protocol.decode_client_frame(data)
+    except protocol.ProtocolError as error:
+        raise InvalidToken(f"the first frame must be auth ({error})") from None
+    if not isinstance(frame, protocol.Auth):
+        raise InvalidToken("the first frame must be auth when /ws has no ?token=")
+    if frame.id is not None:
+        await send({"type": "websocket.send", "text": protocol.encode_ack(frame.id).decode()})
+    return frame.token
 
 
 def _token_of(scope: Scope) -> str:

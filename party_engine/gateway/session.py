@@ -288,6 +288,9 @@ class Session:
     async def _ping(self, frame: protocol.Ping) -> None:
         self.outbox.send(protocol.encode_pong(frame.id))
 
+    async def _auth(self, frame: protocol.Auth) -> None:
+        raise Refusal("bad_frame", "auth: only as the first frame of a connection without a token")
+
     # --- checks -----------------------------------------------------------------------
 
     async def _party(self, party_id: str) -> Party:
@@ -311,6 +314,7 @@ _HANDLERS: dict[type, Callable[[Session, Any], Awaitable[int | None]]] = {
     protocol.Join: Session._join,
     protocol.Leave: Session._leave,
     protocol.Share: Session._share,
+    protocol.Auth: Session._auth,
     protocol.Like: Session._like,
     protocol.Ping: Session._ping,
 }

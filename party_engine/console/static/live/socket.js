@@ -1,4 +1,5 @@
-// One party over the public WebSocket API (/ws?token=...), kept joined across disconnects.
+// One party over the public WebSocket API, kept joined across disconnects. The token goes in
+// the first frame ({type: "auth"}), never in the URL, so no proxy or server log keeps it.
 //
 // The socket remembers the last position it saw ({offset, epoch}) and rejoins with `since`,
 // so the server replays exactly what was missed ("recovered") or answers with a fresh
@@ -77,11 +78,12 @@ export class PartySocket {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/ws?token=${encodeURIComponent(this.token)}`;
+    const url = `${scheme}://${location.host}/ws`;
     this.handlers.status(this.attempt === 0 ? "connecting" : "reconnecting", { attempt: this.attempt });
     const ws = new WebSocket(url);
     this.ws = ws;
     ws.onopen = () => {
+      ws.send(JSON.stringify({ type: "auth", token: this.token }));
       this.join().catch((error) => {
         // A join cut short by a disconnect is retried by the reconnect; only a refusal is final.
         if (error.code !== "disconnected") this.handlers.status("refused", error);
