@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     event_lock_seconds: float = Field(30.0, gt=0)
     event_buffer: int = Field(10_000, ge=1)
     reminder_minutes: int = Field(15, ge=0)
+    # A party's history, likes and leaderboards are kept this long after it ends (its record
+    # and counters stay).
+    retention_days: float = Field(7.0, gt=0)
 
     # Per-user bounds: each follow is an SNS topic subscription per device (AWS's default
     # quota is 100,000 topics), each device an SNS endpoint.

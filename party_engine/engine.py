@@ -6,6 +6,7 @@ services start and closed in reverse after they stop. Each service is handed wha
 none of them sees the engine."""
 
 import logging
+from datetime import timedelta
 from typing import Protocol
 
 from workers.service import WorkerService
@@ -77,11 +78,13 @@ class Engine:
                     consumer=backends.consumer,
                     notices=backends.notices,
                     ledger=self.ledger,
+                    broker=self.broker,
                     store=self.store,
                     push=self.push,
                     clock=self.clock,
                     notice_window_seconds=settings.notice_window_seconds,
                     event_lock_seconds=settings.event_lock_seconds,
+                    retention=timedelta(days=settings.retention_days),
                 )
             )
         self.gateway: Gateway | None = None

@@ -268,6 +268,10 @@ class Broker(Backend, Protocol):
 
     async def snapshot(self, party_id: str, shares: int = 50) -> Snapshot: ...
 
+    async def retire(self, party_id: str, at: datetime) -> None:
+        """Drop the party's whole stream (history, shares, likes) at `at`, its retention after
+        it ends. A stream used after that starts over in a new epoch."""
+
     async def subscribe(self, party_id: str) -> StreamPosition:
         """Start delivering the party's publications and broadcasts to the handler. Every
         publication after the returned position is delivered, none at or before it."""
@@ -362,7 +366,11 @@ class Ledger(Backend, Protocol):
         """Add `tally` to the counters and mark the events done, all or nothing; raises
         LockLost (and applies nothing) unless every event is still locked by this ledger."""
 
-    async def party_stats(self, party_id: str) -> PartyStats: ...
+    async def party_stats(self, party_id: str) -> PartyStats:
+        """The party's counters; they outlive its retention (a few small numbers a party)."""
+
+    async def retire(self, party_id: str, at: datetime) -> None:
+        """Drop the party's leaderboards at `at` (its retention after it ends)."""
 
     async def leaderboard(self, party_id: str, board: Board, limit: int) -> list[Ranked]:
         """Highest score first; equal scores by id, descending (Redis's order)."""

@@ -1,5 +1,7 @@
 """One contract for the Broker port, run against the embedded broker and a real redis-server."""
 
+from datetime import UTC, datetime, timedelta
+
 import orjson
 import pytest
 
@@ -173,3 +175,17 @@ async def test_a_broadcast_reaches_subscribers_without_taking_an_offset(broker, 
     await deliveries.wait_for(lambda: deliveries.broadcasts)
     assert deliveries.broadcasts == [("p", frame)]
     assert (await broker.position("p")).offset == 0
+
+
+async def test_a_retired_stream_is_kept_until_its_time_then_starts_over_in_a_new_epoch(broker):
+    first = await broker.publish_share("p1", share(1), "listing-1")
+    await broker.publish_share("p2", share(1), "listing-1")
+    before = await broker.position("p1")
+    await broker.retire("p1", datetime.now(UTC) + timedelta(days=7))
+    assert await broker.position("p1") == before  # not yet
+    await broker.retire("p1", datetime.now(UTC) - timedelta(seconds=1))
+    after = await broker.position("p1")
+    assert after.offset == 0 and after.epoch != before.epoch
+    assert (await broker.snapshot("p1")).shares == []
+    assert await broker.history_since("p1", StreamPosition(0, before.epoch)) is None
+    assert first.offset == 1 and (await broker.position("p2")).offset == 1  # others untouched

@@ -2,7 +2,7 @@
 embedded ledger and a real redis-server."""
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -104,3 +104,17 @@ async def test_equal_scores_rank_by_id_descending(ledger):
 async def test_an_unknown_party_has_zero_stats_and_an_empty_board(ledger):
     assert await ledger.party_stats("nope") == PartyStats(0, 0, 0, 0)
     assert await ledger.leaderboard("nope", Board.LISTINGS, 10) == []
+
+
+async def test_a_retired_partys_boards_go_and_its_counters_stay(ledger):
+    events = [share(1), share(2, listing="l2", sharer="u2"), like(3)]
+    assert await ledger.claim("counters", [e.id for e in events], 30) == [Claim.FRESH] * 3
+    await ledger.commit_tally("counters", [e.id for e in events], tally(events))
+    counters = PartyStats(shares=2, likes=1, listings=2, sharers=2)
+    assert await ledger.party_stats("p1") == counters
+    await ledger.retire("p1", datetime.now(UTC) + timedelta(days=7))
+    assert await ledger.leaderboard("p1", Board.SHARERS, 10) != []  # not yet
+    await ledger.retire("p1", datetime.now(UTC) - timedelta(seconds=1))
+    assert await ledger.leaderboard("p1", Board.LISTINGS, 10) == []
+    assert await ledger.leaderboard("p1", Board.SHARERS, 10) == []
+    assert await ledger.party_stats("p1") == counters

@@ -3,10 +3,21 @@ the sweeper that sends seller-notice summaries. The engine opens, connects and c
 backends it is given; closing the consumer stops taking events, finishes the batches in hand
 and returns the rest to the queue."""
 
+from datetime import timedelta
+
 from party_engine.clock import Clock
-from party_engine.ports import BatchHandler, EventConsumer, Ledger, NoticeBook, PartyStore, Push
+from party_engine.ports import (
+    BatchHandler,
+    Broker,
+    EventConsumer,
+    Ledger,
+    NoticeBook,
+    PartyStore,
+    Push,
+)
 
 from .counters import CountersHandler
+from .retention import RetentionHandler
 from .seller_notices import NoticeSweeper, SellerNoticesHandler
 
 
@@ -17,11 +28,13 @@ class WorkerService:
         consumer: EventConsumer,
         notices: NoticeBook,
         ledger: Ledger,
+        broker: Broker,
         store: PartyStore,
         push: Push,
         clock: Clock,
         notice_window_seconds: float,
         event_lock_seconds: float,
+        retention: timedelta,
     ) -> None:
         self.consumer = consumer
         self.notices = notices
@@ -36,9 +49,11 @@ class WorkerService:
             window_seconds=window,
             lock_seconds=event_lock_seconds,
         )
+        retention_handler = RetentionHandler(broker, ledger, retention)
         self.handlers: dict[str, BatchHandler] = {
             counters.queue: counters,
             seller_notices.queue: seller_notices,
+            retention_handler.queue: retention_handler,
         }
         self.sweeper = NoticeSweeper(
             notices=self.notices,

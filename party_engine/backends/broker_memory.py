@@ -5,9 +5,11 @@ coroutine: already in offset order, with nothing to lose in between.
 """
 
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import islice
 
 from ..ports import Publication, PublishedLike, ShareNotFound, Snapshot, StreamPosition
@@ -43,6 +45,7 @@ class MemoryBroker(InProcess):
         self.history_size = history_size
         self.snapshot_size = snapshot_size
         self._streams: dict[str, _Stream] = {}
+        self._retire_at: dict[str, float] = {}  # party -> when its stream goes
         self._subscribed: set[str] = set()
         self._on_publication: Callable[[Publication], None] = ignore_publication
         self._on_broadcast: Callable[[str, bytes], None] = ignore_broadcast
@@ -51,6 +54,10 @@ class MemoryBroker(InProcess):
         self._subscribed.clear()
 
     def _stream(self, party_id: str) -> _Stream:
+        retire_at = self._retire_at.get(party_id)
+        if retire_at is not None and time.time() >= retire_at:
+            self._streams.pop(party_id, None)
+            del self._retire_at[party_id]
         stream = self._streams.get(party_id)
         if stream is None:
             stream = _Stream(
@@ -126,6 +133,9 @@ class MemoryBroker(InProcess):
             shares=[share.payload for share in latest],
             likes={share.offset: stream.likes[share.offset] for share in latest},
         )
+
+    async def retire(self, party_id: str, at: datetime) -> None:
+        self._retire_at[party_id] = at.timestamp()
 
     async def subscribe(self, party_id: str) -> StreamPosition:
         self._subscribed.add(party_id)

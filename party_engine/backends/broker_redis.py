@@ -21,6 +21,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 
 import redis.asyncio as redis
@@ -199,6 +200,12 @@ class RedisBroker:
     ) -> None:
         self._on_publication = on_publication
         self._on_broadcast = on_broadcast
+
+    async def retire(self, party_id: str, at: datetime) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in self._stream_keys(party_id):
+                pipe.pexpireat(key, at)
+            await pipe.execute()
 
     async def subscribe(self, party_id: str) -> StreamPosition:
         subscription = self._subscriptions.get(party_id)

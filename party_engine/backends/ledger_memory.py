@@ -2,6 +2,7 @@
 
 import time
 from collections import Counter, defaultdict
+from datetime import datetime
 
 from ..domain.tallies import Tally
 from ..ports import Board, Claim, LockLost, PartyStats, Ranked
@@ -22,6 +23,10 @@ class MemoryLedger(InProcess):
         self._likes: Counter[str] = Counter()
         self._listings: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._sharers: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        # Distinct listings and sharers per party: kept after the boards are retired.
+        self._distinct_listings: Counter[str] = Counter()
+        self._distinct_sharers: Counter[str] = Counter()
+        self._retire_at: dict[str, float] = {}  # party -> when its boards go
 
     async def claim(self, queue: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
         now = time.monotonic()
@@ -54,8 +59,10 @@ class MemoryLedger(InProcess):
         self._shares.update(tally.party_shares)
         self._likes.update(tally.party_likes)
         for (party_id, listing_id), score in tally.listing_scores().items():
+            self._distinct_listings[party_id] += listing_id not in self._listings[party_id]
             self._listings[party_id][listing_id] += score
         for (party_id, sharer_id), shares in tally.sharer_shares.items():
+            self._distinct_sharers[party_id] += sharer_id not in self._sharers[party_id]
             self._sharers[party_id][sharer_id] += shares
         self._forget_old_marks(now)
         for event_id in event_ids:
@@ -63,14 +70,26 @@ class MemoryLedger(InProcess):
             self._done_at[queue, event_id] = now
 
     async def party_stats(self, party_id: str) -> PartyStats:
+        self._drop_retired(party_id)
         return PartyStats(
             shares=self._shares[party_id],
             likes=self._likes[party_id],
-            listings=len(self._listings.get(party_id, ())),
-            sharers=len(self._sharers.get(party_id, ())),
+            listings=self._distinct_listings[party_id],
+            sharers=self._distinct_sharers[party_id],
         )
 
+    async def retire(self, party_id: str, at: datetime) -> None:
+        self._retire_at[party_id] = at.timestamp()
+
+    def _drop_retired(self, party_id: str) -> None:
+        at = self._retire_at.get(party_id)
+        if at is not None and time.time() >= at:
+            self._listings.pop(party_id, None)
+            self._sharers.pop(party_id, None)
+            del self._retire_at[party_id]
+
     async def leaderboard(self, party_id: str, board: Board, limit: int) -> list[Ranked]:
+        self._drop_retired(party_id)
         boards = self._listings if board is Board.LISTINGS else self._sharers
         scores: Counter[str] = boards.get(party_id, Counter())
         ranked = sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)[:limit]

@@ -3,7 +3,8 @@
 Keys (under `pe:`):
   work:{queue}:{event id}   "L:{token}" while a worker holds it (SET NX with a TTL),
                             "done" once applied (kept DONE_SECONDS)
-  stats:{party}             hash: shares, likes
+  stats:{party}             hash: shares, likes, listings, sharers (distinct counts: they
+                            outlive the leaderboards, which expire with the party's retention)
   stats:{party}:listings    zset: listing id -> shares + likes
   stats:{party}:sharers     zset: sharer id -> shares made
 
@@ -12,6 +13,7 @@ every lock, so a batch counts exactly once even when a lock expired under a slow
 """
 
 import uuid
+from datetime import datetime
 from typing import cast
 
 from redis.exceptions import ResponseError
@@ -43,17 +45,22 @@ end
 return 0
 """
 
-# ARGV: lock, done seconds, then (op, key, member, amount) per counter write.
+# ARGV: lock, done seconds, then (op, key, member, amount, stats key, stats field) per counter
+# write: 'h' adds to a hash field; 'z' adds to a board member, and counts a new member in the
+# stats hash's field.
 _COMMIT = """
 for _, key in ipairs(KEYS) do
   if redis.call('GET', key) ~= ARGV[1] then
     return redis.error_reply('LOCKLOST ' .. key .. ' is no longer held by this worker')
   end
 end
-for i = 3, #ARGV, 4 do
+for i = 3, #ARGV, 6 do
   if ARGV[i] == 'h' then
     redis.call('HINCRBY', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
   else
+    if not redis.call('ZSCORE', ARGV[i + 1], ARGV[i + 2]) then
+      redis.call('HINCRBY', ARGV[i + 4], ARGV[i + 5], 1)
+    end
     redis.call('ZINCRBY', ARGV[i + 1], ARGV[i + 3], ARGV[i + 2])
   end
 end
@@ -102,12 +109,15 @@ class RedisLedger(RedisBackend):
             raise
 
     async def party_stats(self, party_id: str) -> PartyStats:
+        fields = ("shares", "likes", "listings", "sharers")
+        values = await self.client.hmget(self._stats_key(party_id), *fields)
+        return PartyStats(*(int(value or 0) for value in values))
+
+    async def retire(self, party_id: str, at: datetime) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hmget(self._stats_key(party_id), "shares", "likes")
-            pipe.zcard(self._board_key(party_id, Board.LISTINGS))
-            pipe.zcard(self._board_key(party_id, Board.SHARERS))
-            (shares, likes), listings, sharers = await pipe.execute()
-        return PartyStats(int(shares or 0), int(likes or 0), listings, sharers)
+            for board in Board:
+                pipe.pexpireat(self._board_key(party_id, board), at)
+            await pipe.execute()
 
     async def leaderboard(self, party_id: str, board: Board, limit: int) -> list[Ranked]:
         rows = cast(
@@ -121,13 +131,15 @@ class RedisLedger(RedisBackend):
     def _counter_writes(self, tally: Tally) -> list[str | int]:
         args: list[str | int] = []
         for party_id, shares in tally.party_shares.items():
-            args += ["h", self._stats_key(party_id), "shares", shares]
+            args += ["h", self._stats_key(party_id), "shares", shares, "", ""]
         for party_id, likes in tally.party_likes.items():
-            args += ["h", self._stats_key(party_id), "likes", likes]
+            args += ["h", self._stats_key(party_id), "likes", likes, "", ""]
         for (party_id, listing_id), score in tally.listing_scores().items():
-            args += ["z", self._board_key(party_id, Board.LISTINGS), listing_id, score]
+            board = self._board_key(party_id, Board.LISTINGS)
+            args += ["z", board, listing_id, score, self._stats_key(party_id), "listings"]
         for (party_id, sharer_id), shares in tally.sharer_shares.items():
-            args += ["z", self._board_key(party_id, Board.SHARERS), sharer_id, shares]
+            board = self._board_key(party_id, Board.SHARERS)
+            args += ["z", board, sharer_id, shares, self._stats_key(party_id), "sharers"]
         return args
 
     def _board_key(self, party_id: str, board: Board) -> str:
