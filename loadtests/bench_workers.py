@@ -68,7 +68,7 @@ async def time_worker(amqp_url: str, redis_url: str, topology: Topology, events:
         PARTY_JWT_SECRET="bench-secret-long-enough-for-hs256-keys!",
         PARTY_LOG_LEVEL="warning",
     )
-    ledger = RedisLedger(redis_url, prefix=DEFAULT_REDIS_PREFIX)
+    ledger = RedisLedger(redis_url, prefix=DEFAULT_REDIS_PREFIX, done_seconds=86_400)
     worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "workers", env=env)
     try:
         first_at = first_count = None

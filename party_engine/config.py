@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     amqp_prefix: str = Field("", pattern=r"^[\w.-]*$")
     retry_base_seconds: float = Field(1.0, gt=0)
     event_lock_seconds: float = Field(30.0, gt=0)
+    # How long a worker remembers an event as applied: a redelivery within it is skipped. The
+    # outbox relay and RabbitMQ redeliver within minutes; each event costs a key per queue.
+    dedup_seconds: float = Field(86_400.0, ge=3600)
     event_buffer: int = Field(10_000, ge=1)
     reminder_minutes: int = Field(15, ge=0)
     # A party's history, likes and leaderboards are kept this long after it ends (its record

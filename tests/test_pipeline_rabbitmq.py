@@ -31,7 +31,7 @@ def topology() -> Topology:
 
 @pytest.fixture
 async def ledger(redis_url):
-    ledger = RedisLedger(redis_url, prefix=DEFAULT_REDIS_PREFIX)
+    ledger = RedisLedger(redis_url, prefix=DEFAULT_REDIS_PREFIX, done_seconds=86_400)
     yield ledger
     await ledger.close()
 

@@ -127,15 +127,18 @@ def open_consumer(
     return RabbitConsumer(url, topology=topology, max_attempts=max_attempts, prefetch=prefetch)
 
 
-def open_ledger(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> Ledger:
-    """Idempotency locks and party counters, kept where PARTY_REDIS_URL points."""
+def open_ledger(
+    url: str, *, prefix: str = DEFAULT_REDIS_PREFIX, done_seconds: float = 86_400
+) -> Ledger:
+    """Idempotency locks and party counters, kept where PARTY_REDIS_URL points; an event is
+    remembered as done for `done_seconds` (PARTY_DEDUP_SECONDS)."""
     if is_embedded(url):
         from .ledger_memory import MemoryLedger
 
-        return MemoryLedger()
+        return MemoryLedger(done_seconds=done_seconds)
     from .ledger_redis import RedisLedger
 
-    return RedisLedger(url, prefix=prefix)
+    return RedisLedger(url, prefix=prefix, done_seconds=round(done_seconds))
 
 
 def open_notice_book(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> NoticeBook:

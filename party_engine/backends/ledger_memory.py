@@ -8,13 +8,12 @@ from ..domain.tallies import Tally
 from ..ports import Board, Claim, LockLost, PartyStats, Ranked
 from .embedded import InProcess
 
-# How long an event stays marked done (a redelivery after this would count again).
-DONE_SECONDS = 7 * 24 * 3600.0
 _DONE = -1.0  # stored in place of a lock's expiry
 
 
 class MemoryLedger(InProcess):
-    def __init__(self, done_seconds: float = DONE_SECONDS) -> None:
+    def __init__(self, done_seconds: float) -> None:
+        # How long an event stays marked done (a redelivery after this would count again).
         self._done_seconds = done_seconds
         # (queue, event id) -> when the lock expires, or _DONE with the time in _done_at
         self._marks: dict[tuple[str, str], float] = {}

@@ -2,7 +2,7 @@
 
 Keys (under `pe:`):
   work:{queue}:{event id}   "L:{token}" while a worker holds it (SET NX with a TTL),
-                            "done" once applied (kept DONE_SECONDS)
+                            "done" once applied (kept done_seconds: PARTY_DEDUP_SECONDS)
   stats:{party}             hash: shares, likes, listings, sharers (distinct counts: they
                             outlive the leaderboards, which expire with the party's retention)
   stats:{party}:listings    zset: listing id -> shares + likes
@@ -21,8 +21,6 @@ from redis.exceptions import ResponseError
 from ..domain.tallies import Tally
 from ..ports import Board, Claim, LockLost, PartyStats, Ranked
 from .redis_backend import RedisBackend
-
-DONE_SECONDS = 7 * 24 * 3600
 
 _CLAIM = """
 local out = {}
@@ -72,7 +70,7 @@ return #KEYS
 
 
 class RedisLedger(RedisBackend):
-    def __init__(self, url: str, *, prefix: str, done_seconds: int = DONE_SECONDS) -> None:
+    def __init__(self, url: str, *, prefix: str, done_seconds: int) -> None:
         super().__init__(url, prefix=prefix)
         self._done_seconds = done_seconds
         self._lock = f"L:{uuid.uuid4().hex}"  # this process's locks, told apart from others'

@@ -99,7 +99,7 @@ def open_backends(settings: Settings, clock: Clock, roles: frozenset[Role]) -> B
         devices=devices,
         push=open_push(settings, store, devices, clock),
         events=events,
-        ledger=open_ledger(url, prefix=prefix),
+        ledger=open_ledger(url, prefix=prefix, done_seconds=settings.dedup_seconds),
         broker=open_broker(url, history_size=settings.history_size, prefix=prefix),
         lease=(
             open_lease(url, CLOCK_LEASE, CLOCK_LEASE_TTL_SECONDS, prefix=prefix)
