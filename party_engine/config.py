@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # quota is 100,000 topics), each device an SNS endpoint.
     max_follows_per_user: int = Field(200, ge=1)
     max_devices_per_user: int = Field(10, ge=1)
+    # Open WebSockets per user over every gateway: a phone and a few tabs.
+    max_connections_per_user: int = Field(5, ge=1)
 
     # SNS push (PARTY_PUSH_URL sns://REGION or http(s)://local-endpoint). Platform applications
     # by ARN; when empty, one named party-engine-apns / party-engine-fcm is created at start.

@@ -96,11 +96,13 @@ class Engine:
                     "them shares are refused. Run `party-engine all`, or use RabbitMQ."
                 )
             assert backends.rate_limits is not None and backends.presence is not None
+            assert backends.connections is not None
             self.gateway = Gateway(
                 settings,
                 store=self.store,
                 broker=self.broker,
                 presence=backends.presence,
+                connections=backends.connections,
                 events=self.events,
                 lifecycle=self.lifecycle,
                 rate_limits=backends.rate_limits.storage,

@@ -4,7 +4,7 @@ Each port has exactly two implementations, picked by URL scheme in settings: the
 in-process one (memory://) and the production one. One contract test suite runs against both.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -291,16 +291,49 @@ class Broker(Backend, Protocol):
 
 
 class Presence(Backend, Protocol):
-    """How many participants each party has over all gateways (Redis, or in process when
-    embedded). Kept apart from the broker, as centrifuge keeps its PresenceManager."""
+    """How many distinct users each party has over all gateways (Redis, or in process when
+    embedded). Kept apart from the broker, as centrifuge keeps its PresenceManager.
 
-    async def report(self, gateway_id: str, counts: dict[str, int], ttl_seconds: float) -> None:
-        """Replace this gateway's participant counts by party: a party missing from `counts`
-        (or counted 0) no longer counts for this gateway. Counts expire after the ttl unless
-        the gateway reports again."""
+    A user counts in a party while some gateway's latest report of them has not expired: one
+    connected through two gateways counts once, and one whose gateway stops reporting (left,
+    or crashed) drops out when the report expires."""
+
+    async def report(
+        self,
+        present: Mapping[str, Collection[str]],
+        left: Mapping[str, Collection[str]],
+        *,
+        ttl_seconds: float,
+        left_ttl_seconds: float,
+    ) -> None:
+        """By party, the users present on this gateway (each counts for `ttl_seconds` from now,
+        or longer if another report said so) and those who left it since its last report
+        (each counts at most `left_ttl_seconds` more, unless a report names them present
+        again; a user not counted is not added)."""
 
     async def totals(self, party_ids: list[str]) -> dict[str, int]:
-        """Each party's count summed over every gateway whose latest report is still alive."""
+        """Each party's count of users whose presence has not expired."""
+
+
+class ConnectionRegistry(Backend, Protocol):
+    """Each user's open connections over all gateways, to cap them (Redis, or in process when
+    embedded). An entry expires unless its gateway renews it, so a crashed gateway's
+    connections do not hold their user's slots for longer than the ttl."""
+
+    async def register(
+        self, user_id: str, connection_id: str, *, limit: int, ttl_seconds: float
+    ) -> bool:
+        """Count a connection of the user for `ttl_seconds`, unless `limit` unexpired ones are
+        counted already; True when counted (a connection counted before is counted again)."""
+
+    async def renew(
+        self, connections: Mapping[str, Collection[str]], *, ttl_seconds: float
+    ) -> None:
+        """By user, connections still open: each counts for `ttl_seconds` from now (again, if
+        it expired meanwhile: it is open, whatever the limit)."""
+
+    async def unregister(self, user_id: str, connection_id: str) -> None:
+        """The connection closed: its slot is free at once."""
 
 
 # -- the event pipeline's consuming side (workers) ---------------------------------------------

@@ -223,3 +223,24 @@ class Client:
 
     async def close(self) -> None:
         await self.connection.close()
+
+
+async def connect_or_closed(url: str, user: str) -> "Client | websockets.ConnectionClosed":
+    """Connect and ping: the client when the gateway answers, else how it closed the socket."""
+    client = await Client.connect(url, user=user)
+    try:
+        await client.reply(type="ping", id="hello")
+    except websockets.ConnectionClosed as closed:
+        return closed
+    return client
+
+
+async def connect_once_admitted(url: str, user: str, timeout: float = DEADLINE) -> Client:  # noqa: ASYNC109
+    """Connect until the gateway keeps the connection (a slot the user freed is released
+    once the gateway has seen the close)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            client = await connect_or_closed(url, user)
+            if isinstance(client, Client):
+                return client
+            await asyncio.sleep(0.02)

@@ -14,10 +14,13 @@ SHARED = ["store", "devices", "push", "events", "ledger", "broker"]
 @pytest.mark.parametrize(
     ("roles", "own"),
     [
-        ({Role.GATEWAY}, ["rate_limits", "presence"]),
+        ({Role.GATEWAY}, ["rate_limits", "presence", "connections"]),
         ({Role.SCHEDULER}, ["lease", "reminders"]),
         ({Role.WORKER}, ["notices", "consumer"]),
-        (ALL_ROLES, ["lease", "reminders", "notices", "consumer", "rate_limits", "presence"]),
+        (
+            ALL_ROLES,
+            ["lease", "reminders", "notices", "consumer", "rate_limits", "presence", "connections"],
+        ),
     ],
 )
 def test_each_role_opens_its_own_backends_into_the_one_record(roles, own):

@@ -1,10 +1,19 @@
-"""Two real gateway processes (`party-engine serve`) sharing one real redis-server."""
+"""Two gateways sharing one real redis-server: real processes (`party-engine serve`), or in
+this process where a test looks inside them."""
 
 import asyncio
 
 import pytest
+import websockets
 
-from tests.gateway_harness import Client, GatewayProcess, seed_over_http
+from tests.gateway_harness import (
+    Client,
+    GatewayProcess,
+    InProcessGateway,
+    connect_or_closed,
+    seed_over_http,
+    seed_party,
+)
 
 
 @pytest.fixture
@@ -81,3 +90,31 @@ async def test_no_acknowledged_share_is_lost_when_redis_restarts(gateways, redis
     assert {offset for offset in acked if offset > 3} <= set(back.offsets(party))
     for client in (sender, reader, back):
         await client.close()
+
+
+async def test_a_user_on_two_gateways_counts_once_and_is_capped_over_both(redis_url):
+    async with (
+        InProcessGateway(redis_url, max_connections_per_user=2) as a,
+        InProcessGateway(redis_url, max_connections_per_user=2) as b,
+    ):
+        party = await seed_party(a.engine)
+        on_a = await Client.connect(a.url, user="u1")
+        on_b = await Client.connect(b.url, user="u1")
+        other = await Client.connect(b.url, user="u2")
+        for client in (on_a, on_b, other):
+            await client.join(party)
+
+        for gateway in (a, b, a):  # each has reported before the last one reads
+            await gateway.engine.gateway.presence_round()
+
+        assert a.engine.gateway.presence_of(party) == 2
+        on_a_told = await on_a.until(lambda f: f["type"] == "presence" and f["count"] == 2)
+        assert on_a_told["party"] == party
+        for gateway in (a, b):
+            refused = await connect_or_closed(gateway.url, "u1")
+            assert isinstance(refused, websockets.ConnectionClosed)
+            assert refused.rcvd is not None and refused.rcvd.code == 4409
+        for client in (on_a, on_b):
+            assert await client.reply(type="ping", id="p") == {"type": "pong", "id": "p"}
+        for client in (on_a, on_b, other):
+            await client.close()

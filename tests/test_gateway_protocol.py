@@ -11,6 +11,8 @@ from party_engine.gateway.fresh_reads import FreshReads
 from tests.gateway_harness import (
     Client,
     InProcessGateway,
+    connect_once_admitted,
+    connect_or_closed,
     seed_listing,
     seed_party,
     token,
@@ -185,6 +187,46 @@ async def test_presence_counts_the_participants_about_once_a_second(gateway, par
     presence = await client.until(lambda f: f["type"] == "presence", timeout=5)
     assert presence == {"type": "presence", "party": party, "count": 2}
     await other.close()
+
+
+async def test_one_user_with_several_sockets_in_a_party_counts_once(gateway, party):
+    sockets = [await Client.connect(gateway.url, user="shopper-1") for _ in range(3)]
+    other = await Client.connect(gateway.url, user="shopper-2")
+    for socket in sockets:
+        await socket.join(party)
+    joined = await other.join(party)
+    assert joined["snapshot"]["presence"] == 2
+
+    await gateway.engine.gateway.presence_round()
+
+    assert gateway.engine.gateway.presence_of(party) == 2
+    presence = await other.until(lambda f: f["type"] == "presence", timeout=5)
+    assert presence == {"type": "presence", "party": party, "count": 2}
+    for client in [*sockets, other]:
+        await client.close()
+
+
+async def test_a_connection_past_the_per_user_cap_closes_with_4409(redis_or_memory):
+    async with InProcessGateway(redis_or_memory, max_connections_per_user=2) as gateway:
+        party = await seed_party(gateway.engine)
+        first, second = [await Client.connect(gateway.url, user="u1") for _ in range(2)]
+        for client in (first, second):
+            await client.join(party)
+
+        refused = await connect_or_closed(gateway.url, "u1")
+
+        assert isinstance(refused, websockets.ConnectionClosed)
+        assert refused.rcvd is not None and refused.rcvd.code == 4409
+        assert refused.rcvd.reason == "too_many_connections"
+        for client in (first, second):  # the user's other connections keep working
+            assert await client.reply(type="ping", id="p") == {"type": "pong", "id": "p"}
+        someone_else = await connect_or_closed(gateway.url, "u2")
+        assert isinstance(someone_else, Client)
+        await first.close()
+        third = await connect_once_admitted(gateway.url, "u1")
+        assert (await third.join(party))["type"] == "joined"
+        for client in (second, third, someone_else):
+            await client.close()
 
 
 def count_snapshot_reads(gateway) -> list[str]:
@@ -364,13 +406,13 @@ async def test_a_client_that_never_reads_is_cut_with_4008_and_others_keep_up(red
         broker = gateway.engine.broker
         item = b'{"kind":"share","listing":{"id":"l1","title":"' + b"x" * 4000 + b'"}}'
         published = 0
-        while len(gateway.engine.gateway.hub.local_counts()) and published < 2000:
+        while gateway.engine.gateway.hub.local_count(party) and published < 2000:
             await broker.publish_share(party, item, "listing-1")
             published += 1
-            if gateway.engine.gateway.hub.local_counts()[party] == 1:
+            if gateway.engine.gateway.hub.local_count(party) == 1:
                 break
             await asyncio.sleep(0.001)
-        assert gateway.engine.gateway.hub.local_counts()[party] == 1  # only the reader is left
+        assert gateway.engine.gateway.hub.local_count(party) == 1  # only the reader is left
         await reader.until(
             lambda f: f["type"] == "events" and f["items"][-1]["offset"] == published
         )

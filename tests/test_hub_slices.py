@@ -23,8 +23,8 @@ async def test_a_big_party_is_written_to_in_slices_with_the_loop_running_between
     hub = Hub(broker, tick_seconds=0.005)
     broker.set_handler(hub.on_publication, hub.on_broadcast)
     received: list[bytes] = []
-    for _ in range(1_200):
-        await hub.join("party-1", Recorder(received))
+    for n in range(1_200):
+        await hub.join("party-1", Recorder(received), f"user-{n}")
     written_when_others_ran: list[int] = []
 
     async def another_task() -> None:

@@ -11,6 +11,9 @@ from party_engine.backends import open_presence
 from tests.backend_harness import opened
 from tests.broker_helpers import eventually
 
+LONG = 30.0
+SHORT = 0.2
+
 
 @pytest.fixture
 async def presence(store_url):
@@ -18,75 +21,107 @@ async def presence(store_url):
         yield presence
 
 
-async def test_presence_sums_the_latest_report_of_every_gateway(presence):
-    await presence.report("g1", {"a": 3, "b": 1}, ttl_seconds=30)
-    await presence.report("g2", {"a": 4}, ttl_seconds=30)
-    assert await presence.totals(["a", "b", "c"]) == {"a": 7, "b": 1, "c": 0}
-    await presence.report("g1", {"a": 1}, ttl_seconds=30)  # replaces, b left g1
-    assert await presence.totals(["a", "b"]) == {"a": 5, "b": 0}
+async def report(presence, present=None, left=None, ttl=LONG, left_ttl=LONG):
+    await presence.report(present or {}, left or {}, ttl_seconds=ttl, left_ttl_seconds=left_ttl)
 
 
-async def test_a_later_report_replaces_the_earlier_one_and_left_parties_drop_out(presence):
-    await presence.report("g1", {"a": 2, "b": 3}, ttl_seconds=30)
-    await presence.report("g2", {"b": 1, "c": 4}, ttl_seconds=30)
-    await presence.report("g1", {"a": 5}, ttl_seconds=30)
-    assert await presence.totals(["a", "b", "c"]) == {"a": 5, "b": 1, "c": 4}
-    await presence.report("g2", {"b": 0, "c": 4}, ttl_seconds=30)  # counted 0: left as well
-    assert await presence.totals(["b", "c"]) == {"b": 0, "c": 4}
-    await presence.report("g1", {}, ttl_seconds=30)
-    await presence.report("g2", {}, ttl_seconds=30)
-    assert await presence.totals(["a", "b", "c"]) == {"a": 0, "b": 0, "c": 0}
+async def test_presence_counts_distinct_users_over_every_gateways_report(presence):
+    await report(presence, {"a": ["u1", "u2"], "b": ["u1"]})  # one gateway
+    await report(presence, {"a": ["u2", "u3"]})  # another: u2 is on both
+    assert await presence.totals(["a", "b", "c"]) == {"a": 3, "b": 1, "c": 0}
+    await report(presence, {"a": ["u1", "u2", "u3"]})  # reported again: still counted once
+    assert await presence.totals(["a"]) == {"a": 3}
 
 
-async def test_a_gateway_that_stops_reporting_drops_out_after_its_ttl(presence):
-    await presence.report("steady", {"a": 2}, ttl_seconds=30)
-    await presence.report("gone", {"a": 5, "b": 1}, ttl_seconds=0.2)
-    assert await presence.totals(["a", "b"]) == {"a": 7, "b": 1}
+async def test_a_user_nobody_reports_again_drops_out_after_the_ttl(presence):
+    """A crashed gateway's users, or a report lost: presence expires on its own."""
+    await report(presence, {"a": ["steady"]})
+    await report(presence, {"a": ["gone"], "b": ["gone"]}, ttl=SHORT)
+    assert await presence.totals(["a", "b"]) == {"a": 2, "b": 1}
 
     async def only_steady_left():
-        return await presence.totals(["a", "b"]) == {"a": 2, "b": 0}
+        return await presence.totals(["a", "b"]) == {"a": 1, "b": 0}
 
     await eventually(only_steady_left, within=5)
 
 
-async def test_a_report_renewed_before_its_ttl_keeps_counting(presence):
-    await presence.report("g1", {"a": 2}, ttl_seconds=0.2)
-    await presence.report("g1", {"a": 3}, ttl_seconds=30)  # renewed
-    await presence.report("g2", {"a": 1}, ttl_seconds=0.4)  # a shorter ttl shortens no other
-    assert (await presence.totals(["a"]))["a"] == 4
+async def test_a_shorter_ttl_shortens_no_other_reports(presence):
+    await report(presence, {"a": ["u1", "u2"]})
+    await report(presence, {"a": ["u1", "witness"]}, ttl=SHORT)
 
-    async def only_g1_left():
-        return (await presence.totals(["a"]))["a"] == 3
+    async def witness_gone():
+        return (await presence.totals(["a"]))["a"] == 2
 
-    await eventually(only_g1_left, within=5)  # past g1's first ttl too
+    await eventually(witness_gone, within=5)  # past the short ttl: u1 still counts
 
 
-async def test_many_parties_are_reported_and_read_in_one_call(presence):
+async def test_a_user_who_left_drops_out_within_the_left_ttl(presence):
+    await report(presence, {"a": ["u1", "u2", "u3"]})
+    await report(presence, left={"a": ["u1"]}, left_ttl=SHORT)
+    assert (await presence.totals(["a"]))["a"] == 3  # until the left ttl passes
+
+    async def u1_gone():
+        return (await presence.totals(["a"]))["a"] == 2
+
+    await eventually(u1_gone, within=5)
+
+
+async def test_a_user_present_through_another_gateway_keeps_counting_after_leaving_one(presence):
+    await report(presence, {"a": ["u1", "u2", "witness"]})
+    await report(presence, left={"a": ["u1", "witness"]}, left_ttl=SHORT)  # left gateway A
+    await report(presence, {"a": ["u1"]})  # gateway B still has u1
+
+    async def witness_gone():
+        return (await presence.totals(["a"]))["a"] == 2
+
+    await eventually(witness_gone, within=5)
+
+
+async def test_leaving_never_adds_a_user_nor_lengthens_a_presence(presence):
+    await report(presence, left={"a": ["ghost"], "z": ["ghost"]})
+    assert await presence.totals(["a", "z"]) == {"a": 0, "z": 0}
+    await report(presence, {"a": ["u1", "witness"]}, ttl=SHORT)
+    await report(presence, left={"a": ["u1"]}, left_ttl=LONG)
+
+    async def both_gone():
+        return (await presence.totals(["a"]))["a"] == 0
+
+    await eventually(both_gone, within=5)
+
+
+async def test_many_parties_and_a_big_party_are_reported_and_read_in_one_call(presence):
     parties = [f"party-{n}" for n in range(1_200)]
-    await presence.report("g1", {party: 1 + n % 7 for n, party in enumerate(parties)}, 30)
-    await presence.report("g2", {party: 2 for party in parties[::2]}, 30)
-    totals = await presence.totals([*parties, "nobody"])
+    crowd = [f"user-{n}" for n in range(50_000)]
+    await report(
+        presence, {"big": crowd[:30_000], **{p: [f"u{n % 7}"] for n, p in enumerate(parties)}}
+    )
+    await report(presence, {"big": crowd[20_000:], **{p: ["u0", "other"] for p in parties[::2]}})
+    totals = await presence.totals([*parties, "big", "nobody"])
     assert totals == {
-        **{party: 1 + n % 7 + (2 if n % 2 == 0 else 0) for n, party in enumerate(parties)},
+        **{p: (2 + (n % 7 != 0) if n % 2 == 0 else 1) for n, p in enumerate(parties)},
+        "big": 50_000,
         "nobody": 0,
     }
-    await presence.report("g1", {}, 30)
-    assert sum((await presence.totals(parties)).values()) == 2 * 600
+    await report(presence, left={"big": crowd[:25_000]}, left_ttl=SHORT)
+
+    async def half_left():
+        return (await presence.totals(["big"]))["big"] == 25_000
+
+    await eventually(half_left, within=5)
 
 
 async def test_on_redis_every_key_is_one_partys_and_carries_its_hash_tag(redis_url):
     """What makes presence cluster-safe: each script touches keys of one hash slot only."""
     async with opened(open_presence(redis_url, prefix="t:")) as presence:
-        await presence.report("g1", {"a": 1, "b{x}": 2}, ttl_seconds=30)
-        await presence.report("g2", {"a": 3, "c": 1}, ttl_seconds=30)
+        await report(presence, {"a": ["u1"], "b{x}": ["u1", "u2"]}, ttl=SHORT)
+        await report(presence, {"a": ["u3"], "c": ["u1"]}, ttl=SHORT)
         await presence.totals(["a", "b{x}", "c", "d"])
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         try:
             keys = [key async for key in client.scan_iter("*")]
-            assert keys
             tags = set()
             for key in keys:
-                match = re.fullmatch(r"t:presence:\{(.+)\}(:expiry)?", key)
+                match = re.fullmatch(r"t:presence:\{(.+)\}", key)
                 assert match, key
                 tags.add(match.group(1))
                 # One party's keys share one slot (the first {...} of the key decides it).
@@ -95,8 +130,10 @@ async def test_on_redis_every_key_is_one_partys_and_carries_its_hash_tag(redis_u
                 )
                 assert await client.pttl(key) > 0, key  # nothing outlives its reports
             assert tags == {"a", "b{x}", "c"}
-            await presence.report("g1", {}, ttl_seconds=30)
-            await presence.report("g2", {}, ttl_seconds=30)
-            assert [key async for key in client.scan_iter("*")] == []
+
+            async def nothing_left():
+                return [key async for key in client.scan_iter("*")] == []
+
+            await eventually(nothing_left, within=5)
         finally:
             await client.aclose()

@@ -5,6 +5,7 @@ from ..clock import Clock
 from ..config import DEFAULT_REDIS_PREFIX, Settings, is_embedded
 from ..ports import (
     Broker,
+    ConnectionRegistry,
     DeviceStore,
     EventConsumer,
     EventPublisher,
@@ -44,7 +45,7 @@ def open_broker(url: str, *, history_size: int, prefix: str = DEFAULT_REDIS_PREF
 
 
 def open_presence(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> Presence:
-    """Every gateway's participant counts by party, where PARTY_REDIS_URL points."""
+    """Every gateway's present users by party, where PARTY_REDIS_URL points."""
     if is_embedded(url):
         from .presence_memory import MemoryPresence
 
@@ -52,6 +53,17 @@ def open_presence(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> Presence:
     from .presence_redis import RedisPresence
 
     return RedisPresence(url, prefix=prefix)
+
+
+def open_connection_registry(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> ConnectionRegistry:
+    """Every gateway's open connections by user, where PARTY_REDIS_URL points."""
+    if is_embedded(url):
+        from .connections_memory import MemoryConnectionRegistry
+
+        return MemoryConnectionRegistry()
+    from .connections_redis import RedisConnectionRegistry
+
+    return RedisConnectionRegistry(url, prefix=prefix)
 
 
 def open_devices(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> DeviceStore:

@@ -12,6 +12,7 @@ from ..config import Settings
 from ..ports import (
     Backend,
     Broker,
+    ConnectionRegistry,
     DeviceStore,
     EventConsumer,
     EventPublisher,
@@ -26,6 +27,7 @@ from ..ports import (
 from ..roles import Role
 from . import (
     open_broker,
+    open_connection_registry,
     open_consumer,
     open_devices,
     open_events,
@@ -63,6 +65,7 @@ class Backends:
     consumer: EventConsumer | None = None  # worker (embedded: the `events` queue itself)
     rate_limits: RateLimits | None = None  # gateway
     presence: Presence | None = None  # gateway
+    connections: ConnectionRegistry | None = None  # gateway
 
     def named(self) -> dict[str, Backend]:
         """Each backend opened, by the name /readyz reports it under, in connect order."""
@@ -120,4 +123,5 @@ def open_backends(settings: Settings, clock: Clock, roles: frozenset[Role]) -> B
         ),
         rate_limits=open_rate_limits(url, prefix=prefix) if gateway else None,
         presence=open_presence(url, prefix=prefix) if gateway else None,
+        connections=open_connection_registry(url, prefix=prefix) if gateway else None,
     )

@@ -1,17 +1,23 @@
-"""Presence on Redis, laid out for a Redis Cluster: every command touches one party's keys.
+"""Presence on Redis, laid out for a Redis Cluster: every command touches one party's key.
 
-Keys of a party (the braces are a cluster hash tag: one party's keys share a slot):
-  pe:presence:{id}          hash gateway id -> its count of the party's participants
-  pe:presence:{id}:expiry   zset gateway id -> when that count expires (Redis time, ms)
-Both keys expire with their last live count. Nothing is global: a gateway reports each of its
-parties (and a 0 for each party it dropped since its last report), and totals are read party
-by party; both are pipelined, one script call per party.
+One key per party (the braces are a cluster hash tag, so the key's slot is the party's):
+  pe:presence:{id}   zset user id -> when that user's presence expires (Redis time, ms)
+A gateway's report is one script call per party it has users in (one more per
+_USERS_PER_CALL of them): ZADD GT of its present users (a later expiry than another
+gateway's wins), ZADD XX LT of those who left (an earlier one, never adding anyone), then
+pruning and expiring the key with its last user. A party's count is ZCOUNT of the unexpired
+scores. Nothing is global: calls are pipelined, party by party, and every expiry is on Redis's
+clock, so gateways' clocks never need to agree.
 """
+
+from collections.abc import Collection, Iterator, Mapping
 
 from .redis_backend import RedisBackend
 
-# Script calls per pipeline round trip: bounds the buffers on both sides for a big report.
-_PIPELINE_CHUNK = 500
+# Users per script call, so that no call holds Redis for long (a ZADD of 2,000 members takes
+# ~1 ms), and script calls per pipeline round trip (bounds the buffers on both sides).
+_USERS_PER_CALL = 2_000
+_PIPELINE_CHUNK = 100
 
 # Now in ms from Redis's clock, so that every gateway's expiries compare on one clock.
 _NOW = """
@@ -19,42 +25,39 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 """
 
-# KEYS: counts hash, expiry zset. ARGV: gateway id, count (0: the gateway left), ttl ms.
-# Prunes dead gateways' counts, then lets the keys expire with the last live count.
+# KEYS: the party's zset. ARGV: ttl ms, left ttl ms, n present users, the present users, then
+# the users who left.
 _REPORT = (
     _NOW
     + """
-for _, gateway in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
-  redis.call('HDEL', KEYS[1], gateway)
+local key = KEYS[1]
+local present = tonumber(ARGV[3])
+local function zadd(flags, score, first, last)
+  for start = first, last, 500 do
+    local args = {key, unpack(flags)}
+    for i = start, math.min(start + 499, last) do
+      args[#args + 1] = score
+      args[#args + 1] = ARGV[i]
+    end
+    redis.call('ZADD', unpack(args))
+  end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if tonumber(ARGV[2]) > 0 then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
-else
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-end
-local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-if #last == 0 then
-  redis.call('DEL', KEYS[1], KEYS[2])
-else
-  redis.call('PEXPIREAT', KEYS[1], last[2])
-  redis.call('PEXPIREAT', KEYS[2], last[2])
+zadd({'XX', 'LT'}, now + tonumber(ARGV[2]), 4 + present, #ARGV)
+zadd({'GT'}, now + tonumber(ARGV[1]), 4, 3 + present)
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+if #last > 0 then
+  redis.call('PEXPIREAT', key, last[2])
 end
 return 1
 """
 )
 
-# KEYS: counts hash, expiry zset. The sum of the counts that have not expired (writes nothing).
+# KEYS: the party's zset. Its users whose presence has not expired (writes nothing).
 _TOTAL = (
     _NOW
     + """
-local total = 0
-for _, gateway in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf')) do
-  total = total + tonumber(redis.call('HGET', KEYS[1], gateway) or '0')
-end
-return total
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 """
 )
 
@@ -64,25 +67,27 @@ class RedisPresence(RedisBackend):
         super().__init__(url, prefix=prefix)
         self._report = self.client.register_script(_REPORT)
         self._total = self.client.register_script(_TOTAL)
-        # gateway id -> the parties of its last report, to take back those it dropped
-        self._reported: dict[str, set[str]] = {}
 
-    async def report(self, gateway_id: str, counts: dict[str, int], ttl_seconds: float) -> None:
-        live = {party_id for party_id, count in counts.items() if count > 0}
-        previous = self._reported.get(gateway_id, set())
-        # Until this report is through, what it drops may still count: take it back next time.
-        self._reported[gateway_id] = previous | live
+    async def report(
+        self,
+        present: Mapping[str, Collection[str]],
+        left: Mapping[str, Collection[str]],
+        *,
+        ttl_seconds: float,
+        left_ttl_seconds: float,
+    ) -> None:
         ttl_ms = max(int(ttl_seconds * 1000), 1)
-        entries = [(party_id, counts[party_id]) for party_id in live]
-        entries += [(party_id, 0) for party_id in previous - live]
-        for start in range(0, len(entries), _PIPELINE_CHUNK):
+        left_ttl_ms = max(int(left_ttl_seconds * 1000), 1)
+        calls = list(_calls(present, left))
+        for start in range(0, len(calls), _PIPELINE_CHUNK):
             async with self.client.pipeline(transaction=False) as pipe:
-                for party_id, count in entries[start : start + _PIPELINE_CHUNK]:
+                for party_id, here, gone in calls[start : start + _PIPELINE_CHUNK]:
                     await self._report(
-                        keys=self._keys(party_id), args=[gateway_id, count, ttl_ms], client=pipe
+                        keys=[self._key(party_id)],
+                        args=[ttl_ms, left_ttl_ms, len(here), *here, *gone],
+                        client=pipe,
                     )
                 await pipe.execute()
-        self._reported[gateway_id] = live
 
     async def totals(self, party_ids: list[str]) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -90,11 +95,23 @@ class RedisPresence(RedisBackend):
             chunk = party_ids[start : start + _PIPELINE_CHUNK]
             async with self.client.pipeline(transaction=False) as pipe:
                 for party_id in chunk:
-                    await self._total(keys=self._keys(party_id), client=pipe)
+                    await self._total(keys=[self._key(party_id)], client=pipe)
                 replies = await pipe.execute()
             totals.update(zip(chunk, map(int, replies), strict=True))
         return totals
 
-    def _keys(self, party_id: str) -> list[str]:
-        counts = f"{self.prefix}presence:{{{party_id}}}"
-        return [counts, f"{counts}:expiry"]
+    def _key(self, party_id: str) -> str:
+        return f"{self.prefix}presence:{{{party_id}}}"
+
+
+def _calls(
+    present: Mapping[str, Collection[str]], left: Mapping[str, Collection[str]]
+) -> Iterator[tuple[str, list[str], list[str]]]:
+    """(party, present users, users who left) per script call, at most _USERS_PER_CALL each."""
+    for party_id in present.keys() | left.keys():
+        users = [*present.get(party_id, ()), *left.get(party_id, ())]
+        here = len(present.get(party_id, ()))
+        for start in range(0, max(len(users), 1), _USERS_PER_CALL):
+            chunk = users[start : start + _USERS_PER_CALL]
+            split = max(0, min(here - start, len(chunk)))
+            yield party_id, chunk[:split], chunk[split:]

@@ -50,7 +50,8 @@ class Room:
     """One party on this gateway."""
 
     party_id: str
-    members: set[Member] = field(default_factory=set)
+    members: dict[Member, str] = field(default_factory=dict)  # member -> its user id
+    users: dict[str, int] = field(default_factory=dict)  # user id -> its members here
     pending: list[Publication] = field(default_factory=list)
     flush_scheduled: bool = False
     subscription: asyncio.Future[StreamPosition] | None = None
@@ -96,14 +97,20 @@ class Hub:
         self._broker = broker
         self._tick = tick_seconds
         self._rooms: dict[str, Room] = {}
+        # party -> users whose last member here left since presence last took them
+        self._departed: dict[str, set[str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- membership -------------------------------------------------------------------
 
-    async def join(self, party_id: str, member: Member) -> None:
-        """Add a member; once this returns it gets every publication the broker delivers."""
+    async def join(self, party_id: str, member: Member, user_id: str) -> None:
+        """Add a member (a session of `user_id`); once this returns it gets every publication
+        the broker delivers."""
         room = self._rooms.setdefault(party_id, Room(party_id))
-        room.members.add(member)
+        if member not in room.members:
+            room.members[member] = user_id
+            room.users[user_id] = room.users.get(user_id, 0) + 1
+            self._departed.get(party_id, set()).discard(user_id)
         if room.subscription is None:
             room.subscription = asyncio.ensure_future(self._broker.subscribe(party_id))
         subscription = room.subscription
@@ -122,7 +129,11 @@ class Hub:
         room = self._rooms.get(party_id)
         if room is None or member not in room.members:
             return
-        room.members.discard(member)
+        user_id = room.members.pop(member)
+        room.users[user_id] -= 1
+        if not room.users[user_id]:
+            del room.users[user_id]
+            self._departed.setdefault(party_id, set()).add(user_id)
         if room.members:
             return
         del self._rooms[party_id]
@@ -162,12 +173,20 @@ class Hub:
         room.snapshot_publications = read_after
         room.snapshot_expires = self._event_loop().time() + SNAPSHOT_KEEP_SECONDS
 
+    # --- presence: users, however many sessions each has here ------------------------------
+
     def local_count(self, party_id: str) -> int:
         room = self._rooms.get(party_id)
-        return len(room.members) if room is not None else 0
+        return len(room.users) if room is not None else 0
 
-    def local_counts(self) -> dict[str, int]:
-        return {party_id: len(room.members) for party_id, room in self._rooms.items()}
+    def local_users(self) -> dict[str, list[str]]:
+        """The users with a session here, by party."""
+        return {party_id: list(room.users) for party_id, room in self._rooms.items()}
+
+    def take_departures(self) -> dict[str, set[str]]:
+        """The users whose last session here left each party since the last call."""
+        departed, self._departed = self._departed, {}
+        return departed
 
     # --- fan-out (called by the broker, synchronously, in offset order) -----------------
 

@@ -11,7 +11,8 @@ about 13 KiB and each join a fifth of its CPU, for features a WebSocket here doe
 
 Close codes: 4401 bad or missing token (checked before anything else), 4403 Origin not allowed,
 1013 the gateway is draining, 1011 the server offers no `party.wire` (not run through
-party_engine.server), 1009 a frame over PARTY_MAX_FRAME_BYTES (closed by the protocol).
+party_engine.server), 4409 the user already has PARTY_MAX_CONNECTIONS_PER_USER connections
+open over all gateways, 1009 a frame over PARTY_MAX_FRAME_BYTES (closed by the protocol).
 """
 
 import asyncio
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 PATH = "/ws"
 UNAUTHORIZED = 4401
 FORBIDDEN_ORIGIN = 4403
+TOO_MANY_CONNECTIONS = 4409
 TRY_AGAIN_LATER = 1013
 INTERNAL_ERROR = 1011
 # How long a closed connection may take to read up to our close frame before it is aborted.
@@ -79,6 +81,10 @@ async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: S
     if wire is None:
         await close(INTERNAL_ERROR, "run under party_engine.server (party.wire)")
         return
+    connection = await gateway.connection_cap.admit(principal.user_id)
+    if connection is None:
+        await close(TOO_MANY_CONNECTIONS, "too_many_connections")
+        return
     session = Session(
         gateway, principal, Outbox(wire, settings.max_pending_bytes, CLOSE_GRACE_SECONDS)
     )
@@ -92,6 +98,7 @@ async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: S
             await session.handle(data if data is not None else message.get("bytes") or b"")
     finally:
         gateway.sessions.discard(session)
+        await gateway.connection_cap.release(principal.user_id, connection)
         await session.close()
         # The scope refers to the Wire and the Wire to the protocol that holds the scope:
         # undone here, so the connection is freed now, not by a full garbage collection.

@@ -20,7 +20,8 @@ from ..config import Settings
 from ..domain.parties import Party
 from ..lifecycle import PartyLifecycle
 from ..periodic import Periodic
-from ..ports import Broker, EventPublisher, Presence, Store
+from ..ports import Broker, ConnectionRegistry, EventPublisher, Presence, Store
+from .connection_cap import ConnectionCap
 from .fresh_reads import FreshReads
 from .hub import Hub
 from .rate_limit import ShareLimiter
@@ -30,6 +31,11 @@ from .transport import text_frame
 log = logging.getLogger(__name__)
 
 PRESENCE_SECONDS = 1.0
+# A user counts in a party for this long after a gateway last reported them there, and for at
+# most PRESENCE_LEFT_SECONDS after their last session there left (unless another gateway
+# still reports them).
+PRESENCE_TTL_SECONDS = 3 * PRESENCE_SECONDS
+PRESENCE_LEFT_SECONDS = 1.5 * PRESENCE_SECONDS
 # A party's members are told its new count at once when it moved by this share (any move
 # under 100 people), else once it has been stale this long: while thousands join, a frame
 # to every member every second would cost a gateway a tenth of a core.
@@ -47,6 +53,7 @@ class Gateway:
         store: Store,
         broker: Broker,
         presence: Presence,
+        connections: ConnectionRegistry,
         events: EventPublisher,
         lifecycle: PartyLifecycle,
         rate_limits: Storage,
@@ -64,6 +71,9 @@ class Gateway:
         self.snapshots = FreshReads(broker.snapshot)
         self.share_limiter = ShareLimiter(rate_limits, settings.share_rate_limit)
         self.gateway_id = secrets.token_hex(8)
+        self.connection_cap = ConnectionCap(
+            connections, gateway_id=self.gateway_id, limit=settings.max_connections_per_user
+        )
         self.sessions: set[Session] = set()
         self.accepting = True
         self._totals: dict[str, int] = {}  # party: count over every gateway, last read
@@ -82,23 +92,30 @@ class Gateway:
     async def start(self) -> None:
         self.broker.set_handler(self.hub.on_publication, self.hub.on_broadcast)
         self._presence_loop.start()
+        self.connection_cap.start()
 
     async def stop(self) -> None:
         self.accepting = False
         await self._presence_loop.stop()
+        await self.connection_cap.stop()
 
     def presence_of(self, party_id: str) -> int:
-        """The last known total over all gateways (at least this gateway's own count)."""
+        """The last known count of users over all gateways (at least this gateway's own)."""
         local = self.hub.local_count(party_id)
         return max(local, self._totals.get(party_id, 0))
 
     async def presence_round(self) -> None:
-        """Report this gateway's counts, read the totals, and tell members of changed ones."""
-        counts = self.hub.local_counts()
-        await self.presence.report(self.gateway_id, counts, ttl_seconds=3 * PRESENCE_SECONDS)
-        if not counts:
+        """Report this gateway's users, read the totals, and tell members of changed ones."""
+        users = self.hub.local_users()
+        await self.presence.report(
+            users,
+            self.hub.take_departures(),
+            ttl_seconds=PRESENCE_TTL_SECONDS,
+            left_ttl_seconds=PRESENCE_LEFT_SECONDS,
+        )
+        if not users:
             return
-        self._totals = await self.presence.totals(list(counts))
+        self._totals = await self.presence.totals(list(users))
         now = time.monotonic()
         told = self._presence_told
         self._presence_told = {}

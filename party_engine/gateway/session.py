@@ -166,7 +166,7 @@ class Session:
         if party_id in self._feeds:  # a second join restarts the feed from its `since`
             await gateway.hub.leave(party_id, self._feeds.pop(party_id))
         feed = PartyFeed(party_id, self.outbox, max_held=gateway.settings.history_size)
-        await gateway.hub.join(party_id, feed)
+        await gateway.hub.join(party_id, feed, self._user.user_id)
         self._feeds[party_id] = feed
         try:
             await self._catch_up(feed, party, frame)

@@ -1,0 +1,109 @@
+"""One contract for the ConnectionRegistry port (the per-user connection cap), run against the
+embedded registry and a real redis-server."""
+
+import re
+
+import pytest
+import redis.asyncio as redis
+from redis.crc import key_slot
+
+from party_engine.backends import open_connection_registry
+from tests.backend_harness import opened
+from tests.broker_helpers import eventually
+
+LONG = 30.0
+SHORT = 0.2
+
+
+@pytest.fixture
+async def registry(store_url):
+    async with opened(open_connection_registry(store_url)) as registry:
+        yield registry
+
+
+async def register(registry, user, connection, limit=2, ttl=LONG) -> bool:
+    return await registry.register(user, connection, limit=limit, ttl_seconds=ttl)
+
+
+async def test_a_user_gets_at_most_the_limit_and_others_are_not_affected(registry):
+    assert await register(registry, "u1", "g1:1", limit=3)
+    assert await register(registry, "u1", "g2:1", limit=3)  # another gateway: same user
+    assert await register(registry, "u1", "g1:2", limit=3)
+    assert not await register(registry, "u1", "g1:3", limit=3)
+    assert await register(registry, "u1", "g1:2", limit=3)  # counted already
+    assert await register(registry, "u2", "g1:4", limit=3)
+
+
+async def test_an_unregistered_connection_frees_its_slot_at_once(registry):
+    assert await register(registry, "u1", "a")
+    assert await register(registry, "u1", "b")
+    assert not await register(registry, "u1", "c")
+    await registry.unregister("u1", "a")
+    await registry.unregister("u1", "unknown")  # a no-op
+    assert await register(registry, "u1", "c")
+    assert not await register(registry, "u1", "d")
+
+
+async def test_connections_nobody_renews_stop_counting_after_the_ttl(registry):
+    """A crashed gateway renews nothing: its connections free their user's slots."""
+    assert await register(registry, "u1", "crashed", ttl=SHORT)
+    assert await register(registry, "u1", "alive")
+    assert not await register(registry, "u1", "new")
+
+    async def slot_freed():
+        return await register(registry, "u1", "new")
+
+    await eventually(slot_freed, within=5)
+
+
+async def test_renewed_connections_keep_counting(registry):
+    assert await register(registry, "u1", "renewed", ttl=SHORT)
+    assert await register(registry, "u1", "witness", ttl=SHORT)
+    await registry.renew({"u1": ["renewed"], "u2": []}, ttl_seconds=LONG)
+
+    async def witness_expired():
+        return await register(registry, "u1", "new")
+
+    await eventually(witness_expired, within=5)
+    assert not await register(registry, "u1", "one-more")  # `renewed` still counts
+
+
+async def test_renewing_counts_again_a_connection_that_expired(registry):
+    """A gateway that stalled past the ttl: its connections are open, so they count again."""
+    assert await register(registry, "u1", "stalled", limit=1, ttl=SHORT)
+
+    async def expired():
+        if await register(registry, "u1", "probe", limit=1):
+            await registry.unregister("u1", "probe")
+            return True
+        return False
+
+    await eventually(expired, within=5)
+    await registry.renew({"u1": ["stalled"]}, ttl_seconds=LONG)
+    assert not await register(registry, "u1", "new", limit=1)
+
+
+async def test_on_redis_every_key_is_one_users_and_carries_its_hash_tag(redis_url):
+    """What makes the registry cluster-safe: each command touches one user's key."""
+    async with opened(open_connection_registry(redis_url, prefix="t:")) as registry:
+        await register(registry, "u1", "a")
+        await register(registry, "u{x}", "b")
+        await registry.renew({"u1": ["a"], "u2": ["c"]}, ttl_seconds=LONG)
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            keys = [key async for key in client.scan_iter("*")]
+            tags = set()
+            for key in keys:
+                match = re.fullmatch(r"t:connections:\{(.+)\}", key)
+                assert match, key
+                tags.add(match.group(1))
+                assert key_slot(key.encode()) == key_slot(
+                    f"t:connections:{{{match.group(1)}}}".encode()
+                )
+                assert await client.pttl(key) > 0, key  # a crashed gateway's keys expire too
+            assert tags == {"u1", "u{x}", "u2"}
+            for user, connection in (("u1", "a"), ("u{x}", "b"), ("u2", "c")):
+                await registry.unregister(user, connection)
+            assert [key async for key in client.scan_iter("*")] == []
+        finally:
+            await client.aclose()
