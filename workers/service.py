@@ -7,6 +7,7 @@ from party_engine.clock import Clock
 from party_engine.ports import BatchHandler, EventConsumer, Ledger, NoticeBook, PartyStore, Push
 
 from .counters import CountersHandler
+from .party_push import PartyPushHandler
 from .seller_notices import NoticeSweeper, SellerNoticesHandler
 
 
@@ -36,9 +37,13 @@ class WorkerService:
             window_seconds=window,
             lock_seconds=event_lock_seconds,
         )
+        party_push = PartyPushHandler(
+            ledger=ledger, store=store, push=push, clock=clock, lock_seconds=event_lock_seconds
+        )
         self.handlers: dict[str, BatchHandler] = {
             counters.queue: counters,
             seller_notices.queue: seller_notices,
+            party_push.queue: party_push,
         }
         self.sweeper = NoticeSweeper(
             notices=self.notices,

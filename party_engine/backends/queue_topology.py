@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 COUNTERS = "counters"
 SELLER_NOTICES = "seller-notices"
+PARTY_PUSH = "push"
 
 # Worker queue -> the routing keys it is bound to.
 BINDINGS: dict[str, tuple[str, ...]] = {
     COUNTERS: ("share.created", "like.created"),
     SELLER_NOTICES: ("share.created",),
+    PARTY_PUSH: ("party.started", "party.reminder"),
 }
 
 
