@@ -1,71 +1,58 @@
-"""Tells the world about party transitions: a lifecycle listener that publishes the matching
-domain event to the workers and sends the theme push when a party goes live.
+"""Tells the workers about party transitions: a lifecycle listener that publishes the matching
+domain event (`party.started`, `party.ended`), and the clock's reminders (`party.reminder`).
 
-It hears every transition this process applies, whoever asked (a host or the clock). The
-state change is already saved when it runs, so a failing push or publish is logged, never
-raised back into the host's request.
+Event ids derive from the transition (`{party}:started`, `{party}:ended`,
+`{party}:reminder:{starts_at}`), so the same transition published twice, by the process that
+applied it and again by the clock re-announcing recent transitions, is applied once by each
+worker queue. The push that tells a theme's followers is a worker's job (workers/party_push.py):
+nothing here waits on SNS. The state change is already saved when this runs, so a failing
+publish is logged, never raised back into the host's request or the clock's tick.
 """
 
 import logging
-from datetime import datetime
 
 from .clock import Clock
 from .domain.events import DomainEvent, PartyEnded, PartyReminder, PartyStarted
 from .domain.parties import Party, PartyState
-from .ports import EventPublisher, Notification, Push
+from .ports import EventPublisher
 
 log = logging.getLogger(__name__)
 
 
-def start_notice(party: Party) -> Notification:
-    return Notification(
-        title=f"{party.title} is live",
-        body=f"The {party.theme.value} party has started: join now",
-        data={"party_id": party.id, "kind": PartyStarted.routing_key},
-    )
-
-
-def reminder_notice(party: Party, minutes: int) -> Notification:
-    return Notification(
-        title=f"{party.title} starts soon",
-        body=f"The {party.theme.value} party starts in {minutes} minutes",
-        data={"party_id": party.id, "kind": PartyReminder.routing_key},
-    )
+def lifecycle_events(party: Party) -> list[DomainEvent]:
+    """The events of every transition this party has gone through, as first announced."""
+    events: list[DomainEvent] = []
+    if party.started_at is not None:
+        events.append(PartyStarted(f"{party.id}:started", party.id, party.started_at))
+    if party.state is PartyState.ENDED and party.ended_at is not None:
+        # Also a party that expired unseen: it ends without ever having started.
+        events.append(PartyEnded(f"{party.id}:ended", party.id, party.ended_at))
+    return events
 
 
 class PartyAnnouncer:
-    def __init__(self, push: Push, events: EventPublisher, clock: Clock) -> None:
-        self._push = push
+    def __init__(self, events: EventPublisher, clock: Clock) -> None:
         self._events = events
         self._clock = clock
 
     async def on_change(self, before: Party, after: Party) -> None:
-        now = self._clock.now()
-        if after.state is PartyState.LIVE and before.state is PartyState.SCHEDULED:
-            # Event ids derive from the transition, so a redelivered one deduplicates.
-            await self._publish(PartyStarted(f"{after.id}:started", after.id, now))
-            await self._send(after, start_notice(after))
-        elif after.state is PartyState.ENDED and before.state is not PartyState.ENDED:
-            # Also a party that expired unseen: it ends without ever pushing a start.
-            await self._publish(PartyEnded(f"{after.id}:ended", after.id, now))
+        told = {event.id for event in lifecycle_events(before)}
+        for event in lifecycle_events(after):
+            if event.id not in told:
+                await self._publish(event)
 
-    async def remind(self, party: Party, minutes: int) -> None:
+    async def republish(self, party: Party) -> None:
+        """Publish the party's transitions again (the process that applied them may have died
+        before its publish was confirmed); the workers deduplicate by event id."""
+        for event in lifecycle_events(party):
+            await self._publish(event)
+
+    async def remind(self, party: Party) -> None:
         at = int(party.starts_at.timestamp())
         await self._publish(PartyReminder(f"{party.id}:reminder:{at}", party.id, self._clock.now()))
-        await self._send(party, reminder_notice(party, minutes))
 
     async def _publish(self, event: DomainEvent) -> None:
         try:
             await self._events.publish(event)
         except Exception:
             log.exception("could not publish %s for party %s", event.routing_key, event.party_id)
-
-    async def _send(self, party: Party, notification: Notification) -> None:
-        try:
-            await self._push.notify_theme(party.theme, notification)
-        except Exception:
-            log.exception("could not push %s for party %s", notification.data["kind"], party.id)
-
-
-def minutes_until(start: datetime, now: datetime) -> int:
-    return max(1, round((start - now).total_seconds() / 60))

@@ -12,11 +12,12 @@ from typing import Protocol
 from workers.service import WorkerService
 
 from .announcer import PartyAnnouncer
-from .backends.opened import Backends, open_backends
+from .backends.opened import CLOCK_LEASE_TTL_SECONDS, Backends, open_backends
 from .clock import Clock, SystemClock
 from .config import Settings, is_embedded
 from .gateway.service import Gateway
 from .lifecycle import PartyLifecycle
+from .party_states import StateBroadcaster
 from .roles import ALL_ROLES, Role
 from .scheduler import Scheduler
 
@@ -54,10 +55,18 @@ class Engine:
         self.broker = backends.broker
         # Started in order after the backends connect, stopped in reverse before they close.
         self.services: list[Service] = []
-        # Every transition this process applies (host or clock) is announced: events + push.
-        self.announcer = PartyAnnouncer(self.push, self.events, self.clock)
+        # Every transition this process applies (host, clock or CLI) is announced, whatever
+        # its roles: to the workers as an event, to joined clients through the broker.
+        self.announcer = PartyAnnouncer(self.events, self.clock)
         self.lifecycle.on_change(self.announcer.on_change)
+        self.lifecycle.on_change(StateBroadcaster(self.broker).on_change)
         if Role.SCHEDULER in roles:
+            if Role.WORKER not in roles and is_embedded(settings.amqp_url):
+                log.warning(
+                    "PARTY_AMQP_URL is the embedded queue and this process runs no worker: "
+                    "the start and reminder pushes, sent by a worker, stay in memory. Run "
+                    "`party-engine all`, or use RabbitMQ."
+                )
             assert backends.lease is not None and backends.reminders is not None
             self.services.append(
                 Scheduler(
@@ -68,6 +77,7 @@ class Engine:
                     reminders=backends.reminders,
                     clock=self.clock,
                     reminder_minutes=settings.reminder_minutes,
+                    lease_seconds=CLOCK_LEASE_TTL_SECONDS,
                 )
             )
         if Role.WORKER in roles:
@@ -104,7 +114,6 @@ class Engine:
                 presence=backends.presence,
                 connections=backends.connections,
                 events=self.events,
-                lifecycle=self.lifecycle,
                 rate_limits=backends.rate_limits.storage,
                 clock=self.clock,
             )

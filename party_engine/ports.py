@@ -62,6 +62,11 @@ class PartyStore(Protocol):
     async def due_parties(self, now: datetime, limit: int = 100) -> list[Party]:
         """Scheduled parties whose start has come and live parties whose end has come."""
 
+    async def changed_parties(self, since: datetime, limit: int = 100) -> list[Party]:
+        """Parties whose latest state change (going live, ending, being cancelled) happened at
+        or after `since`, oldest change first (the clock re-announces recent transitions).
+        Changes are kept at least a day."""
+
 
 class ListingStore(Protocol):
     async def create_listing(self, listing: Listing) -> None: ...

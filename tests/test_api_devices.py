@@ -5,13 +5,17 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from party_engine.roles import Role
 from party_engine.tokens import UserRole, issue_token
 from tests.api_harness import PROBLEM, SECRET, api_client, started_engine
+from tests.pipeline_helpers import eventually
 
 
 @pytest.fixture
 async def client(store_url):
-    async with started_engine(store_url) as engine, api_client(engine) as client:
+    # With a worker: the start push is sent by the party-push worker.
+    roles = frozenset({Role.GATEWAY, Role.WORKER})
+    async with started_engine(store_url, roles) as engine, api_client(engine) as client:
         yield client
 
 
@@ -105,9 +109,13 @@ async def test_a_follower_sees_the_party_start_notice_in_their_notifications(cli
     party_id = party.json()["id"]
     assert (await client.post(f"/parties/{party_id}/start", headers=HOST)).status_code == 200
 
-    response = await client.get("/me/notifications", headers=FAN)
-    assert response.status_code == 200
-    [notice] = response.json()["items"]
+    async def notified() -> bool:
+        response = await client.get("/me/notifications", headers=FAN)
+        assert response.status_code == 200
+        return bool(response.json()["items"])
+
+    await eventually(notified, within=10)
+    [notice] = (await client.get("/me/notifications", headers=FAN)).json()["items"]
     assert notice["data"] == {"party_id": party_id, "kind": "party.started"}
     assert (await client.get("/me/notifications", headers=OTHER)).json()["items"] == []
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import websockets
 
+from party_engine.domain.parties import PartyState
 from party_engine.gateway.fresh_reads import FreshReads
 from tests.gateway_harness import (
     Client,
@@ -292,6 +293,19 @@ async def test_a_party_that_ends_is_announced_and_refuses_shares(gateway, party,
     assert state == {"type": "party", "party": party, "state": "ended"}
     refused = await client.reply(type="share", id=1, party=party, listing=listing)
     assert refused["code"] == "party_not_live"
+
+
+async def test_a_state_is_told_once_and_never_followed_by_an_older_one(gateway, party, client):
+    await client.join(party)  # told "live" in its snapshot
+    engine = gateway.engine
+    assert engine.gateway is not None
+    await engine.gateway.repair_states()  # live again: not news
+    await engine.lifecycle.end(party)
+    await engine.gateway.repair_states()  # ended, as the broadcast already told
+    engine.gateway.hub.tell_state(party, PartyState.LIVE)  # a late, older one
+    await client.reply(type="ping", id="after")  # every frame sent before the pong is read
+    states = [f["state"] for f in client.frames if f["type"] == "party"]
+    assert states == ["ended"]
 
 
 # --- what each bad input gets -----------------------------------------------------------

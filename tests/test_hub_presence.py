@@ -12,6 +12,9 @@ class Silent(Member):
     def send_prepared(self, frame: bytes) -> None:
         pass
 
+    def tell_state(self, state, frame: bytes) -> None:
+        pass
+
 
 async def test_the_hub_counts_users_and_reports_those_whose_last_session_left():
     broker = MemoryBroker()

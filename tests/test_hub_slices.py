@@ -16,6 +16,9 @@ class Recorder(Member):
     def send_prepared(self, frame: bytes) -> None:
         self.received.append(frame)
 
+    def tell_state(self, state, frame: bytes) -> None:
+        self.received.append(frame)
+
 
 async def test_a_big_party_is_written_to_in_slices_with_the_loop_running_between():
     broker = MemoryBroker()

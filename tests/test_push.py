@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from party_engine.announcer import PartyAnnouncer
-from party_engine.backends import open_devices, open_push, open_store
+from party_engine.backends import open_devices, open_ledger, open_push, open_store
 from party_engine.clock import SystemClock
 from party_engine.config import Settings
 from party_engine.domain.devices import Platform
@@ -19,6 +19,7 @@ from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.lifecycle import PartyLifecycle
 from party_engine.ports import Notification
 from tests.test_scheduler import RecordingEvents
+from workers.party_push import PartyPushHandler
 
 NIKE = Theme(ThemeKind.BRAND, "Nike")
 START = Notification("Nike night is live", "Join now", {"party_id": "p1", "kind": "party.started"})
@@ -252,8 +253,16 @@ async def test_a_party_going_live_publishes_its_start_to_the_theme_topic(sns, mo
             now=now,
         )
     )
+    # The start event goes to the party-push worker handler, which publishes to the topic.
+    pusher = PartyPushHandler(
+        ledger=open_ledger("memory://"),
+        store=store,
+        push=push,
+        clock=SystemClock(),
+        lock_seconds=30,
+    )
     lifecycle = PartyLifecycle(store, SystemClock())
-    lifecycle.on_change(PartyAnnouncer(push, RecordingEvents(), SystemClock()).on_change)
+    lifecycle.on_change(PartyAnnouncer(RecordingEvents(pusher), SystemClock()).on_change)
     await lifecycle.start("p9", actor="h1")
 
     [topic] = moto_state(moto)["Topic"]

@@ -1,4 +1,7 @@
-"""The party clock under a controllable time source, on the embedded store and real Redis."""
+"""The party clock under a controllable time source, on the embedded store and real Redis.
+
+Each replica's events go straight to a party-push worker handler (workers/party_push.py), so
+the theme pushes they cause can be counted; the pipeline in between has its own tests."""
 
 import asyncio
 from dataclasses import dataclass, field
@@ -7,15 +10,24 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from party_engine.announcer import PartyAnnouncer
-from party_engine.backends import open_devices, open_lease, open_reminder_ledger, open_store
+from party_engine.backends import (
+    open_devices,
+    open_lease,
+    open_ledger,
+    open_reminder_ledger,
+    open_store,
+)
 from party_engine.backends.embedded import InProcess
 from party_engine.backends.push_memory import MemoryPush
+from party_engine.backends.queue_memory import MemoryQueue
+from party_engine.backends.queue_topology import PARTY_PUSH
 from party_engine.domain.events import DomainEvent
 from party_engine.domain.parties import PartyState, schedule_party
 from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.lifecycle import PartyLifecycle
-from party_engine.ports import Lease
+from party_engine.ports import BatchHandler, Lease
 from party_engine.scheduler import Scheduler
+from workers.party_push import PartyPushHandler
 
 CREATED = datetime(2030, 5, 1, 11, 0, tzinfo=UTC)
 START = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
@@ -36,8 +48,9 @@ class SteppedClock:
 
 @dataclass
 class RecordingEvents(InProcess):
-    """The EventPublisher port, keeping what it is given (the pipeline has its own tests)."""
+    """The EventPublisher port, keeping what it is given and handing it to a worker handler."""
 
+    handler: BatchHandler
     published: list[DomainEvent] = field(default_factory=list)
 
     def has_room(self) -> bool:
@@ -45,6 +58,7 @@ class RecordingEvents(InProcess):
 
     async def publish(self, event: DomainEvent) -> None:
         self.published.append(event)
+        await self.handler([event])
 
     def kinds(self, party_id: str) -> list[str]:
         return [e.routing_key for e in self.published if e.party_id == party_id]
@@ -71,25 +85,28 @@ class Rig:
 
 @pytest.fixture
 async def backends(store_url):
-    """What replicas share: the store, the device store and the reminder ledger."""
-    store, devices, reminders = (
+    """What replicas share: the store, the device store, the reminder ledger and the ledger."""
+    shared = (
         open_store(store_url),
         open_devices(store_url),
         open_reminder_ledger(store_url),
+        open_ledger(store_url),
     )
-    for backend in (store, devices, reminders):
+    for backend in shared:
         await backend.connect()
-    yield store, devices, reminders
-    for backend in (store, devices, reminders):
+    yield shared
+    for backend in shared:
         await backend.close()
 
 
-def a_rig(store_url, backends, time: SteppedClock, tick_seconds: float = 0.01) -> Rig:
-    store, devices, reminders = backends
-    push = MemoryPush(store, devices, time)
-    events = RecordingEvents()
+def a_rig(store_url, backends, time: SteppedClock, tick_seconds: float = 0.01, push=None) -> Rig:
+    store, devices, reminders, ledger = backends
+    push = push or MemoryPush(store, devices, time)
+    events = RecordingEvents(
+        PartyPushHandler(ledger=ledger, store=store, push=push, clock=time, lock_seconds=30)
+    )
     lifecycle = PartyLifecycle(store, time)
-    announcer = PartyAnnouncer(push, events, time)
+    announcer = PartyAnnouncer(events, time)
     lifecycle.on_change(announcer.on_change)
     lease = open_lease(store_url, "party-clock", 5.0)
     clock = Scheduler(
@@ -100,6 +117,7 @@ def a_rig(store_url, backends, time: SteppedClock, tick_seconds: float = 0.01) -
         reminders=reminders,
         clock=time,
         reminder_minutes=REMINDER_MINUTES,
+        lease_seconds=5.0,
         tick_seconds=tick_seconds,
     )
     return Rig(store, push, events, time, lifecycle, lease, clock)
@@ -107,7 +125,7 @@ def a_rig(store_url, backends, time: SteppedClock, tick_seconds: float = 0.01) -
 
 @pytest.fixture
 async def rig(store_url, backends):
-    store, _, _ = backends
+    store = backends[0]
     await store.create_party(
         schedule_party(
             party_id="p1",
@@ -230,3 +248,88 @@ async def wait_for(read, expected, within: float = 5.0):
     while (value := await read()) != expected:
         assert asyncio.get_running_loop().time() < deadline, f"still {value!r}"
         await asyncio.sleep(0.01)
+
+
+async def test_a_start_whose_event_was_lost_is_reannounced_and_pushed_once(rig):
+    # As if the process that started the party died before handing its event over.
+    party = await rig.store.get_party("p1")
+    await rig.store.save_party(party.start(START))
+    rig.time.at = START + timedelta(seconds=10)
+    assert await rig.clock.reannounce() == 1
+    assert await rig.clock.reannounce() == 1
+    assert rig.events.kinds("p1") == ["party.started", "party.started"]  # the same event id
+    assert await rig.notices() == ["party.started"]
+    rig.time.at = START + timedelta(minutes=2)
+    assert await rig.clock.reannounce() == 0  # only the last minute's transitions
+
+
+class BlockedPush(MemoryPush):
+    """A push whose theme publishes hang (SNS throttling, a hung endpoint)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.hung = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def notify_theme(self, theme, notification) -> None:
+        self.hung.set()
+        await self.released.wait()
+        await super().notify_theme(theme, notification)
+
+
+async def test_a_hung_push_neither_delays_the_next_start_nor_costs_the_lease(store_url, backends):
+    store, devices, reminders, ledger = backends
+    for index, offset in enumerate((0, 1)):
+        await store.create_party(
+            schedule_party(
+                party_id=f"p{index}",
+                host_id="h1",
+                title="Nike night",
+                theme=NIKE,
+                starts_at=START + timedelta(seconds=offset),
+                now=CREATED,
+            )
+        )
+    await store.follow("fan", NIKE)
+    time = SteppedClock(START)
+    push = BlockedPush(store, devices, time)
+    events = MemoryQueue()
+    lease = open_lease(store_url, "party-clock", 1.0)
+    rival = open_lease(store_url, "party-clock", 1.0)
+    lifecycle = PartyLifecycle(store, time)
+    announcer = PartyAnnouncer(events, time)
+    lifecycle.on_change(announcer.on_change)
+    clock = Scheduler(
+        store=store,
+        lifecycle=lifecycle,
+        announcer=announcer,
+        lease=lease,
+        reminders=reminders,
+        clock=time,
+        reminder_minutes=0,
+        lease_seconds=1.0,
+        tick_seconds=0.01,
+    )
+    pusher = PartyPushHandler(ledger=ledger, store=store, push=push, clock=time, lock_seconds=30)
+    for backend in (events, lease, rival):
+        await backend.connect()
+    await events.consume(PARTY_PUSH, pusher)
+    await clock.start()
+    try:
+        await wait_for(lambda: _state(store, "p0"), PartyState.LIVE)
+        await asyncio.wait_for(push.hung.wait(), 5)  # the worker is stuck in p0's push
+        time.at = START + timedelta(seconds=1)
+        await wait_for(lambda: _state(store, "p1"), PartyState.LIVE, within=1.0)
+        await asyncio.sleep(1.5)  # longer than the lease's TTL, with the push still hung
+        assert clock.leading
+        if store_url != "memory://":  # embedded leases live on one board per opener
+            assert not await rival.hold()
+    finally:
+        push.released.set()
+        await clock.stop()
+        for backend in (rival, lease, events):
+            await backend.close()
+
+
+async def _state(store, party_id: str) -> PartyState:
+    return (await store.get_party(party_id)).state

@@ -1,8 +1,10 @@
-"""Two `party-engine scheduler` processes on one real Redis: every party starts exactly once,
-on time, with exactly one start push and one reminder.
+"""Two `party-engine scheduler` processes on one real Redis, and a `party-engine worker` that
+pushes what they announce over RabbitMQ: every party starts exactly once, on time, with exactly
+one start push and one reminder (both replicas re-announce recent starts; the worker skips the
+copies).
 
-The embedded push records notices in the device store, which is Redis here, so the pushes of
-both processes land in one place where the test can count them.
+The embedded push records notices in the device store, which is Redis here, so every push lands
+in one place where the test can count them.
 """
 
 import asyncio
@@ -10,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,18 +28,20 @@ from party_engine.domain.themes import Theme, ThemeKind
 PARTY_ENGINE = str(Path(sys.executable).parent / "party-engine")
 NIKE = Theme(ThemeKind.BRAND, "Nike")
 PARTIES = 6
+KINDS = ("party.started", "party.reminder")
 
 
-def start_scheduler(redis_url: str) -> subprocess.Popen:
+def start_role(role: str, redis_url: str, amqp_url: str, amqp_prefix: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "PARTY_REDIS_URL": redis_url,
-        "PARTY_AMQP_URL": "memory://",
+        "PARTY_AMQP_URL": amqp_url,
+        "PARTY_AMQP_PREFIX": amqp_prefix,
         "PARTY_PUSH_URL": "memory://",
         "PARTY_JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256",
         "PARTY_REMINDER_MINUTES": "15",
     }
-    return subprocess.Popen([PARTY_ENGINE, "scheduler"], env=env, stderr=subprocess.PIPE)
+    return subprocess.Popen([PARTY_ENGINE, role], env=env, stderr=subprocess.PIPE)
 
 
 async def wait_until(condition, within: float, what: str) -> None:
@@ -47,8 +52,12 @@ async def wait_until(condition, within: float, what: str) -> None:
 
 
 @pytest.fixture
-async def schedulers(redis_url):
-    processes = [start_scheduler(redis_url), start_scheduler(redis_url)]
+async def replicas(redis_url, rabbitmq_server):
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    processes = [
+        start_role(role, redis_url, rabbitmq_server.url, prefix)
+        for role in ("scheduler", "scheduler", "worker")
+    ]
     yield processes
     for process in processes:
         if process.poll() is None:
@@ -57,7 +66,7 @@ async def schedulers(redis_url):
         process.stderr.close()
 
 
-async def test_two_replicas_start_each_party_once_on_time_and_push_once(redis_url, schedulers):
+async def test_two_replicas_start_each_party_once_on_time_and_push_once(redis_url, replicas):
     store, devices = (
         RedisStore(redis_url, prefix=DEFAULT_REDIS_PREFIX),
         RedisDeviceStore(redis_url, prefix=DEFAULT_REDIS_PREFIX),
@@ -66,7 +75,7 @@ async def test_two_replicas_start_each_party_once_on_time_and_push_once(redis_ur
     try:
 
         async def leader_elected() -> bool:
-            for process in schedulers:
+            for process in replicas:
                 assert process.poll() is None, process.stderr.read().decode()[-3000:]
             return bool(await client.exists("pe:lease:party-clock"))
 
@@ -81,7 +90,7 @@ async def test_two_replicas_start_each_party_once_on_time_and_push_once(redis_ur
                     host_id="h1",
                     title=f"party {index}",
                     theme=NIKE,
-                    starts_at=now + timedelta(seconds=1 + index * 0.2),
+                    starts_at=now + timedelta(seconds=3 + index * 0.2),
                     now=now,
                 )
             )
@@ -96,17 +105,23 @@ async def test_two_replicas_start_each_party_once_on_time_and_push_once(redis_ur
             assert party.version == 2  # created, then started: one transition
             assert party.started_at - party.starts_at < timedelta(seconds=1)
 
-        # Stop both; a duplicate push, if any, has happened by the time they exit.
-        for process in schedulers:
+        async def notices_of(kind: str) -> list[str]:
+            notices = await devices.notices("fan", limit=100)
+            return sorted(n.data["party_id"] for n in notices if n.data["kind"] == kind)
+
+        async def all_pushed() -> bool:
+            counts = [len(await notices_of(kind)) for kind in KINDS]
+            return min(counts) >= PARTIES
+
+        await wait_until(all_pushed, 15, "every push")
+        # Stop them all; a duplicate push, if any, has happened by the time they exit.
+        for process in replicas:
             process.send_signal(signal.SIGTERM)
-        for process in schedulers:
+        for process in replicas:
             assert process.wait(15) == 0, process.stderr.read().decode()
 
-        notices = await devices.notices("fan", limit=100)
-        started = sorted(n.data["party_id"] for n in notices if n.data["kind"] == "party.started")
-        reminded = sorted(n.data["party_id"] for n in notices if n.data["kind"] == "party.reminder")
-        assert started == [f"p{i}" for i in range(PARTIES)]
-        assert reminded == [f"p{i}" for i in range(PARTIES)]
+        for kind in KINDS:
+            assert await notices_of(kind) == [f"p{i}" for i in range(PARTIES)]
     finally:
         await client.aclose()
         await store.close()

@@ -2,16 +2,20 @@
 and on Redis: one notice at once, the rest coalesced into one summary per window, and an
 event handled twice never notifies twice. The clock is moved by hand."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from party_engine.backends.queue_memory import MemoryQueue
+from party_engine.backends.queue_topology import SELLER_NOTICES, Topology
 from party_engine.config import Settings
 from party_engine.domain.parties import schedule_party
 from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.engine import Engine
 from party_engine.roles import Role
 from tests.pipeline_helpers import a_share, eventually
+from workers.seller_notices import SellerNoticesHandler
 from workers.service import WorkerService
 
 WINDOW = 300
@@ -99,3 +103,42 @@ async def test_one_notice_at_once_then_one_summary_when_the_window_closes(engine
     engine.clock.at = START + timedelta(seconds=2 * WINDOW)
     assert await sweeper.sweep() == 1
     assert (await bodies(engine, "ann"))[-1] == "Your listings were shared once more in Nike night"
+
+
+class SlowPush:
+    """The engine's push, each send taking `seconds` (SNS throttling)."""
+
+    def __init__(self, push, seconds: float) -> None:
+        self._push = push
+        self._seconds = seconds
+
+    async def notify_user(self, user_id, notification) -> None:
+        await asyncio.sleep(self._seconds)
+        await self._push.notify_user(user_id, notification)
+
+
+async def test_a_batch_slower_than_its_lock_and_replayed_pushes_each_notice_once(engine):
+    lock_seconds = 0.3
+    handler = SellerNoticesHandler(
+        ledger=engine.ledger,
+        notices=worker_of(engine).notices,
+        store=engine.store,
+        push=SlowPush(engine.push, 0.2),
+        clock=engine.clock,
+        window_seconds=WINDOW,
+        lock_seconds=lock_seconds,
+    )
+    queue = MemoryQueue(topology=Topology(retry_delays=(0.05,)))
+    await queue.consume(SELLER_NOTICES, handler)
+    sellers = [f"seller-{n}" for n in range(4)]
+    try:
+        for n, seller in enumerate(sellers):  # one batch: the lock runs out after two pushes
+            await queue.publish(share_of(100 + n, seller))
+
+        async def all_told() -> bool:
+            return all([await bodies(engine, seller) for seller in sellers])
+
+        await eventually(all_told, within=10)
+    finally:
+        await queue.close()
+    assert [len(await bodies(engine, seller)) for seller in sellers] == [1, 1, 1, 1]

@@ -137,6 +137,30 @@ async def test_due_parties_are_started_and_ended_ones_in_deadline_order(store):
     assert [p.id for p in await store.due_parties(at, limit=1)] == ["soon"]
 
 
+async def test_changed_parties_are_recent_state_changes_oldest_first(store):
+    started = await store.create_party(a_party("started"))
+    ended = await store.create_party(a_party("ended"))
+    cancelled = await store.create_party(a_party("cancelled"))
+    await store.create_party(a_party("untouched"))
+    await store.save_party(started.start(NOW + timedelta(minutes=2)))
+    live = await store.save_party(ended.start(NOW))
+    await store.save_party(live.end(NOW + timedelta(minutes=3)))
+    await store.save_party(cancelled.cancel(NOW + timedelta(minutes=1)))
+    revised = await store.get_party("started")
+    await store.save_party(revised)  # saved again without a state change: still at its start
+
+    changed = await store.changed_parties(NOW + timedelta(minutes=1))
+    assert [(p.id, p.state) for p in changed] == [
+        ("cancelled", PartyState.CANCELLED),
+        ("started", PartyState.LIVE),
+        ("ended", PartyState.ENDED),
+    ]
+    assert [p.id for p in await store.changed_parties(NOW + timedelta(minutes=2, seconds=1))] == [
+        "ended"
+    ]
+    assert [p.id for p in await store.changed_parties(NOW, limit=1)] == ["cancelled"]
+
+
 async def test_listings_round_trip_with_optional_fields(store):
     listing = Listing(
         id="l1",

@@ -1,6 +1,10 @@
 """Seller notices: "your listing was shared in <party>", at most one per seller per party per
 window. The first share sends at once; later shares in the window are counted by the notice
-book, and the sweeper sends one summary with the count when the window closes."""
+book, and the sweeper sends one summary with the count when the window closes.
+
+The first notice is pushed at most once: the event is marked done before the push, so a retried
+batch or one replayed after its lock expired finds it done. A push that fails is logged, not
+retried."""
 
 import logging
 
@@ -47,21 +51,26 @@ class SellerNoticesHandler:
         unfinished = [event.id for event in claimed.fresh]
         try:
             for event in claimed.fresh:
-                if isinstance(event, ShareCreated):
-                    await self._note(event)
+                first = isinstance(event, ShareCreated) and await self._note(event)
+                # Done before the push (at most once): a batch retried after this point, or
+                # replayed after its lock expired (LockLost), finds the event done and skips it.
                 await self._ledger.mark_done(self.queue, [event.id])
                 unfinished.remove(event.id)
+                if isinstance(event, ShareCreated) and first:
+                    await self._send_first(event)
         except Exception:
             await self._ledger.release(self.queue, unfinished)
             raise
         return claimed.busy
 
-    async def _note(self, share: ShareCreated) -> None:
+    async def _note(self, share: ShareCreated) -> bool:
         now = self._clock.now().timestamp()
-        send_now = await self._notices.note_share(
+        return await self._notices.note_share(
             share.party_id, share.seller_id, share.id, now, self._window
         )
-        if send_now:
+
+    async def _send_first(self, share: ShareCreated) -> None:
+        try:
             title = await _party_title(self._store, share.party_id)
             await self._push.notify_user(
                 share.seller_id,
@@ -71,6 +80,9 @@ class SellerNoticesHandler:
                     data={"party_id": share.party_id, "listing_id": share.listing_id},
                 ),
             )
+        except Exception:
+            # The event is done: retrying could push twice (at most once, docs/event-pipeline.md).
+            log.warning("seller notice for %s was not sent", share.id, exc_info=True)
 
 
 class NoticeSweeper:

@@ -17,6 +17,7 @@ from party_engine.ports import (
 )
 
 from .counters import CountersHandler
+from .party_push import PartyPushHandler
 from .retention import RetentionHandler
 from .seller_notices import NoticeSweeper, SellerNoticesHandler
 
@@ -49,10 +50,14 @@ class WorkerService:
             window_seconds=window,
             lock_seconds=event_lock_seconds,
         )
+        party_push = PartyPushHandler(
+            ledger=ledger, store=store, push=push, clock=clock, lock_seconds=event_lock_seconds
+        )
         retention_handler = RetentionHandler(broker, ledger, retention)
         self.handlers: dict[str, BatchHandler] = {
             counters.queue: counters,
             seller_notices.queue: seller_notices,
+            party_push.queue: party_push,
             retention_handler.queue: retention_handler,
         }
         self.sweeper = NoticeSweeper(

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 COUNTERS = "counters"
 SELLER_NOTICES = "seller-notices"
 RETENTION = "retention"
+PARTY_PUSH = "push"
 
 # Worker queue -> the routing keys it is bound to.
 BINDINGS: dict[str, tuple[str, ...]] = {
     COUNTERS: ("share.created", "like.created"),
     SELLER_NOTICES: ("share.created",),
     RETENTION: ("party.ended",),
+    PARTY_PUSH: ("party.started", "party.reminder"),
 }
 
 

@@ -67,6 +67,15 @@ class MemoryStore(InProcess):
         )
         return due[:limit]
 
+    async def changed_parties(self, since: datetime, limit: int = 100) -> list[Party]:
+        changed = [
+            party
+            for party in self._parties.values()
+            if party.changed_at is not None and party.changed_at >= since
+        ]
+        changed.sort(key=lambda p: (p.changed_at or since, p.id))
+        return changed[:limit]
+
     async def create_listing(self, listing: Listing) -> None:
         self._listings[listing.id] = listing
 

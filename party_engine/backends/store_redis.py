@@ -9,6 +9,8 @@ Keys (all under the `pe:` prefix):
                         parties it does not return
   parties:due           zset of scheduled (scored by starts_at) and live (scored by ends_at)
                         parties: what the party clock has to look at next
+  parties:changed       zset of parties by their latest state change (Party.changed_at),
+                        trimmed to CHANGES_KEPT on every change
   listing:{id}          hash (records.listing_to_hash)
   follows:{user}        set of theme keys the user follows
   followers:{theme}     set of user ids following the theme
@@ -17,7 +19,7 @@ Nothing lives only in memory: with AOF on, a restart loses no acknowledged write
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from redis.exceptions import WatchError
@@ -38,6 +40,7 @@ from .records import (
 from .redis_backend import RedisBackend, decoded_hash, hash_mapping
 
 _PAGE_SCAN = 200
+CHANGES_KEPT = timedelta(days=1)
 
 
 def _due_score(party: Party) -> float | None:
@@ -97,6 +100,10 @@ class RedisStore(RedisBackend):
             pipe.zrem(self._due, party.id)
         else:
             pipe.zadd(self._due, {party.id: due})
+        changed = party.changed_at
+        if changed is not None and (previous is None or previous.state is not party.state):
+            pipe.zadd(self._changed, {party.id: changed.timestamp()})
+            pipe.zremrangebyscore(self._changed, "-inf", (changed - CHANGES_KEPT).timestamp())
 
     async def list_parties(self, query: PartyQuery) -> PartyPage:
         # Every combination of filters has an index of its own: a page reads its own rows only.
@@ -142,6 +149,12 @@ class RedisStore(RedisBackend):
         )
         return await self._get_many(cast(list[str], ids))
 
+    async def changed_parties(self, since: datetime, limit: int = 100) -> list[Party]:
+        ids = await self.client.zrangebyscore(
+            self._changed, since.timestamp(), "+inf", start=0, num=limit
+        )
+        return await self._get_many(cast(list[str], ids))
+
     async def create_listing(self, listing: Listing) -> None:
         key = f"{self.prefix}listing:{listing.id}"
         await self.client.hset(key, mapping=hash_mapping(listing_to_hash(listing)))
@@ -173,6 +186,10 @@ class RedisStore(RedisBackend):
     @property
     def _due(self) -> str:
         return f"{self.prefix}parties:due"
+
+    @property
+    def _changed(self) -> str:
+        return f"{self.prefix}parties:changed"
 
     def _index_of(self, state: PartyState | None, theme: Theme | None) -> str:
         """The index of parties with this state and theme (None: any), by starts_at."""

@@ -29,6 +29,12 @@ _NEXT_STATES: dict[PartyState, frozenset[PartyState]] = {
 }
 
 
+def comes_after(state: PartyState, earlier: PartyState) -> bool:
+    """Whether a party in `earlier` can later be in `state` (after one or more transitions)."""
+    following = _NEXT_STATES[earlier]
+    return state in following or any(comes_after(state, step) for step in following)
+
+
 @dataclass(frozen=True, slots=True)
 class Party:
     id: str
@@ -50,6 +56,11 @@ class Party:
     @property
     def is_live(self) -> bool:
         return self.state is PartyState.LIVE
+
+    @property
+    def changed_at(self) -> datetime | None:
+        """When the party last changed state (went live, ended or was cancelled)."""
+        return self.started_at if self.state is PartyState.LIVE else self.ended_at
 
     def ensure_owner(self, user_id: str) -> None:
         if user_id != self.host_id:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from .. import protocol
+from ..domain.parties import PartyState
 from ..ports import Broker, Publication, Snapshot, StreamPosition
 from .transport import text_frame
 
@@ -34,7 +35,12 @@ class Member(ABC):
 
     @abstractmethod
     def send_prepared(self, frame: bytes) -> None:
-        """Take a prepared frame that is not part of the event stream (presence, state)."""
+        """Take a prepared frame that is not part of the event stream (presence)."""
+
+    @abstractmethod
+    def tell_state(self, state: PartyState, frame: bytes) -> None:
+        """Take the party's `party {state}` frame, unless already told that state or a later
+        one (it may come twice: broadcast by whoever changed it, and from the state repair)."""
 
 
 # Members written to between two turns of the event loop, for frames sent in slices
@@ -201,7 +207,25 @@ class Hub:
             self._event_loop().call_later(self._tick, self._flush, room)
 
     def on_broadcast(self, party_id: str, payload: bytes) -> None:
-        self.send_to_party(party_id, text_frame(payload))
+        frame = orjson.loads(payload)
+        if frame.get("type") == "party":
+            self._tell_state(party_id, PartyState(frame["state"]), text_frame(payload))
+        else:
+            self.send_to_party(party_id, text_frame(payload))
+
+    def tell_state(self, party_id: str, state: PartyState) -> None:
+        """Tell the party's members its state, each one that was not told it yet."""
+        frame = text_frame(protocol.encode_party_state(party_id, state.value))
+        self._tell_state(party_id, state, frame)
+
+    def _tell_state(self, party_id: str, state: PartyState, frame: bytes) -> None:
+        room = self._rooms.get(party_id)
+        if room is not None:
+            _each(room.members, lambda member: member.tell_state(state, frame))
+
+    def party_ids(self) -> list[str]:
+        """The parties this gateway has members in."""
+        return list(self._rooms)
 
     def send_to_party(self, party_id: str, frame: bytes) -> None:
         room = self._rooms.get(party_id)

@@ -2,7 +2,11 @@
 and the drain.
 
 Party end or cancel: sessions are told (`party {state}`) and stay joined; the feed stays
-readable and shares and likes are refused with party_not_live.
+readable and shares and likes are refused with party_not_live. Whoever saved the change
+broadcast it (party_engine/party_states.py); every STATE_REPAIR_SECONDS the gateway also
+re-reads the state of each party it has members in and tells those not told it yet, so a
+broadcast lost with the process that saved the change reaches them within that bound (plus a
+read).
 """
 
 import asyncio
@@ -17,8 +21,6 @@ from limits.aio.storage import Storage
 from .. import protocol
 from ..clock import Clock, SystemClock
 from ..config import Settings
-from ..domain.parties import Party
-from ..lifecycle import PartyLifecycle
 from ..periodic import Periodic
 from ..ports import Broker, ConnectionRegistry, EventPublisher, Presence, Store
 from .connection_cap import ConnectionCap
@@ -41,6 +43,7 @@ PRESENCE_LEFT_SECONDS = 1.5 * PRESENCE_SECONDS
 # to every member every second would cost a gateway a tenth of a core.
 PRESENCE_STEP = 0.01
 PRESENCE_MAX_STALE_SECONDS = 5.0
+STATE_REPAIR_SECONDS = 2.0
 GOING_AWAY = 1001
 DRAIN_BATCHES = 10
 
@@ -55,7 +58,6 @@ class Gateway:
         presence: Presence,
         connections: ConnectionRegistry,
         events: EventPublisher,
-        lifecycle: PartyLifecycle,
         rate_limits: Storage,
         clock: Clock | None = None,
     ) -> None:
@@ -87,15 +89,25 @@ class Gateway:
             failure="presence round failed",
             failure_level=logging.WARNING,
         )
-        lifecycle.on_change(self._announce_state)
+        self._state_repair_loop = Periodic(
+            "party-state-repair",
+            STATE_REPAIR_SECONDS,
+            self.repair_states,
+            wait_first=True,
+            log=log,
+            failure="party state repair failed",
+            failure_level=logging.WARNING,
+        )
 
     async def start(self) -> None:
         self.broker.set_handler(self.hub.on_publication, self.hub.on_broadcast)
         self._presence_loop.start()
         self.connection_cap.start()
+        self._state_repair_loop.start()
 
     async def stop(self) -> None:
         self.accepting = False
+        await self._state_repair_loop.stop()
         await self._presence_loop.stop()
         await self.connection_cap.stop()
 
@@ -128,15 +140,17 @@ class Gateway:
             if last is not None:
                 self._presence_told[party_id] = last
 
-    async def _announce_state(self, before: Party, after: Party) -> None:
-        if before.state is after.state:
-            return
-        frame = protocol.encode_party_state(after.id, after.state.value)
-        try:
-            await self.broker.broadcast(after.id, frame)
-        except Exception:
-            # The change is saved; clients still see it in the next `joined` and in refusals.
-            log.warning("announcing party %s %s failed", after.id, after.state, exc_info=True)
+    async def repair_states(self) -> None:
+        """Tell the members of each local party its stored state, if they were not told it."""
+        party_ids = self.hub.party_ids()
+        parties = await asyncio.gather(
+            *(self.parties.get(party_id) for party_id in party_ids), return_exceptions=True
+        )
+        for party_id, party in zip(party_ids, parties, strict=True):
+            if isinstance(party, BaseException):
+                log.warning("reading party %s for the state repair failed: %r", party_id, party)
+            elif party is not None:
+                self.hub.tell_state(party_id, party.state)
 
     async def drain(self, seconds: float) -> None:
         """Tell every session to reconnect elsewhere after a jittered delay, in batches spread

@@ -15,7 +15,7 @@ from .. import protocol
 from ..domain.events import LikeCreated, ShareCreated
 from ..domain.ids import new_id
 from ..domain.listings import match_theme
-from ..domain.parties import Party
+from ..domain.parties import Party, PartyState, comes_after
 from ..ports import Publication, ShareNotFound, Snapshot
 from ..tokens import Principal
 from .hub import Member, events_frame
@@ -73,12 +73,14 @@ class PartyFeed(Member):
     publications, so that the overlap with the replay can be dropped by offset).
     """
 
-    def __init__(self, party_id: str, outbox: Outbox, max_held: int) -> None:
+    def __init__(self, party_id: str, outbox: Outbox, max_held: int, state: PartyState) -> None:
         self.party_id = party_id
         self._outbox = outbox
         self._max_held = max_held
         self._held: list[Publication] | None = []
         self._live_after = 0
+        self._state = state  # what the client is told: in `joined`, then in `party` frames
+        self._state_frame: bytes | None = None  # a change heard before `joined` went out
 
     def deliver(self, frame: bytes, publications: list[Publication]) -> None:
         if self._held is not None:
@@ -98,9 +100,21 @@ class PartyFeed(Member):
     def send_prepared(self, frame: bytes) -> None:
         self._outbox.send_prepared(frame)
 
+    def tell_state(self, state: PartyState, frame: bytes) -> None:
+        if not comes_after(state, self._state):
+            return
+        self._state = state
+        if self._held is None:
+            self._outbox.send_prepared(frame)
+        else:
+            self._state_frame = frame
+
     async def go_live(self, joined: bytes, replay: list[Publication], after: int) -> None:
         """Send `joined`, the replay, then the held live events past it, and go live."""
         self._outbox.send(joined)
+        if self._state_frame is not None:
+            self._outbox.send_prepared(self._state_frame)
+            self._state_frame = None
         await self._send_items(replay)
         while self._held:
             held, self._held = self._held, []
@@ -165,7 +179,9 @@ class Session:
         party = await self._party(party_id)
         if party_id in self._feeds:  # a second join restarts the feed from its `since`
             await gateway.hub.leave(party_id, self._feeds.pop(party_id))
-        feed = PartyFeed(party_id, self.outbox, max_held=gateway.settings.history_size)
+        feed = PartyFeed(
+            party_id, self.outbox, max_held=gateway.settings.history_size, state=party.state
+        )
         await gateway.hub.join(party_id, feed, self._user.user_id)
         self._feeds[party_id] = feed
         try:
