@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(1.0, gt=0)
     event_lock_seconds: float = Field(30.0, gt=0)
     event_buffer: int = Field(10_000, ge=1)
+    # Events of acknowledged shares and likes wait in their party's outbox until a relay hands
+    # them to the queue; past this many waiting in one party, its shares and likes are refused.
+    outbox_max_depth: int = Field(10_000, ge=1)
+    # A relay looks for new entries this often when idle; another relay's entries not done
+    # after relay_claim_seconds (it died) are taken over.
+    relay_poll_ms: float = Field(100.0, gt=0, le=10_000)
+    relay_claim_seconds: float = Field(15.0, gt=0)
     reminder_minutes: int = Field(15, ge=0)
 
     # Per-user bounds: each follow is an SNS topic subscription per device (AWS's default

@@ -17,7 +17,20 @@ SHARED = ["store", "devices", "push", "events", "ledger", "broker"]
         ({Role.GATEWAY}, ["rate_limits", "presence"]),
         ({Role.SCHEDULER}, ["lease", "reminders"]),
         ({Role.WORKER}, ["notices", "consumer"]),
-        (ALL_ROLES, ["lease", "reminders", "notices", "consumer", "rate_limits", "presence"]),
+        ({Role.RELAY}, ["outbox", "sink"]),
+        (
+            ALL_ROLES,
+            [
+                "lease",
+                "reminders",
+                "notices",
+                "consumer",
+                "rate_limits",
+                "presence",
+                "outbox",
+                "sink",
+            ],
+        ),
     ],
 )
 def test_each_role_opens_its_own_backends_into_the_one_record(roles, own):
