@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 BATCH = 500
 # Batches one round takes at most before it lets stop() in (and the next round list again).
 MAX_BATCHES_PER_ROUND = 20
+MAX_BACKOFF_SECONDS = 2.0
 
 
 class Relay:
@@ -44,15 +45,10 @@ class Relay:
         self.relay_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self._in_hand: list[OutboxEntry] = []  # taken, not delivered yet
         self._last_claim = 0.0
+        self._failures = 0  # rounds failed in a row
+        self._resume_at = 0.0  # after a failure, no round before this (backoff)
         self.relayed = 0  # events delivered so far
-        self._loop = Periodic(
-            "relay",
-            poll_seconds,
-            self.relay_round,
-            log=log,
-            failure="relay round failed; its batch is tried again",
-            failure_level=logging.WARNING,
-        )
+        self._loop = Periodic("relay", poll_seconds, self._round_with_backoff, log=log)
 
     async def start(self) -> None:
         self._loop.start()
@@ -63,6 +59,28 @@ class Relay:
             await self.relay_round()  # what the gateway of this process wrote last
         except Exception:
             log.warning("relay's last round failed; other relays take its entries", exc_info=True)
+
+    async def _round_with_backoff(self) -> None:
+        """A round, unless a failed one asks to wait: while RabbitMQ or Redis is away, rounds
+        (and the warnings they log) come at most every MAX_BACKOFF_SECONDS."""
+        now = time.monotonic()
+        if now < self._resume_at:
+            return
+        try:
+            await self.relay_round()
+        except Exception as error:
+            self._failures += 1
+            backoff = min(0.05 * 2**self._failures, MAX_BACKOFF_SECONDS)
+            self._resume_at = now + backoff
+            log.warning(
+                "relay round failed (%d in a row; %r); %d events in hand are tried again in %.2f s",
+                self._failures,
+                error,
+                len(self._in_hand),
+                backoff,
+            )
+        else:
+            self._failures = 0
 
     async def relay_round(self) -> None:
         """Deliver the batch in hand, then what the outboxes hold now (a bounded number of

@@ -1,6 +1,7 @@
-"""An ack is a promise, in the production shape as separate processes on real servers: a gateway
-(`party-engine serve`), relays (`party-engine relay`) and a worker (`python -m workers`), with
-RabbitMQ reachable only through a TCP proxy that a test can make refuse connections."""
+"""An ack is a promise: in one process (`party-engine all`, the embedded relay and queue), and
+in the production shape as separate processes on real servers: a gateway (`party-engine
+serve`), relays (`party-engine relay`) and a worker (`python -m workers`), with RabbitMQ
+reachable only through a TCP proxy that a test can make refuse connections."""
 
 import os
 import signal
@@ -10,15 +11,47 @@ from pathlib import Path
 
 import pytest
 
+from party_engine.backends import open_outbox
 from party_engine.backends.ledger_redis import RedisLedger
 from party_engine.backends.outbox_redis import RedisOutbox
 from party_engine.config import DEFAULT_REDIS_PREFIX
 from party_engine.ports import PartyStats
-from tests.gateway_harness import SECRET, Client, GatewayProcess, seed_over_http
+from party_engine.roles import ALL_ROLES
+from tests.backend_harness import opened
+from tests.gateway_harness import (
+    SECRET,
+    Client,
+    GatewayProcess,
+    InProcessGateway,
+    seed_listing,
+    seed_over_http,
+    seed_party,
+)
 from tests.pipeline_helpers import eventually, unique_prefix
 from tests.tcp_proxy import TcpProxy
 
 SHARES = 20
+
+
+async def test_in_one_process_the_embedded_relay_brings_every_ack_to_the_counters(store_url):
+    async with InProcessGateway(store_url, roles=ALL_ROLES) as gateway:
+        engine = gateway.engine
+        party = await seed_party(engine)
+        listing = await seed_listing(engine, "l1")
+        client = await Client.connect(gateway.url)
+        await client.join(party)
+        share = {"type": "share", "party": party, "listing": listing, "key": "tap"}
+        shared = await client.reply(id=1, **share)
+        await client.reply(id=2, **share)  # a resend: no second event
+        await client.reply(id=3, type="like", party=party, share=shared["offset"])
+        await client.close()
+
+        async def counted() -> bool:
+            return await engine.ledger.party_stats(party) == PartyStats(1, 1, 1, 1)
+
+        await eventually(counted, within=20)
+        async with opened(open_outbox(store_url, engine.broker)) as outbox:
+            assert await outbox.depth(party) == 0
 
 
 class RoleProcess:
