@@ -89,11 +89,12 @@ class BackendUnavailable(Exception):
 
 
 class EventPublisher(Backend, Protocol):
-    """Carries domain events to the workers (RabbitMQ, or in-process queues when embedded)."""
+    """Carries domain events to the workers (RabbitMQ, or in-process queues when embedded):
+    the lifecycle events; those of shares and likes go through the outbox and the relay."""
 
     def has_room(self) -> bool:
-        """Whether the buffer takes more events now. The gateway asks before it accepts a share,
-        so that a share it acknowledges can always be handed over."""
+        """Whether the buffer takes more events now (a caller asks before it promises an event
+        will be handed over; the relay's embedded sink does)."""
 
     async def publish(self, event: DomainEvent) -> None:
         """Accept an event for delivery. Once this returns the event is never lost.
