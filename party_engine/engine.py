@@ -112,7 +112,6 @@ class Engine:
                 store=self.store,
                 broker=self.broker,
                 presence=backends.presence,
-                events=self.events,
                 lifecycle=self.lifecycle,
                 rate_limits=backends.rate_limits.storage,
                 clock=self.clock,

@@ -20,7 +20,7 @@ from ..config import Settings
 from ..domain.parties import Party
 from ..lifecycle import PartyLifecycle
 from ..periodic import Periodic
-from ..ports import Broker, EventPublisher, Presence, Store
+from ..ports import Broker, Presence, Store
 from .fresh_reads import FreshReads
 from .hub import Hub
 from .rate_limit import ShareLimiter
@@ -47,7 +47,6 @@ class Gateway:
         store: Store,
         broker: Broker,
         presence: Presence,
-        events: EventPublisher,
         lifecycle: PartyLifecycle,
         rate_limits: Storage,
         clock: Clock | None = None,
@@ -57,7 +56,6 @@ class Gateway:
         self.store = store
         self.broker = broker
         self.presence = presence
-        self.events = events
         self.hub = Hub(broker, tick_seconds=settings.fanout_tick_ms / 1000)
         # What every join and share reads: one backend read at a time per party, shared.
         self.parties = FreshReads(store.get_party)
