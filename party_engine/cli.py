@@ -70,6 +70,18 @@ def worker() -> None:
     asyncio.run(run_headless(_settings(), frozenset({Role.WORKER})))
 
 
+@app.command()
+def relay() -> None:
+    """Run a relay: hands the events of acknowledged shares and likes from the parties'
+    outboxes in Redis to RabbitMQ. Run several for availability; a dead relay's events are
+    taken over by another."""
+    import asyncio
+
+    from .server import run_headless
+
+    asyncio.run(run_headless(_settings(), frozenset({Role.RELAY})))
+
+
 @app.command(name="all")
 def run_all() -> None:
     """Run every role in one process (what `make run` uses on the embedded default)."""

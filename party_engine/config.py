@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     # outbox relay and RabbitMQ redeliver within minutes; each event costs a key per queue.
     dedup_seconds: float = Field(86_400.0, ge=3600)
     event_buffer: int = Field(10_000, ge=1)
+    # Events of acknowledged shares and likes wait in their party's outbox until a relay hands
+    # them to the queue; past this many waiting in one party, its shares and likes are refused.
+    outbox_max_depth: int = Field(10_000, ge=1)
+    # A relay looks for new entries this often when idle; another relay's entries not done
+    # after relay_claim_seconds (it died) are taken over.
+    relay_poll_ms: float = Field(100.0, gt=0, le=10_000)
+    relay_claim_seconds: float = Field(15.0, gt=0)
     reminder_minutes: int = Field(15, ge=0)
     # A party's history, likes and leaderboards are kept this long after it ends (its record
     # and counters stay).

@@ -18,6 +18,7 @@ from .config import Settings, is_embedded
 from .gateway.service import Gateway
 from .lifecycle import PartyLifecycle
 from .party_states import StateBroadcaster
+from .relay import Relay
 from .roles import ALL_ROLES, Role
 from .scheduler import Scheduler
 
@@ -97,13 +98,26 @@ class Engine:
                     retention=timedelta(days=settings.retention_days),
                 )
             )
+        self.relay: Relay | None = None
+        if Role.RELAY in roles:
+            # After the worker and before the gateway: it stops after the gateway (relaying
+            # what it wrote last) and before the worker (which handles that).
+            assert backends.outbox is not None and backends.sink is not None
+            self.relay = Relay(
+                backends.outbox,
+                backends.sink,
+                poll_seconds=settings.relay_poll_ms / 1000,
+                claim_after_seconds=settings.relay_claim_seconds,
+            )
+            self.services.append(self.relay)
         self.gateway: Gateway | None = None
         if Role.GATEWAY in roles:
             if Role.WORKER not in roles and is_embedded(settings.amqp_url):
                 log.warning(
                     "PARTY_AMQP_URL is the embedded queue and this process runs no worker: "
-                    "share and like events stay in memory, and past PARTY_EVENT_BUFFER of "
-                    "them shares are refused. Run `party-engine all`, or use RabbitMQ."
+                    "share and like events wait in the parties' outboxes, and past "
+                    "PARTY_OUTBOX_MAX_DEPTH of them in a party its shares are refused. Run "
+                    "`party-engine all`, or use RabbitMQ and `party-engine relay`."
                 )
             assert backends.rate_limits is not None and backends.presence is not None
             assert backends.connections is not None
@@ -113,7 +127,6 @@ class Engine:
                 broker=self.broker,
                 presence=backends.presence,
                 connections=backends.connections,
-                events=self.events,
                 rate_limits=backends.rate_limits.storage,
                 clock=self.clock,
             )

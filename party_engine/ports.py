@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from .domain.devices import Device, Platform, SentNotice
-from .domain.events import DomainEvent
+from .domain.events import DomainEvent, LikeCreated, ShareCreated
 from .domain.listings import Listing
 from .domain.parties import Party, PartyState
 from .domain.tallies import Tally
@@ -94,11 +94,12 @@ class BackendUnavailable(Exception):
 
 
 class EventPublisher(Backend, Protocol):
-    """Carries domain events to the workers (RabbitMQ, or in-process queues when embedded)."""
+    """Carries domain events to the workers (RabbitMQ, or in-process queues when embedded):
+    the lifecycle events; those of shares and likes go through the outbox and the relay."""
 
     def has_room(self) -> bool:
-        """Whether the buffer takes more events now. The gateway asks before it accepts a share,
-        so that a share it acknowledges can always be handed over."""
+        """Whether the buffer takes more events now (a caller asks before it promises an event
+        will be handed over; the relay's embedded sink does)."""
 
     async def publish(self, event: DomainEvent) -> None:
         """Accept an event for delivery. Once this returns the event is never lost.
@@ -233,6 +234,25 @@ class ShareNotFound(Exception):
     """A like names an offset that is not a share of this party."""
 
 
+class OutboxFull(BackendUnavailable):
+    """A party's outbox holds its maximum of events not yet relayed (the event queue is away
+    or slow); the share or like was refused before anything of it was written."""
+
+
+# The fields of a share's or like's event the broker fills in when it assigns the offset.
+UNASSIGNED_OFFSET = 0
+UNASSIGNED_LISTING = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A client's key for one share or like: a resend by the same user with the same key into
+    the same party is answered with the first offset."""
+
+    user_id: str
+    key: str
+
+
 @dataclass(frozen=True, slots=True)
 class PublishedLike:
     """A like that counted, and the listing of the share it likes (for the workers)."""
@@ -245,19 +265,42 @@ class Broker(Backend, Protocol):
     """Per-party offsets, bounded history and fan-out across gateways (Redis pub/sub, or in
     process when embedded)."""
 
-    async def publish_share(self, party_id: str, item: bytes, listing_id: str) -> Publication:
+    async def publish_share(
+        self,
+        party_id: str,
+        item: bytes,
+        listing_id: str,
+        *,
+        event: ShareCreated | None = None,
+        key: IdempotencyKey | None = None,
+    ) -> Publication:
         """Give a share the party's next offset N, keep it in history and publish it, atomically.
 
         `item` is a compact JSON object without "offset" and "share"; the stored payload is the
         item with "offset":N,"share":N spliced in front. The share's listing is remembered for
-        its likes. Raises ValueError for an item that is not a JSON object."""
+        its likes. Raises ValueError for an item that is not a JSON object.
+
+        In the same step `event` (its offset, UNASSIGNED, replaced by N) goes into the party's
+        outbox, which the relay carries to the workers. OutboxFull, before anything is written,
+        when the outbox holds its maximum. A `key` this user used before in this party returns
+        the first share's offset (with an empty payload) and writes nothing."""
 
     async def publish_like(
-        self, party_id: str, share_offset: int, user_id: str, item: bytes
+        self,
+        party_id: str,
+        share_offset: int,
+        user_id: str,
+        item: bytes,
+        *,
+        event: LikeCreated | None = None,
+        key: IdempotencyKey | None = None,
     ) -> PublishedLike | None:
         """Count one like of a share and publish it with "offset","share","likes" (the new
         total) spliced in front, atomically. None when this user already liked that share (a
-        like is idempotent per user and share); ShareNotFound when it is not a share."""
+        like is idempotent per user and share); ShareNotFound when it is not a share.
+
+        `event` (offset and listing_id UNASSIGNED, filled in here) goes into the outbox in the
+        same step; OutboxFull and `key` as for a share: a refused like leaves no trace."""
 
     async def broadcast(self, party_id: str, frame: bytes) -> None:
         """Hand an encoded server frame to every gateway's subscribers of the party; not kept in
@@ -290,6 +333,55 @@ class Broker(Backend, Protocol):
     ) -> None:
         """Plain callbacks, called on the event loop: publications per party in offset order,
         without gaps or duplicates; broadcasts as (party_id, frame). They must not block."""
+
+
+# -- The outbox: events of acknowledged shares and likes, on their way to the workers ---------
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One encoded domain event (backends/event_codec.py) in a party's outbox; `entry_id` is
+    its position there, what `done` acknowledges."""
+
+    party_id: str
+    entry_id: str
+    event: bytes
+
+
+class Outbox(Backend, Protocol):
+    """Per-party outboxes the broker writes in the same step as the stream (Redis streams with a
+    consumer group, or in process when embedded). Relays take entries, hand them to the event
+    queue and mark them done; an entry taken by a relay that dies is taken again by another
+    after `claim_after_seconds`. Delivery is at least once: events carry their id."""
+
+    async def parties(self) -> list[str]:
+        """Parties whose outbox may hold entries (every party with one not done is listed)."""
+
+    async def take(
+        self, relay_id: str, party_ids: list[str], count: int, claim_after_seconds: float | None
+    ) -> list[OutboxEntry]:
+        """For this relay, per party: up to `count` entries nobody took yet, oldest first, and
+        (unless `claim_after_seconds` is None) up to `count` taken more than that long ago
+        and not done (their relay died, or could not deliver them)."""
+
+    async def done(self, entries: list[OutboxEntry]) -> None:
+        """The entries reached the event queue: remove them."""
+
+    async def depth(self, party_id: str) -> int:
+        """Entries in the party's outbox not done yet (taken or not)."""
+
+    async def forget_idle(self, party_ids: list[str]) -> None:
+        """These parties had nothing to take: stop listing those still empty and quiet for a
+        while (a write meanwhile keeps a party listed)."""
+
+
+class EventSink(Backend, Protocol):
+    """Where the relay hands events: RabbitMQ with publisher confirms and `mandatory` (an event
+    no queue takes is a failure), or the embedded queue."""
+
+    async def deliver(self, events: list[bytes]) -> None:
+        """Hand over encoded events (backends/event_codec.py); return once the queue holds every
+        one of them, raise if it may not. A body that is no event is logged and skipped."""
 
 
 # -- Presence ---------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ class Share:
     party: str
     listing: str
     id: FrameId | None = None
+    key: str | None = None  # idempotency key: a resend with it is answered with the first ack
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class Like:
     party: str
     share: int
     id: FrameId | None = None
+    key: str | None = None  # idempotency key, as a share's
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +137,8 @@ def _position(since: dict[str, Any] | None) -> StreamPosition | None:
 _BUILDERS: dict[str, Callable[[dict[str, Any]], ClientFrame]] = {
     "join": lambda o: Join(o["party"], _position(o.get("since")), _frame_id(o)),
     "leave": lambda o: Leave(o["party"], _frame_id(o)),
-    "share": lambda o: Share(o["party"], o["listing"], _frame_id(o)),
-    "like": lambda o: Like(o["party"], int(o["share"]), _frame_id(o)),
+    "share": lambda o: Share(o["party"], o["listing"], _frame_id(o), o.get("key")),
+    "like": lambda o: Like(o["party"], int(o["share"]), _frame_id(o), o.get("key")),
     "ping": lambda o: Ping(_frame_id(o)),
     "auth": lambda o: Auth(o["token"], _frame_id(o)),
 }

@@ -7,6 +7,7 @@ class Role(StrEnum):
     GATEWAY = "gateway"  # HTTP API and WebSocket sessions
     WORKER = "worker"  # consumes share / like / party events
     SCHEDULER = "scheduler"  # the party clock
+    RELAY = "relay"  # carries the outboxes' events to the event queue
 
 
 ALL_ROLES = frozenset(Role)

@@ -16,7 +16,7 @@ def run(settings: Settings, roles: frozenset[Role]) -> None:
 
 
 async def run_headless(settings: Settings, roles: frozenset[Role]) -> None:
-    """Run roles that serve no HTTP (worker, scheduler) until SIGINT or SIGTERM."""
+    """Run roles that serve no HTTP (worker, scheduler, relay) until SIGINT or SIGTERM."""
     engine = Engine(settings, roles=roles)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

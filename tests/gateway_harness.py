@@ -36,9 +36,15 @@ def token(user: str, role: UserRole = UserRole.SHOPPER) -> str:
 
 
 class InProcessGateway:
-    """The engine (gateway role) under uvicorn, as a task on this test's event loop."""
+    """The engine (the gateway role, unless told) under uvicorn, as a task on this test's event
+    loop."""
 
-    def __init__(self, redis_url: str = "memory://", **settings: Any) -> None:
+    def __init__(
+        self,
+        redis_url: str = "memory://",
+        roles: frozenset[Role] = frozenset({Role.GATEWAY}),
+        **settings: Any,
+    ) -> None:
         self.settings = Settings(
             redis_url=redis_url,
             jwt_secret=SECRET,
@@ -47,7 +53,7 @@ class InProcessGateway:
             gc_freeze_seconds=0,
             **settings,
         )
-        self.engine = Engine(self.settings, roles=frozenset({Role.GATEWAY}))
+        self.engine = Engine(self.settings, roles=roles)
         self.server = gateway_server(
             create_app(self.engine), self.settings, self.engine.gateway, log_level="warning"
         )

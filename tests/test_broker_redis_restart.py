@@ -119,11 +119,9 @@ async def test_a_live_publication_after_a_gap_is_preceded_by_the_missing_ones(
     first = await publisher.publish_share("p", item(1), "listing-1")
     # Stored in history but published on another channel: as if its message were lost.
     offset, payload = await publisher._scripts["publish_share"](
-        keys=[
-            f"{publisher.channel('p')}:{suffix}"
-            for suffix in ("meta", "history", "shares", "likes", "likers", "listings")
-        ],
-        args=["unused-epoch", item(2), 100, 10, "pe:elsewhere", "listing-1"],
+        keys=publisher._stream_keys("p"),
+        # No event, no idempotency key, no outbox bound.
+        args=["unused-epoch", item(2), 100, 10, "pe:elsewhere", "listing-1", "", "", 100],
     )
     third = await publisher.publish_share("p", item(3), "listing-1")
     await deliveries.wait_for(lambda: third in deliveries.publications)

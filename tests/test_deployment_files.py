@@ -26,11 +26,17 @@ def test_compose_runs_every_part_of_the_architecture(compose):
         "gateway-2",
         "worker",
         "scheduler",
+        "relay-1",
+        "relay-2",
         "nginx",
     }
     roles = {name: services[name]["command"] for name in ("gateway-1", "gateway-2", "worker")}
     assert roles == {"gateway-1": ["serve"], "gateway-2": ["serve"], "worker": ["worker"]}
     assert services["scheduler"]["command"] == ["scheduler"]
+    # Every role runs somewhere, the relay on more than one replica.
+    commands = [service.get("command", [None])[0] for service in services.values()]
+    assert {"serve", "worker", "scheduler", "relay"} <= set(commands)
+    assert commands.count("relay") >= 2
 
 
 def test_redis_keeps_an_append_only_file_synced_on_every_write(compose):
@@ -105,8 +111,9 @@ def test_every_engine_role_gets_longer_than_its_drain_to_stop(compose):
         "serve": settings.drain_seconds * 2,  # drain, then flush what the gateway holds
         "worker": settings.event_lock_seconds,  # the batch in hand
         "scheduler": 10,  # a tick and the lease release
+        "relay": 10,  # the round in hand: a confirm waits at most 10 s
     }
     for name, service in compose["services"].items():
-        if name.startswith(("gateway", "worker", "scheduler")):
+        if name.startswith(("gateway", "worker", "scheduler", "relay")):
             grace = service.get("stop_grace_period", "10s")
             assert grace.endswith("s") and float(grace[:-1]) > least[service["command"][0]], name

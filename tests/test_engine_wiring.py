@@ -17,9 +17,20 @@ SHARED = ["store", "devices", "push", "events", "ledger", "broker"]
         ({Role.GATEWAY}, ["rate_limits", "presence", "connections"]),
         ({Role.SCHEDULER}, ["lease", "reminders"]),
         ({Role.WORKER}, ["notices", "consumer"]),
+        ({Role.RELAY}, ["outbox", "sink"]),
         (
             ALL_ROLES,
-            ["lease", "reminders", "notices", "consumer", "rate_limits", "presence", "connections"],
+            [
+                "lease",
+                "reminders",
+                "notices",
+                "consumer",
+                "rate_limits",
+                "presence",
+                "connections",
+                "outbox",
+                "sink",
+            ],
         ),
     ],
 )

@@ -9,10 +9,12 @@ from ..ports import (
     DeviceStore,
     EventConsumer,
     EventPublisher,
+    EventSink,
     FollowStore,
     Lease,
     Ledger,
     NoticeBook,
+    Outbox,
     Presence,
     Push,
     ReminderLedger,
@@ -33,15 +35,50 @@ def open_store(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> Store:
     return RedisStore(url, prefix=prefix)
 
 
-def open_broker(url: str, *, history_size: int, prefix: str = DEFAULT_REDIS_PREFIX) -> Broker:
-    """Offsets, history and fan-out of every party, where PARTY_REDIS_URL points."""
+def open_broker(
+    url: str,
+    *,
+    history_size: int,
+    outbox_max_depth: int | None = None,
+    prefix: str = DEFAULT_REDIS_PREFIX,
+) -> Broker:
+    """Offsets, history, outboxes and fan-out of every party, where PARTY_REDIS_URL points."""
     if is_embedded(url):
         from .broker_memory import MemoryBroker
 
-        return MemoryBroker(history_size=history_size)
+        return MemoryBroker(history_size=history_size, outbox_max_depth=outbox_max_depth)
     from .broker_redis import RedisBroker
 
-    return RedisBroker(url, prefix=prefix, history_size=history_size)
+    return RedisBroker(
+        url, prefix=prefix, history_size=history_size, outbox_max_depth=outbox_max_depth
+    )
+
+
+def open_outbox(url: str, broker: Broker, *, prefix: str = DEFAULT_REDIS_PREFIX) -> Outbox:
+    """The relays' side of the outboxes the broker writes; embedded, the broker's own."""
+    if is_embedded(url):
+        from .broker_memory import MemoryBroker
+
+        if not isinstance(broker, MemoryBroker):
+            raise TypeError("an embedded outbox is the engine's own MemoryBroker's")
+        return broker.outbox
+    from .outbox_redis import RedisOutbox
+
+    return RedisOutbox(url, prefix=prefix)
+
+
+def open_sink(url: str, events: EventPublisher, *, topology: Topology) -> EventSink:
+    """Where the relay hands events: RabbitMQ (confirmed, mandatory), or the embedded queue."""
+    if is_embedded(url):
+        from .queue_memory import MemoryQueue
+        from .sink_memory import QueueSink
+
+        if not isinstance(events, MemoryQueue):
+            raise TypeError("an embedded sink takes the engine's own MemoryQueue")
+        return QueueSink(events)
+    from .sink_rabbitmq import RabbitSink
+
+    return RabbitSink(url, topology=topology)
 
 
 def open_presence(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> Presence:

@@ -1,9 +1,11 @@
 """The embedded broker: offsets, bounded history and likes of every party in process.
 
 One process is one gateway here, so fan-out is a direct call of the handler from the publishing
-coroutine: already in offset order, with nothing to lose in between.
+coroutine: already in offset order, with nothing to lose in between. The events of shares and
+likes go into `outbox` (outbox_memory.py) in the same step, for the embedded relay.
 """
 
+import dataclasses
 import secrets
 import time
 from collections import deque
@@ -12,11 +14,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 
-from ..ports import Publication, PublishedLike, ShareNotFound, Snapshot, StreamPosition
+from ..domain.events import LikeCreated, ShareCreated
+from ..ports import (
+    IdempotencyKey,
+    OutboxFull,
+    Publication,
+    PublishedLike,
+    ShareNotFound,
+    Snapshot,
+    StreamPosition,
+)
 from ..recovery import recover
-from .broker_shared import DEFAULT_SNAPSHOT_SIZE, ignore_broadcast, ignore_publication
+from .broker_shared import (
+    DEFAULT_SNAPSHOT_SIZE,
+    ignore_broadcast,
+    ignore_publication,
+    key_field,
+    no_outbox_bound,
+)
 from .embedded import InProcess
+from .event_codec import encode_event
 from .items import check_item, splice_front
+from .outbox_memory import MemoryOutbox
 
 
 def new_epoch() -> str:
@@ -32,6 +51,7 @@ class _Stream:
     likes: dict[int, int] = field(default_factory=dict)  # every share's offset -> like count
     likers: set[tuple[int, str]] = field(default_factory=set)
     listings: dict[int, str] = field(default_factory=dict)  # every share's offset -> listing id
+    keys: dict[str, int] = field(default_factory=dict)  # idempotency key field -> offset
 
     @property
     def position(self) -> StreamPosition:
@@ -40,10 +60,15 @@ class _Stream:
 
 class MemoryBroker(InProcess):
     def __init__(
-        self, history_size: int = 10_000, snapshot_size: int = DEFAULT_SNAPSHOT_SIZE
+        self,
+        history_size: int = 10_000,
+        snapshot_size: int = DEFAULT_SNAPSHOT_SIZE,
+        outbox_max_depth: int | None = None,
     ) -> None:
         self.history_size = history_size
         self.snapshot_size = snapshot_size
+        self.outbox = MemoryOutbox()
+        self.outbox_max_depth = no_outbox_bound(outbox_max_depth)
         self._streams: dict[str, _Stream] = {}
         self._retire_at: dict[str, float] = {}  # party -> when its stream goes
         self._subscribed: set[str] = set()
@@ -75,9 +100,21 @@ class MemoryBroker(InProcess):
             self._on_publication(publication)
         return publication
 
-    async def publish_share(self, party_id: str, item: bytes, listing_id: str) -> Publication:
+    async def publish_share(
+        self,
+        party_id: str,
+        item: bytes,
+        listing_id: str,
+        *,
+        event: ShareCreated | None = None,
+        key: IdempotencyKey | None = None,
+    ) -> Publication:
         check_item(item)
         stream = self._stream(party_id)
+        field = key_field(key)
+        if field in stream.keys:
+            return Publication(party_id, stream.keys[field], b"")
+        self._check_outbox(party_id)
         stream.offset += 1
         offset = stream.offset
         payload = splice_front(item, [("offset", offset), ("share", offset)])
@@ -85,30 +122,52 @@ class MemoryBroker(InProcess):
         stream.listings[offset] = listing_id
         publication = self._append(party_id, stream, payload)
         stream.shares.append(publication)
+        if event is not None:
+            self.outbox.append(party_id, encode_event(dataclasses.replace(event, offset=offset)))
+        if field:
+            stream.keys[field] = offset
         return publication
 
     async def publish_like(
-        self, party_id: str, share_offset: int, user_id: str, item: bytes
+        self,
+        party_id: str,
+        share_offset: int,
+        user_id: str,
+        item: bytes,
+        *,
+        event: LikeCreated | None = None,
+        key: IdempotencyKey | None = None,
     ) -> PublishedLike | None:
         check_item(item)
         stream = self._stream(party_id)
         if share_offset not in stream.likes:
             raise ShareNotFound(f"offset {share_offset} is not a share of party {party_id}")
+        listing_id = stream.listings[share_offset]
+        field = key_field(key)
+        if field in stream.keys:
+            return PublishedLike(Publication(party_id, stream.keys[field], b""), listing_id)
         if (share_offset, user_id) in stream.likers:
             return None
+        self._check_outbox(party_id)
         stream.likers.add((share_offset, user_id))
         stream.likes[share_offset] += 1
         stream.offset += 1
+        offset = stream.offset
         payload = splice_front(
             item,
-            [
-                ("offset", stream.offset),
-                ("share", share_offset),
-                ("likes", stream.likes[share_offset]),
-            ],
+            [("offset", offset), ("share", share_offset), ("likes", stream.likes[share_offset])],
         )
         publication = self._append(party_id, stream, payload)
-        return PublishedLike(publication, stream.listings[share_offset])
+        if event is not None:
+            done = dataclasses.replace(event, offset=offset, listing_id=listing_id)
+            self.outbox.append(party_id, encode_event(done))
+        if field:
+            stream.keys[field] = offset
+        return PublishedLike(publication, listing_id)
+
+    def _check_outbox(self, party_id: str) -> None:
+        if self.outbox.depth_now(party_id) >= self.outbox_max_depth:
+            raise OutboxFull(f"the outbox of party {party_id} is full")
 
     async def broadcast(self, party_id: str, frame: bytes) -> None:
         if party_id in self._subscribed:

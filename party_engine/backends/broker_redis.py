@@ -6,9 +6,13 @@ Keys of a party (the braces are a cluster hash tag: one party's keys share a slo
   pe:stream:{id}:shares    list of the latest share payloads, newest first
   pe:stream:{id}:likes     hash share offset -> like count (a field per share: "is a share")
   pe:stream:{id}:likers    set "<share offset>:<user id>"
+  pe:stream:{id}:outbox    stream of the events of shares and likes, for the relay
+                           (outbox_redis.py, which also keeps pe:outbox:parties)
+  pe:stream:{id}:keys      hash "<len>:<user id>:<idempotency key>" -> offset
   pe:stream:{id}           pub/sub channel: b"p<epoch> <offset>\\n<payload>" or b"b<frame>"
 
-Every write is one Lua script (lua/*.lua): offset, history and PUBLISH happen atomically.
+Every write is one Lua script (lua/*.lua): offset, history, outbox entry and PUBLISH happen
+atomically, after every check (outbox depth, idempotency key) and before any reply.
 
 Pub/sub drops messages while a subscriber is disconnected, so the subscriber keeps the last
 position it delivered per party and refills from history: whenever a channel's subscription is
@@ -19,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,8 +32,11 @@ from importlib import resources
 import redis.asyncio as redis
 from redis.backoff import EqualJitterBackoff
 
+from ..domain.events import LikeCreated, ShareCreated
 from ..ports import (
     BackendUnavailable,
+    IdempotencyKey,
+    OutboxFull,
     Publication,
     PublishedLike,
     ShareNotFound,
@@ -36,8 +44,16 @@ from ..ports import (
     StreamPosition,
 )
 from ..recovery import Next, judge, recover, resync
-from .broker_shared import DEFAULT_SNAPSHOT_SIZE, ignore_broadcast, ignore_publication
+from .broker_shared import (
+    DEFAULT_SNAPSHOT_SIZE,
+    ignore_broadcast,
+    ignore_publication,
+    key_field,
+    no_outbox_bound,
+)
+from .event_codec import encode_event_without
 from .items import check_item
+from .outbox_redis import ANNOUNCE_LUA, HINT_SECONDS, outbox_key, parties_key
 from .pubsub_wire import PubSubWire
 from .redis_backend import redis_client
 
@@ -67,6 +83,7 @@ class RedisBroker:
         snapshot_size: int = DEFAULT_SNAPSHOT_SIZE,
         subscribe_timeout: float = 5.0,
         keepalive_seconds: float = 5.0,
+        outbox_max_depth: int | None = None,
     ) -> None:
         self._url = url
         self.prefix = prefix
@@ -74,7 +91,10 @@ class RedisBroker:
         self.snapshot_size = snapshot_size
         self._subscribe_timeout = subscribe_timeout
         self._keepalive = keepalive_seconds
+        self.outbox_max_depth = no_outbox_bound(outbox_max_depth)
+        self._announced: dict[str, float] = {}  # party -> when its outbox was announced
         self.client: redis.Redis = redis_client(url, decode_responses=False)
+        self._announce = self.client.register_script(ANNOUNCE_LUA)
         scripts = ("publish_share", "publish_like", "position", "history", "snapshot")
         prelude = _lua("stream")
         self._scripts = {
@@ -109,9 +129,21 @@ class RedisBroker:
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def publish_share(self, party_id: str, item: bytes, listing_id: str) -> Publication:
+    async def publish_share(
+        self,
+        party_id: str,
+        item: bytes,
+        listing_id: str,
+        *,
+        event: ShareCreated | None = None,
+        key: IdempotencyKey | None = None,
+    ) -> Publication:
         check_item(item)
-        offset, payload = await self._scripts["publish_share"](
+        template = b""
+        if event is not None:
+            template = encode_event_without(event, "offset")
+            await self._announce_outbox(party_id)
+        result = await self._scripts["publish_share"](
             keys=self._stream_keys(party_id),
             args=[
                 secrets.token_hex(8),
@@ -120,14 +152,31 @@ class RedisBroker:
                 self.snapshot_size,
                 self.channel(party_id),
                 listing_id,
+                template,
+                key_field(key),
+                self.outbox_max_depth,
             ],
         )
+        if result == -2:
+            raise OutboxFull(f"the outbox of party {party_id} is full")
+        offset, payload = result
         return Publication(party_id, offset, payload)
 
     async def publish_like(
-        self, party_id: str, share_offset: int, user_id: str, item: bytes
+        self,
+        party_id: str,
+        share_offset: int,
+        user_id: str,
+        item: bytes,
+        *,
+        event: LikeCreated | None = None,
+        key: IdempotencyKey | None = None,
     ) -> PublishedLike | None:
         check_item(item)
+        template = b""
+        if event is not None:
+            template = encode_event_without(event, "offset", "listing_id")
+            await self._announce_outbox(party_id)
         result = await self._scripts["publish_like"](
             keys=self._stream_keys(party_id),
             args=[
@@ -137,14 +186,32 @@ class RedisBroker:
                 self.channel(party_id),
                 share_offset,
                 user_id,
+                template,
+                key_field(key),
+                self.outbox_max_depth,
             ],
         )
         if result == -1:
             raise ShareNotFound(f"offset {share_offset} is not a share of party {party_id}")
+        if result == -2:
+            raise OutboxFull(f"the outbox of party {party_id} is full")
         if result == 0:
             return None
         offset, payload, listing_id = result
         return PublishedLike(Publication(party_id, offset, payload), listing_id.decode())
+
+    async def _announce_outbox(self, party_id: str) -> None:
+        """List the party for the relays before its outbox is written (outbox_redis.py)."""
+        now = time.monotonic()
+        last = self._announced.get(party_id)
+        if last is not None and now - last < HINT_SECONDS:
+            return
+        if len(self._announced) > 10_000:
+            self._announced = {
+                party: at for party, at in self._announced.items() if now - at < HINT_SECONDS
+            }
+        await self._announce(keys=[parties_key(self.prefix)], args=[party_id])
+        self._announced[party_id] = now
 
     async def broadcast(self, party_id: str, frame: bytes) -> None:
         await self.client.publish(self.channel(party_id), b"b" + frame)
@@ -356,4 +423,6 @@ class RedisBroker:
             f"{base}:likes",
             f"{base}:likers",
             f"{base}:listings",
+            outbox_key(self.prefix, party_id),
+            f"{base}:keys",
         ]

@@ -1,8 +1,22 @@
 """What both brokers share (the Redis broker must not import its embedded sibling)."""
 
-from ..ports import Publication
+from ..ports import IdempotencyKey, Publication
 
 DEFAULT_SNAPSHOT_SIZE = 200
+# An outbox with no bound set (a broker opened without PARTY_OUTBOX_MAX_DEPTH, as in tests).
+UNBOUNDED_OUTBOX = 2**53
+
+
+def no_outbox_bound(max_depth: int | None) -> int:
+    return UNBOUNDED_OUTBOX if max_depth is None else max_depth
+
+
+def key_field(key: IdempotencyKey | None) -> str:
+    """An idempotency key as one unambiguous string ('' for none): the user id's length first,
+    so that no user id and key pair reads as another."""
+    if key is None:
+        return ""
+    return f"{len(key.user_id)}:{key.user_id}:{key.key}"
 
 
 def ignore_publication(publication: Publication) -> None:

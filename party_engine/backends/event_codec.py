@@ -5,6 +5,7 @@ failure and park it at once instead of retrying it.
 """
 
 import dataclasses
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,8 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
     for cls in (ShareCreated, LikeCreated, PartyStarted, PartyEnded, PartyReminder)
 }
 
+log = logging.getLogger(__name__)
+
 _PARSERS: dict[type, Any] = {str: str, int: int, datetime: datetime.fromisoformat}
 
 
@@ -33,6 +36,12 @@ class MalformedEvent(ValueError):
 
 def encode_event(event: DomainEvent) -> bytes:
     return orjson.dumps({"type": event.routing_key, **_fields(event)})
+
+
+def encode_event_without(event: DomainEvent, *names: str) -> bytes:
+    """The event without the named fields, for a Redis script to splice them in front."""
+    fields = {name: value for name, value in _fields(event).items() if name not in names}
+    return orjson.dumps({"type": event.routing_key, **fields})
 
 
 def _fields(event: DomainEvent) -> dict[str, Any]:
@@ -69,3 +78,15 @@ def _field(data: dict[str, Any], name: str, kind: Any) -> Any:
         return _PARSERS[kind](value)
     except ValueError:
         raise MalformedEvent(f"field {name!r} is not a valid {kind.__name__}") from None
+
+
+def decode_relayed(bodies: list[bytes]) -> list[DomainEvent]:
+    """The events of outbox entries. Our own scripts wrote them, so a body that is no event is
+    never expected; it is logged (it can never be delivered) and skipped."""
+    events = []
+    for body in bodies:
+        try:
+            events.append(decode_event(body))
+        except MalformedEvent as error:
+            log.error("dropping outbox entry %r: %s", body, error)
+    return events

@@ -2,8 +2,9 @@
 
 `open_backends` opens the backends every role shares, and those only one role uses when this
 process plays it (the lease and reminder ledger for the scheduler, the notice book and the
-consumer for the worker, the share limits for the gateway). The engine connects them in
-order, closes them in reverse, and /readyz pings each one it names."""
+consumer for the worker, the share limits for the gateway, the outbox and sink for the relay).
+The engine connects them in order, closes them in reverse, and /readyz pings each one it
+names."""
 
 from dataclasses import dataclass, fields
 
@@ -16,9 +17,11 @@ from ..ports import (
     DeviceStore,
     EventConsumer,
     EventPublisher,
+    EventSink,
     Lease,
     Ledger,
     NoticeBook,
+    Outbox,
     Presence,
     Push,
     ReminderLedger,
@@ -34,10 +37,12 @@ from . import (
     open_lease,
     open_ledger,
     open_notice_book,
+    open_outbox,
     open_presence,
     open_push,
     open_rate_limits,
     open_reminder_ledger,
+    open_sink,
     open_store,
 )
 from .queue_topology import Topology, backoff_delays
@@ -66,6 +71,8 @@ class Backends:
     rate_limits: RateLimits | None = None  # gateway
     presence: Presence | None = None  # gateway
     connections: ConnectionRegistry | None = None  # gateway
+    outbox: Outbox | None = None  # relay (embedded: the broker's own)
+    sink: EventSink | None = None  # relay (embedded: the `events` queue)
 
     def named(self) -> dict[str, Backend]:
         """Each backend opened, by the name /readyz reports it under, in connect order."""
@@ -97,13 +104,20 @@ def open_backends(settings: Settings, clock: Clock, roles: frozenset[Role]) -> B
         max_attempts=settings.max_attempts,
     )
     scheduler, worker, gateway = (r in roles for r in (Role.SCHEDULER, Role.WORKER, Role.GATEWAY))
+    relay = Role.RELAY in roles
+    broker = open_broker(
+        url,
+        history_size=settings.history_size,
+        outbox_max_depth=settings.outbox_max_depth,
+        prefix=prefix,
+    )
     return Backends(
         store=store,
         devices=devices,
         push=open_push(settings, store, devices, clock),
         events=events,
         ledger=open_ledger(url, prefix=prefix, done_seconds=settings.dedup_seconds),
-        broker=open_broker(url, history_size=settings.history_size, prefix=prefix),
+        broker=broker,
         lease=(
             open_lease(url, CLOCK_LEASE, CLOCK_LEASE_TTL_SECONDS, prefix=prefix)
             if scheduler
@@ -124,4 +138,6 @@ def open_backends(settings: Settings, clock: Clock, roles: frozenset[Role]) -> B
         rate_limits=open_rate_limits(url, prefix=prefix) if gateway else None,
         presence=open_presence(url, prefix=prefix) if gateway else None,
         connections=open_connection_registry(url, prefix=prefix) if gateway else None,
+        outbox=open_outbox(url, broker, prefix=prefix) if relay else None,
+        sink=open_sink(settings.amqp_url, events, topology=topology) if relay else None,
     )

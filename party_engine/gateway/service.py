@@ -22,7 +22,7 @@ from .. import protocol
 from ..clock import Clock, SystemClock
 from ..config import Settings
 from ..periodic import Periodic
-from ..ports import Broker, ConnectionRegistry, EventPublisher, Presence, Store
+from ..ports import Broker, ConnectionRegistry, Presence, Store
 from .connection_cap import ConnectionCap
 from .fresh_reads import FreshReads
 from .hub import Hub
@@ -57,7 +57,6 @@ class Gateway:
         broker: Broker,
         presence: Presence,
         connections: ConnectionRegistry,
-        events: EventPublisher,
         rate_limits: Storage,
         clock: Clock | None = None,
     ) -> None:
@@ -66,7 +65,6 @@ class Gateway:
         self.store = store
         self.broker = broker
         self.presence = presence
-        self.events = events
         self.hub = Hub(broker, tick_seconds=settings.fanout_tick_ms / 1000)
         # What every join and share reads: one backend read at a time per party, shared.
         self.parties = FreshReads(store.get_party)

@@ -16,7 +16,15 @@ from ..domain.events import LikeCreated, ShareCreated
 from ..domain.ids import new_id
 from ..domain.listings import match_theme
 from ..domain.parties import Party, PartyState, comes_after
-from ..ports import Publication, ShareNotFound, Snapshot
+from ..ports import (
+    UNASSIGNED_LISTING,
+    UNASSIGNED_OFFSET,
+    IdempotencyKey,
+    OutboxFull,
+    Publication,
+    ShareNotFound,
+    Snapshot,
+)
 from ..tokens import Principal
 from .hub import Member, events_frame
 from .transport import Wire, text_frame
@@ -30,6 +38,9 @@ SLOW_CONSUMER = 4008
 # Replayed history goes out in frames of this many items, each after the last one drained,
 # so that a long replay neither makes one huge frame nor counts as a slow consumer.
 REPLAY_CHUNK = 100
+# A share or like refused because its party's outbox is full (the event queue is away).
+_BACKLOG = "the party's events are not reaching the workers; try again shortly"
+_BACKLOG_RETRY_MS = 2000
 
 
 class Refusal(Exception):
@@ -256,22 +267,23 @@ class Session:
         retry_after_ms = await gateway.share_limiter.hit(self._user.user_id)
         if retry_after_ms is not None:
             raise Refusal("rate_limited", "too many shares; slow down", retry_after_ms)
-        if not gateway.events.has_room():
-            raise Refusal("unavailable", "the party is very busy; try again shortly", 1000)
         now = gateway.clock.now()
         item = protocol.encode_share_item(listing, self._user.user_id, now)
-        publication = await gateway.broker.publish_share(party.id, item, listing.id)
-        await gateway.events.publish(
-            ShareCreated(
-                id=new_id(),
-                party_id=party.id,
-                offset=publication.offset,
-                listing_id=listing.id,
-                seller_id=listing.seller_id,
-                sharer_id=self._user.user_id,
-                at=now,
-            )
+        event = ShareCreated(
+            id=new_id(),
+            party_id=party.id,
+            offset=UNASSIGNED_OFFSET,
+            listing_id=listing.id,
+            seller_id=listing.seller_id,
+            sharer_id=self._user.user_id,
+            at=now,
         )
+        try:
+            publication = await gateway.broker.publish_share(
+                party.id, item, listing.id, event=event, key=self._key(frame.key)
+            )
+        except OutboxFull:
+            raise Refusal("unavailable", _BACKLOG, _BACKLOG_RETRY_MS) from None
         return publication.offset
 
     async def _like(self, frame: protocol.Like) -> int | None:
@@ -280,26 +292,34 @@ class Session:
         share_offset = frame.share
         now = gateway.clock.now()
         item = protocol.encode_like_item(self._user.user_id, now)
+        event = LikeCreated(
+            id=new_id(),
+            party_id=party.id,
+            offset=UNASSIGNED_OFFSET,
+            share_offset=share_offset,
+            listing_id=UNASSIGNED_LISTING,
+            liker_id=self._user.user_id,
+            at=now,
+        )
         try:
             liked = await gateway.broker.publish_like(
-                party.id, share_offset, self._user.user_id, item
+                party.id,
+                share_offset,
+                self._user.user_id,
+                item,
+                event=event,
+                key=self._key(frame.key),
             )
         except ShareNotFound:
             raise Refusal("share_not_found", f"no share {share_offset} in this party") from None
+        except OutboxFull:
+            raise Refusal("unavailable", _BACKLOG, _BACKLOG_RETRY_MS) from None
         if liked is None:
             return None  # this user liked it before: nothing new, still acknowledged
-        await gateway.events.publish(
-            LikeCreated(
-                id=new_id(),
-                party_id=party.id,
-                offset=liked.publication.offset,
-                share_offset=share_offset,
-                listing_id=liked.listing_id,
-                liker_id=self._user.user_id,
-                at=now,
-            )
-        )
         return liked.publication.offset
+
+    def _key(self, key: str | None) -> IdempotencyKey | None:
+        return None if key is None else IdempotencyKey(self._user.user_id, key)
 
     async def _ping(self, frame: protocol.Ping) -> None:
         self.outbox.send(protocol.encode_pong(frame.id))

@@ -2,7 +2,8 @@
 -- KEYS[1] meta hash {epoch, offset}, KEYS[2] history stream (entry id "<offset>-0", field p),
 -- KEYS[3] latest shares list (newest first), KEYS[4] likes hash (share offset -> count, one
 -- field per share ever made), KEYS[5] likers set ("<share offset>:<user id>"), KEYS[6] share
--- listings hash (share offset -> listing id).
+-- listings hash (share offset -> listing id), KEYS[7] outbox stream (field e: an encoded domain
+-- event, for the relay), KEYS[8] idempotency keys hash ("<len>:<user id>:<key>" -> offset).
 -- ARGV[1] a fresh random epoch, used only when the stream does not exist (yet, or any more).
 
 local function stream_epoch()
@@ -11,7 +12,8 @@ local function stream_epoch()
     return epoch
   end
   -- A lost meta hash means the stream was lost: start a new epoch with nothing of the old one.
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+  -- The outbox stays: what it holds was acknowledged and still goes to the workers.
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8])
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'offset', 0)
   return ARGV[1]
 end
@@ -28,4 +30,29 @@ end
 local function append(epoch, offset, payload, history_size, channel)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', history_size, offset .. '-0', 'p', payload)
   redis.call('PUBLISH', channel, 'p' .. epoch .. ' ' .. offset .. '\n' .. payload)
+end
+
+-- The offset an idempotency key (ARGV field, '' for none) was first answered with, or nil.
+local function repeated(field)
+  if field == '' then
+    return nil
+  end
+  return redis.call('HGET', KEYS[8], field)
+end
+
+-- Whether the outbox is past its bound (checked before anything is written).
+local function outbox_full(max_depth)
+  return redis.call('XLEN', KEYS[7]) >= tonumber(max_depth)
+end
+
+-- Record what an acknowledged frame did: its event in the outbox ('' for none: no event), the
+-- completed event being the template with `head` spliced in front; its key, if any.
+local function record(head, event, field, offset)
+  if event ~= '' then
+    local sep, rest = item_rest(event)
+    redis.call('XADD', KEYS[7], '*', 'e', '{' .. head .. sep .. rest)
+  end
+  if field ~= '' then
+    redis.call('HSET', KEYS[8], field, offset)
+  end
 end
