@@ -34,6 +34,8 @@ def start_gateway(port: int) -> subprocess.Popen[bytes]:
         "PARTY_PORT": str(port),
         "PARTY_LOG_LEVEL": "warning",
         "PARTY_SHARE_RATE_LIMIT": "1000000/1 second",
+        "PARTY_FRAME_RATE": "1000000",  # the sender's frames, far past a phone's budget
+        "PARTY_FRAME_BURST": "1000000",
     }
     gateway = subprocess.Popen(
         [str(Path(sys.executable).parent / "party-engine"), "serve"],

@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     share_rate_limit: str = "20/10 seconds"
     drain_seconds: float = Field(10.0, gt=0)
     fanout_tick_ms: float = Field(5.0, gt=0, le=1000)
+    # Per connection (gateway/frame_budget.py): a token bucket over every frame, refilled at
+    # frame_rate tokens a second up to frame_burst (a join costs 5, a join with since 10,
+    # anything else 1); past frame_refusals `rate_limited` answers in 10 s the socket is
+    # closed with 4429. A phone never comes near: these bound a hostile client's work.
+    frame_rate: float = Field(20.0, gt=0)
+    frame_burst: int = Field(100, ge=10)
+    frame_refusals: int = Field(20, ge=1)
+    max_parties_per_connection: int = Field(5, ge=1)
+    # A `join since` replays history this many items per read, the next read only once the
+    # connection's unsent bytes are back under the transport's low-water mark.
+    replay_page_size: int = Field(100, ge=1, le=10_000)
     # Every this many seconds a gateway freezes its surviving objects out of the garbage
     # collector's full walks (gateway/gc_policy.py); 0 turns that off.
     gc_freeze_seconds: float = Field(1.0, ge=0)

@@ -230,6 +230,15 @@ class Snapshot:
     likes: dict[int, int]
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Publications after a position (at most a page of them), and where the stream stood
+    when they were read."""
+
+    position: StreamPosition
+    publications: list[Publication]
+
+
 class ShareNotFound(Exception):
     """A like names an offset that is not a share of this party."""
 
@@ -309,12 +318,18 @@ class Broker(Backend, Protocol):
     async def position(self, party_id: str) -> StreamPosition:
         """The party's current position (the stream, and its epoch, start here if new)."""
 
-    async def history_since(self, party_id: str, since: StreamPosition) -> list[Publication] | None:
-        """Exactly the publications after `since`, in order; None when they cannot all be given
-        (another epoch, an offset in the future, or some of them already trimmed). At least the
+    async def history_since(
+        self, party_id: str, since: StreamPosition, limit: int
+    ) -> HistoryPage | None:
+        """The first `limit` publications after `since`, in order, with the position read
+        together with them; None when they cannot all be given (another epoch, an offset in
+        the future, or some of them already trimmed). A page with fewer than `limit` ends at
+        that position; a longer replay asks again from the page's last offset. At least the
         latest `history_size` publications are always kept."""
 
-    async def snapshot(self, party_id: str, shares: int = 50) -> Snapshot: ...
+    async def snapshot(self, party_id: str, shares: int = 50, max_bytes: int = ...) -> Snapshot:
+        """The latest `shares` shares, fewer when more would weigh over `max_bytes` (their
+        payloads together; by default broker_shared.SNAPSHOT_MAX_BYTES)."""
 
     async def retire(self, party_id: str, at: datetime) -> None:
         """Drop the party's whole stream (history, shares, likes) at `at`, its retention after

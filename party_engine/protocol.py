@@ -281,6 +281,12 @@ SHARED_LISTING_FIELDS = (
 )
 
 
+# The most a share item can weigh, from the bounds of POST /listings (api/models.py: every
+# text escaped at 6 bytes a character, 8 image URLs of 1,000 ASCII characters) and of ids;
+# tests/test_protocol.py checks it. A snapshot holds at most 50 of them.
+MAX_SHARE_ITEM_BYTES = 12 * 1024
+
+
 def encode_share_item(listing: Listing, user_id: str, at: datetime) -> bytes:
     """A share item without "offset" and "share" (Broker.publish_share splices them in)."""
     public = listing.public_fields()

@@ -43,16 +43,19 @@ def resync(last: StreamPosition, current: StreamPosition) -> StreamPosition:
 
 
 def recover(
-    since: StreamPosition, current: StreamPosition, retained: list[Publication]
+    since: StreamPosition, current: StreamPosition, retained: list[Publication], limit: int
 ) -> list[Publication] | None:
-    """Exactly the publications after `since` up to `current`, in order, or None when the
-    retained history (oldest first, read together with `current`) does not hold all of them."""
+    """Exactly the first `limit` publications after `since` up to `current`, in order, or
+    None when the retained history (oldest first, read together with `current`) does not
+    hold all of them."""
     if since.epoch != current.epoch or not 0 <= since.offset <= current.offset:
         return None
     missed = [publication for publication in retained if publication.offset > since.offset]
-    if len(missed) != current.offset - since.offset:
+    last = min(current.offset, since.offset + limit)
+    missed = missed[: last - since.offset]
+    if len(missed) != last - since.offset:
         return None
-    expected = range(since.offset + 1, current.offset + 1)
+    expected = range(since.offset + 1, last + 1)
     if any(p.offset != offset for p, offset in zip(missed, expected, strict=True)):
         return None
     return missed

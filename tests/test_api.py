@@ -413,6 +413,49 @@ async def test_an_invalid_listing_gets_422(client, change, field):
     assert field in [error["field"] for error in assert_problem(response, 422)["errors"]]
 
 
+@pytest.mark.parametrize(
+    ("image_urls", "field"),
+    [
+        ([f"https://img.example/{n}.jpg" for n in range(9)], "image_urls"),
+        (["https://img.example/" + "x" * 1000], "image_urls.0"),
+        (['https://img.example/"quoted"'], "image_urls.0"),
+        (["https://img.example/\u00e9t\u00e9.jpg"], "image_urls.0"),
+    ],
+)
+async def test_too_many_or_too_long_image_urls_get_422_and_create_nothing(
+    client, engine, monkeypatch, image_urls, field
+):
+    created = []
+    monkeypatch.setattr(engine.store, "create_listing", created.append)
+    body = {
+        "title": "Tee",
+        "brand": "Nike",
+        "category": "Tops",
+        "price_cents": 1,
+        "currency": "EUR",
+        "image_urls": image_urls,
+    }
+    response = await client.post("/listings", json=body, headers=SHOPPER)
+    assert field in [error["field"] for error in assert_problem(response, 422)["errors"]]
+    assert created == []
+
+
+async def test_eight_image_urls_of_a_thousand_characters_are_a_listing(client):
+    urls = [f"https://img.example/{n}/" + "x" * 978 for n in range(8)]
+    assert {len(url) for url in urls} == {1000}
+    body = {
+        "title": "Tee",
+        "brand": "Nike",
+        "category": "Tops",
+        "price_cents": 1,
+        "currency": "EUR",
+        "image_urls": urls,
+    }
+    response = await client.post("/listings", json=body, headers=SHOPPER)
+    assert response.status_code == 201, response.text
+    assert response.json()["image_urls"] == urls
+
+
 @pytest.mark.parametrize("path", ["/me/follows/color/red", f"/me/follows/brand/{'x' * 200}"])
 async def test_following_a_bad_theme_gets_422_and_follows_nothing(client, path):
     assert_problem(await client.put(path, headers=SHOPPER), 422)

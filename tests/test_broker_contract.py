@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from party_engine.backends import open_broker
-from party_engine.ports import ShareNotFound, StreamPosition
+from party_engine.ports import HistoryPage, ShareNotFound, StreamPosition
 from tests.backend_harness import opened
 from tests.broker_helpers import Deliveries
 
@@ -71,19 +71,40 @@ async def test_an_item_that_is_not_a_json_object_is_refused(broker, item):
 
 async def test_history_since_gives_exactly_the_missed_publications_in_order(broker):
     published = [await broker.publish_share("p", share(n), "listing-1") for n in range(5)]
-    epoch = (await broker.position("p")).epoch
-    assert await broker.history_since("p", StreamPosition(2, epoch)) == published[2:]
-    assert await broker.history_since("p", StreamPosition(0, epoch)) == published
-    assert await broker.history_since("p", StreamPosition(5, epoch)) == []
+    position = await broker.position("p")
+    epoch = position.epoch
+    assert await broker.history_since("p", StreamPosition(2, epoch), 100) == HistoryPage(
+        position, published[2:]
+    )
+    assert await broker.history_since("p", StreamPosition(0, epoch), 100) == HistoryPage(
+        position, published
+    )
+    assert await broker.history_since("p", StreamPosition(5, epoch), 100) == HistoryPage(
+        position, []
+    )
+
+
+async def test_history_since_gives_a_page_at_a_time_and_the_pages_add_up(broker):
+    published = [await broker.publish_share("p", share(n), "listing-1") for n in range(7)]
+    position = await broker.position("p")
+    pages = []
+    since = StreamPosition(1, position.epoch)
+    while since.offset < position.offset:
+        page = await broker.history_since("p", since, 3)
+        assert page is not None and page.position == position
+        assert 0 < len(page.publications) <= 3
+        pages.append(page.publications)
+        since = StreamPosition(page.publications[-1].offset, position.epoch)
+    assert pages == [published[1:4], published[4:7]]
 
 
 async def test_history_since_is_none_when_recovery_is_impossible(broker):
     for n in range(3):
         await broker.publish_share("p", share(n), "listing-1")
     epoch = (await broker.position("p")).epoch
-    assert await broker.history_since("p", StreamPosition(1, "another-epoch")) is None
-    assert await broker.history_since("p", StreamPosition(4, epoch)) is None  # the future
-    assert await broker.history_since("p", StreamPosition(-1, epoch)) is None
+    assert await broker.history_since("p", StreamPosition(1, "another-epoch"), 100) is None
+    assert await broker.history_since("p", StreamPosition(4, epoch), 100) is None  # the future
+    assert await broker.history_since("p", StreamPosition(-1, epoch), 100) is None
 
 
 async def test_the_latest_history_size_publications_survive_and_older_ones_are_trimmed(broker):
@@ -92,9 +113,10 @@ async def test_the_latest_history_size_publications_survive_and_older_ones_are_t
         await broker.publish_share("p", share(n), "listing-1") for n in range(HISTORY + 300)
     ]
     epoch = (await broker.position("p")).epoch
-    assert await broker.history_since("p", StreamPosition(0, epoch)) is None
+    assert await broker.history_since("p", StreamPosition(0, epoch), 5) is None
     since = len(published) - HISTORY
-    assert await broker.history_since("p", StreamPosition(since, epoch)) == published[since:]
+    page = await broker.history_since("p", StreamPosition(since, epoch), HISTORY)
+    assert page is not None and page.publications == published[since:]
 
 
 async def test_a_like_counts_once_per_user_and_share(broker):
@@ -133,6 +155,19 @@ async def test_snapshot_has_the_latest_shares_oldest_first_with_their_likes(brok
     assert snapshot.shares == [shares[1].payload, shares[2].payload]
     assert snapshot.likes == {shares[1].offset: 0, shares[2].offset: 2}
     assert snapshot.position == await broker.position("p")
+
+
+async def test_snapshot_holds_the_latest_shares_that_fit_in_its_bytes(broker):
+    big = [
+        await broker.publish_share("p", b'{"kind":"share","pad":"' + b"x" * 1000 + b'"}', "l")
+        for _ in range(5)
+    ]
+    weight = len(big[-1].payload)
+    snapshot = await broker.snapshot("p", shares=5, max_bytes=2 * weight + weight // 2)
+    assert snapshot.shares == [big[3].payload, big[4].payload]
+    assert snapshot.likes == {big[3].offset: 0, big[4].offset: 0}
+    assert (await broker.snapshot("p", shares=5, max_bytes=weight - 1)).shares == []
+    assert len((await broker.snapshot("p", shares=5)).shares) == 5  # the default: 256 KiB
 
 
 async def test_snapshot_of_a_quiet_party_is_empty_and_a_negative_count_is_refused(broker):
@@ -187,5 +222,5 @@ async def test_a_retired_stream_is_kept_until_its_time_then_starts_over_in_a_new
     after = await broker.position("p1")
     assert after.offset == 0 and after.epoch != before.epoch
     assert (await broker.snapshot("p1")).shares == []
-    assert await broker.history_since("p1", StreamPosition(0, before.epoch)) is None
+    assert await broker.history_since("p1", StreamPosition(0, before.epoch), 10) is None
     assert first.offset == 1 and (await broker.position("p2")).offset == 1  # others untouched

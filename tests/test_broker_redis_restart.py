@@ -8,6 +8,7 @@ import orjson
 import pytest
 import redis.asyncio as redis
 
+from party_engine.backends import broker_redis
 from party_engine.backends.broker_redis import RedisBroker
 from party_engine.ports import BackendUnavailable, Publication, StreamPosition
 from tests.broker_helpers import Deliveries
@@ -93,9 +94,11 @@ async def test_no_acknowledged_publication_is_lost_when_redis_restarts(
     assert subscriber.sessions >= 2  # it really lost its connection and came back
 
 
+@pytest.mark.parametrize("page", [broker_redis.CATCH_UP_PAGE, 4])
 async def test_publications_missed_while_the_pubsub_connection_was_killed_are_backfilled(
-    url, subscriber, publisher, deliveries
+    url, subscriber, publisher, deliveries, monkeypatch, page
 ):
+    monkeypatch.setattr(broker_redis, "CATCH_UP_PAGE", page)  # 4: the 10 missed in 3 reads
     await subscriber.subscribe("p")
     acked = [await publisher.publish_share("p", item(n), "listing-1") for n in range(3)]
     await deliveries.wait_for(lambda: len(deliveries.publications) == 3)
@@ -142,7 +145,7 @@ async def test_a_lost_stream_starts_a_new_epoch_that_subscribers_follow(
     new = [await publisher.publish_share("p", item(n), "listing-1") for n in range(2)]
     position = await publisher.position("p")
     assert position.epoch != old_epoch and position.offset == 2
-    assert await publisher.history_since("p", StreamPosition(3, old_epoch)) is None
+    assert await publisher.history_since("p", StreamPosition(3, old_epoch), 100) is None
     await deliveries.wait_for(lambda: len(deliveries.publications) == 5)
     assert deliveries.publications == old + new
 

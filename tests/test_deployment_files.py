@@ -77,6 +77,23 @@ def test_nginx_publishes_the_gateways_and_upgrades_websockets(compose):
     assert "proxy_set_header Connection $connection_upgrade;" in conf
 
 
+def test_nginx_caps_connections_and_requests_per_ip_generously():
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    zones = dict(
+        re.findall(r"limit_req_zone \$binary_remote_addr zone=(\w+):\w+ rate=(\d+)r/s;", conf)
+    )
+    assert re.search(r"limit_conn_zone \$binary_remote_addr zone=ws_per_ip:", conf)
+    ws_location = conf[conf.index("location /ws") :].split("}")[0]
+    api_location = conf[conf.index("location / ") :].split("}")[0]
+    (conns,) = re.findall(r"limit_conn ws_per_ip (\d+);", ws_location)
+    (ws_zone,) = re.findall(r"limit_req zone=(\w+) burst=\d+ nodelay;", ws_location)
+    (api_zone,) = re.findall(r"limit_req zone=(\w+) burst=\d+ nodelay;", api_location)
+    # Many phones share one carrier address: caps in the thousands, not the tens.
+    assert int(conns) >= 1000
+    assert int(zones[ws_zone]) >= 20 and int(zones[api_zone]) >= 100
+    assert "limit_req_status 429;" in conf
+
+
 def test_dockerfile_is_multi_stage_non_root_with_a_health_check():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert len(re.findall(r"^FROM ", dockerfile, re.M)) >= 2

@@ -13,11 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, ValidationError, validators
 
+from party_engine.api.models import MAX_IMAGE_URL_LENGTH, MAX_IMAGE_URLS, ListingCreate
 from party_engine.backends.items import splice_front
 from party_engine.domain.listings import PUBLIC_FIELDS, Listing
 from party_engine.domain.parties import PartyState
 from party_engine.ports import StreamPosition
 from party_engine.protocol import (
+    MAX_SHARE_ITEM_BYTES,
     SHARED_LISTING_FIELDS,
     Auth,
     Join,
@@ -443,6 +445,30 @@ def test_each_share_item_has_what_the_console_and_clients_read(listing):
     }
 
 
+def test_a_share_item_of_the_largest_listing_the_api_accepts_stays_within_its_bound():
+    # Every text at its longest, of characters JSON escapes to 6 bytes (strip_whitespace keeps
+    # control characters), and every image URL at its longest.
+    body = ListingCreate(
+        title="\x01" * 200,
+        brand="\x01" * 100,
+        category="\x01" * 100,
+        size="\x01" * 32,
+        price_cents=100_000_000,
+        currency="EUR",
+        image_urls=["https://" + "~" * (MAX_IMAGE_URL_LENGTH - 8)] * MAX_IMAGE_URLS,
+        tags=["\x01" * 50] * 20,
+    )
+    longest_id = "x" * 64  # domain.ids.ID_PATTERN
+    listing = Listing.from_public_fields(
+        {"id": longest_id, "seller_id": longest_id, **body.model_dump()}, created_at=0.0
+    )
+    at = datetime(2031, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+    item = encode_share_item(listing, longest_id, at)
+    published = splice_front(item, [("offset", 2**53), ("share", 2**53)])
+    assert len(item) > MAX_SHARE_ITEM_BYTES * 3 // 4  # the bound is near what an item reaches
+    assert len(published) <= MAX_SHARE_ITEM_BYTES
+
+
 def test_the_share_item_carries_the_listing_fields_the_server_schema_requires():
     required = SERVER_SCHEMA["$defs"]["listing"]["required"]
     assert list(SHARED_LISTING_FIELDS) == required
@@ -484,6 +510,10 @@ def test_items_without_their_offsets_are_not_yet_valid_events():
                 "id": "s1",
                 "retry_after_ms": 1500,
             },
+        ),
+        (
+            encode_error("too_many_parties", "leave one first", frame_id=3),
+            {"type": "error", "code": "too_many_parties", "message": "leave one first", "id": 3},
         ),
         (encode_drain(2500), {"type": "drain", "retry_after_ms": 2500}),
         (encode_pong(), {"type": "pong"}),

@@ -42,8 +42,16 @@ def test_resync_follows_a_stream_that_went_back_so_reused_offsets_are_not_droppe
 
 
 def test_recover_gives_exactly_the_publications_after_since():
-    assert recover(StreamPosition(2, E), StreamPosition(5, E), pubs(1, 2, 3, 4, 5)) == pubs(3, 4, 5)
-    assert recover(StreamPosition(5, E), StreamPosition(5, E), pubs(4, 5)) == []
+    five = StreamPosition(5, E)
+    assert recover(StreamPosition(2, E), five, pubs(1, 2, 3, 4, 5), 10) == pubs(3, 4, 5)
+    assert recover(StreamPosition(5, E), five, pubs(4, 5), 10) == []
+
+
+def test_recover_gives_a_page_of_at_most_limit_publications():
+    five = StreamPosition(5, E)
+    assert recover(StreamPosition(1, E), five, pubs(2, 3, 4, 5), 2) == pubs(2, 3)
+    assert recover(StreamPosition(1, E), five, pubs(2, 3), 2) == pubs(2, 3)
+    assert recover(StreamPosition(1, E), five, pubs(3, 4), 2) is None  # 2 was trimmed
 
 
 @pytest.mark.parametrize(
@@ -59,4 +67,4 @@ def test_recover_gives_exactly_the_publications_after_since():
     ],
 )
 def test_recover_is_none_unless_history_holds_every_missed_publication(since, retained, why):
-    assert recover(since, StreamPosition(5, E), retained) is None, why
+    assert recover(since, StreamPosition(5, E), retained, 10) is None, why

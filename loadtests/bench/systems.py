@@ -144,6 +144,8 @@ class System:
                 "PARTY_DRAIN_SECONDS": "2",
                 # The bench's few senders share far beyond a shopper's limit.
                 "PARTY_SHARE_RATE_LIMIT": "1000000/1 second",
+                "PARTY_FRAME_RATE": "1000000",
+                "PARTY_FRAME_BURST": "1000000",
                 # No worker runs: the bench measures the gateways, and share events wait in
                 # each gateway's embedded queue (which refuses shares once it is full).
                 "PARTY_EVENT_BUFFER": "10000000",

@@ -18,7 +18,14 @@ from ..domain.themes import Theme, ThemeKind
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 LongText = Annotated[str, StringConstraints(max_length=2000)]
-Url = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)]
+# A listing's images: at most MAX_IMAGE_URLS, each printable ASCII (a URL's non-ASCII is
+# percent-encoded) without '"' or '\' (so JSON never escapes it) and at most
+# MAX_IMAGE_URL_LENGTH long: every share item carries them (protocol.MAX_SHARE_ITEM_BYTES).
+MAX_IMAGE_URLS = 8
+MAX_IMAGE_URL_LENGTH = 1000
+ImageUrl = Annotated[
+    str, StringConstraints(pattern=r"^https?://[!#-\[\]-~]+$", max_length=MAX_IMAGE_URL_LENGTH)
+]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Duration = Annotated[int, Field(ge=MIN_DURATION_MINUTES, le=MAX_DURATION_MINUTES)]
 
@@ -102,7 +109,7 @@ class ListingCreate(Strict):
     size: Annotated[str, StringConstraints(max_length=32)] | None = None
     price_cents: Annotated[int, Field(ge=0, le=100_000_000)]
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-    image_urls: Annotated[list[Url], Field(max_length=12)] = []
+    image_urls: Annotated[list[ImageUrl], Field(max_length=MAX_IMAGE_URLS)] = []
     tags: Annotated[list[Tag], Field(max_length=20)] = []
 
 

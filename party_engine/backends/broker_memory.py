@@ -16,6 +16,7 @@ from itertools import islice
 
 from ..domain.events import LikeCreated, ShareCreated
 from ..ports import (
+    HistoryPage,
     IdempotencyKey,
     OutboxFull,
     Publication,
@@ -27,6 +28,7 @@ from ..ports import (
 from ..recovery import recover
 from .broker_shared import (
     DEFAULT_SNAPSHOT_SIZE,
+    SNAPSHOT_MAX_BYTES,
     ignore_broadcast,
     ignore_publication,
     key_field,
@@ -176,17 +178,31 @@ class MemoryBroker(InProcess):
     async def position(self, party_id: str) -> StreamPosition:
         return self._stream(party_id).position
 
-    async def history_since(self, party_id: str, since: StreamPosition) -> list[Publication] | None:
+    async def history_since(
+        self, party_id: str, since: StreamPosition, limit: int
+    ) -> HistoryPage | None:
         stream = self._stream(party_id)
         oldest = stream.history[0].offset if stream.history else stream.offset + 1
-        tail = islice(stream.history, max(since.offset + 1 - oldest, 0), None)
-        return recover(since, stream.position, list(tail))
+        start = max(since.offset + 1 - oldest, 0)
+        page = recover(
+            since, stream.position, list(islice(stream.history, start, start + limit)), limit
+        )
+        return None if page is None else HistoryPage(stream.position, page)
 
-    async def snapshot(self, party_id: str, shares: int = 50) -> Snapshot:
+    async def snapshot(
+        self, party_id: str, shares: int = 50, max_bytes: int = SNAPSHOT_MAX_BYTES
+    ) -> Snapshot:
         if shares < 0:
             raise ValueError("shares must be >= 0")
         stream = self._stream(party_id)
-        latest = list(stream.shares)[-shares:] if shares else []
+        latest: list[Publication] = []
+        weight = 0
+        for share in islice(reversed(stream.shares), shares):
+            weight += len(share.payload)
+            if weight > max_bytes:
+                break
+            latest.append(share)
+        latest.reverse()
         return Snapshot(
             position=stream.position,
             shares=[share.payload for share in latest],

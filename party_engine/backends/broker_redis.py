@@ -35,6 +35,7 @@ from redis.backoff import EqualJitterBackoff
 from ..domain.events import LikeCreated, ShareCreated
 from ..ports import (
     BackendUnavailable,
+    HistoryPage,
     IdempotencyKey,
     OutboxFull,
     Publication,
@@ -46,6 +47,7 @@ from ..ports import (
 from ..recovery import Next, judge, recover, resync
 from .broker_shared import (
     DEFAULT_SNAPSHOT_SIZE,
+    SNAPSHOT_MAX_BYTES,
     ignore_broadcast,
     ignore_publication,
     key_field,
@@ -58,6 +60,9 @@ from .pubsub_wire import PubSubWire
 from .redis_backend import redis_client
 
 log = logging.getLogger(__name__)
+
+# A gap is refilled from history this many publications per read.
+CATCH_UP_PAGE = 1000
 
 _DROPPED = (ConnectionError, OSError, TimeoutError, redis.ConnectionError, redis.TimeoutError)
 
@@ -225,29 +230,35 @@ class RedisBroker:
         return StreamPosition(offset, epoch.decode())
 
     async def _history(
-        self, party_id: str, since: StreamPosition
+        self, party_id: str, since: StreamPosition, limit: int
     ) -> tuple[StreamPosition, list[Publication] | None]:
-        """The current position, and the publications after `since` if history has them all."""
+        """The current position, and the first `limit` publications after `since` if history
+        has them all."""
         epoch, offset, entries = await self._scripts["history"](
             keys=self._stream_keys(party_id),
-            args=[secrets.token_hex(8), max(since.offset, 0), since.epoch],
+            args=[secrets.token_hex(8), max(since.offset, 0), since.epoch, limit],
         )
         current = StreamPosition(offset, epoch.decode())
         retained = [
             Publication(party_id, int(entry_id.split(b"-", 1)[0]), fields[1])
             for entry_id, fields in entries
         ]
-        return current, recover(since, current, retained)
+        return current, recover(since, current, retained, limit)
 
-    async def history_since(self, party_id: str, since: StreamPosition) -> list[Publication] | None:
-        return (await self._history(party_id, since))[1]
+    async def history_since(
+        self, party_id: str, since: StreamPosition, limit: int
+    ) -> HistoryPage | None:
+        current, publications = await self._history(party_id, since, limit)
+        return None if publications is None else HistoryPage(current, publications)
 
-    async def snapshot(self, party_id: str, shares: int = 50) -> Snapshot:
+    async def snapshot(
+        self, party_id: str, shares: int = 50, max_bytes: int = SNAPSHOT_MAX_BYTES
+    ) -> Snapshot:
         if shares < 0:
             raise ValueError("shares must be >= 0")
         epoch, offset, payloads, likes = await self._scripts["snapshot"](
             keys=self._stream_keys(party_id),
-            args=[secrets.token_hex(8), min(shares, self.snapshot_size)],
+            args=[secrets.token_hex(8), min(shares, self.snapshot_size), max_bytes],
         )
         payloads.reverse()
         likes.reverse()
@@ -376,21 +387,26 @@ class RedisBroker:
             subscription.cursor = await self.position(party_id)
             return
         since = subscription.cursor
-        current, missed = await self._history(party_id, since)
+        current, missed = await self._history(party_id, since, CATCH_UP_PAGE)
         if missed is None and resync(since, current) != since:
             # A new epoch, or the server lost its latest writes: continue from where it is now.
             since = resync(since, current)
-            current, missed = await self._history(party_id, since)
-        if missed is None:
-            log.error(
-                "party %s: publications %d..%d are no longer in history; subscribers miss them",
-                party_id,
-                since.offset + 1,
-                current.offset,
-            )
-        else:
+            current, missed = await self._history(party_id, since, CATCH_UP_PAGE)
+        while True:
+            if missed is None:
+                log.error(
+                    "party %s: publications %d..%d are no longer in history; subscribers miss them",
+                    party_id,
+                    since.offset + 1,
+                    current.offset,
+                )
+                break
             for publication in missed:
                 self._deliver(publication)
+            if not missed or missed[-1].offset >= current.offset:
+                break
+            since = StreamPosition(missed[-1].offset, current.epoch)
+            current, missed = await self._history(party_id, since, CATCH_UP_PAGE)
         subscription.cursor = current
 
     def _deliver(self, publication: Publication) -> None:

@@ -2,7 +2,10 @@
 
 from ..ports import IdempotencyKey, Publication
 
-DEFAULT_SNAPSHOT_SIZE = 200
+DEFAULT_SNAPSHOT_SIZE = 200  # shares kept for snapshots
+# What a joiner's snapshot may weigh at most (its shares' payloads): 50 shares of the largest
+# items (protocol.MAX_SHARE_ITEM_BYTES) would be 600 KiB, near PARTY_MAX_PENDING_BYTES.
+SNAPSHOT_MAX_BYTES = 256 * 1024
 # An outbox with no bound set (a broker opened without PARTY_OUTBOX_MAX_DEPTH, as in tests).
 UNBOUNDED_OUTBOX = 2**53
 

@@ -2,11 +2,13 @@
 
 Frames of one connection are handled one at a time, in order. Every refusal is an `error`
 frame with a code; only the transport itself closes a connection (1009 for an oversized
-frame, 4008 for a slow consumer, a drain).
+frame, 4008 for a slow consumer, a drain), and the frame budget (4429 for a client that goes
+on past `rate_limited`: gateway/frame_budget.py).
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -19,13 +21,16 @@ from ..domain.parties import Party, PartyState, comes_after
 from ..ports import (
     UNASSIGNED_LISTING,
     UNASSIGNED_OFFSET,
+    HistoryPage,
     IdempotencyKey,
     OutboxFull,
     Publication,
     ShareNotFound,
     Snapshot,
+    StreamPosition,
 )
 from ..tokens import Principal
+from .frame_budget import RATE_LIMITED_CLOSE, FrameBudget, cost_of
 from .hub import Member, events_frame
 from .transport import Wire, text_frame
 
@@ -41,6 +46,8 @@ REPLAY_CHUNK = 100
 # A share or like refused because its party's outbox is full (the event queue is away).
 _BACKLOG = "the party's events are not reaching the workers; try again shortly"
 _BACKLOG_RETRY_MS = 2000
+# What a frame that could not be decoded costs of the frame budget.
+BAD_FRAME_COST = 1
 
 
 class Refusal(Exception):
@@ -120,13 +127,18 @@ class PartyFeed(Member):
         else:
             self._state_frame = frame
 
-    async def go_live(self, joined: bytes, replay: list[Publication], after: int) -> None:
-        """Send `joined`, the replay, then the held live events past it, and go live."""
+    async def go_live(
+        self, joined: bytes, replay: AsyncIterator[list[Publication]] | None, after: int
+    ) -> None:
+        """Send `joined`, the replay (page by page, each read once the last one drained),
+        then the held live events past it, and go live."""
         self._outbox.send(joined)
         if self._state_frame is not None:
             self._outbox.send_prepared(self._state_frame)
             self._state_frame = None
-        await self._send_items(replay)
+        if replay is not None:
+            async for page in replay:
+                await self._send_items(page)
         while self._held:
             held, self._held = self._held, []
             fresh = [publication for publication in held if publication.offset > after]
@@ -151,13 +163,24 @@ class Session:
         self._user = principal
         self.outbox = outbox
         self._feeds: dict[str, PartyFeed] = {}
+        settings = gateway.settings
+        self._budget = FrameBudget(
+            settings.frame_rate, settings.frame_burst, settings.frame_refusals, time.monotonic()
+        )
 
     async def handle(self, data: str | bytes) -> None:
         """Answer one client frame; never raises for anything the client sent."""
+        if not self.outbox.wire.is_open:
+            return  # closed (by the budget, the hub or a drain): what is still queued is moot
         frame_id = None
         try:
-            frame = protocol.decode_client_frame(data)
+            try:
+                frame = protocol.decode_client_frame(data)
+            except protocol.ProtocolError:
+                self._charge(BAD_FRAME_COST)
+                raise
             frame_id = frame.id
+            self._charge(cost_of(frame))
             offset = await _HANDLERS[type(frame)](self, frame)
             if not isinstance(frame, protocol.Join | protocol.Ping) and frame_id is not None:
                 self.outbox.send(protocol.encode_ack(frame_id, offset))
@@ -177,6 +200,16 @@ class Session:
                 protocol.encode_error("unavailable", "try again shortly", frame_id, 1000)
             )
 
+    def _charge(self, cost: int) -> None:
+        """Take a frame's tokens, or refuse it; a client past its refusals is closed."""
+        now = time.monotonic()
+        retry_after_ms = self._budget.charge(cost, now)
+        if retry_after_ms is None:
+            return
+        if self._budget.refuse(now):
+            self.outbox.close(RATE_LIMITED_CLOSE, "rate_limited")
+        raise Refusal("rate_limited", "too many frames; slow down", retry_after_ms)
+
     async def close(self) -> None:
         """Leave every party (the connection is gone)."""
         for party_id in list(self._feeds):
@@ -187,6 +220,9 @@ class Session:
     async def _join(self, frame: protocol.Join) -> None:
         gateway = self._gateway
         party_id = frame.party
+        cap = gateway.settings.max_parties_per_connection
+        if party_id not in self._feeds and len(self._feeds) >= cap:
+            raise Refusal("too_many_parties", f"a connection joins at most {cap} parties")
         party = await self._party(party_id)
         if party_id in self._feeds:  # a second join restarts the feed from its `since`
             await gateway.hub.leave(party_id, self._feeds.pop(party_id))
@@ -205,12 +241,14 @@ class Session:
         broker = self._gateway.broker
         presence = self._gateway.presence_of(party.id)
         since = frame.since
-        replay = None
+        page = None
         if since is not None:
-            replay = await broker.history_since(party.id, since)
-        if replay is not None and since is not None:
+            page = await broker.history_since(
+                party.id, since, self._gateway.settings.replay_page_size
+            )
+        if page is not None and since is not None:
             # Recovered: the snapshot carries no shares, the missed events follow it.
-            last = replay[-1].offset if replay else since.offset
+            last = page.position.offset
             snapshot: dict[str, Any] = {
                 "state": party.state.value,
                 "shares": [],
@@ -218,7 +256,7 @@ class Session:
                 "presence": presence,
             }
             joined = protocol.encode_joined(party.id, snapshot, last, since.epoch, recovered=True)
-            await feed.go_live(joined, replay, after=last)
+            await feed.go_live(joined, self._replay(party.id, page), after=last)
             return
         fresh = await self._snapshot(party.id)
         snapshot = {
@@ -234,7 +272,33 @@ class Session:
             fresh.position.epoch,
             recovered=False if since is not None else None,
         )
-        await feed.go_live(joined, [], after=fresh.position.offset)
+        await feed.go_live(joined, None, after=fresh.position.offset)
+
+    async def _replay(self, party_id: str, page: HistoryPage) -> AsyncIterator[list[Publication]]:
+        """The missed publications up to the first page's position, a page at a time: the
+        next page is read only once the last one was written and the connection's unsent
+        bytes are back under the transport's limit (`Wire.wait_writable`), so a long replay
+        never queues more than about a page."""
+        until = page.position
+        while True:
+            yield [
+                publication
+                for publication in page.publications
+                if publication.offset <= until.offset
+            ]
+            last = page.publications[-1].offset if page.publications else until.offset
+            if last >= until.offset:
+                return
+            since = StreamPosition(last, until.epoch)
+            next_page = await self._gateway.broker.history_since(
+                party_id, since, self._gateway.settings.replay_page_size
+            )
+            if next_page is None:
+                # Trimmed while this client replayed: it cannot be given exactly what it
+                # missed any more, so it is cut and will rejoin (with a fresh snapshot).
+                self.outbox.cut()
+                return
+            page = next_page
 
     async def _snapshot(self, party_id: str) -> Snapshot:
         """The party's latest shares, read after this session joined the hub (or kept by the
