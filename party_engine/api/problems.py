@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+from ..backends.unavailable import unavailable_errors
 from ..domain.errors import (
     Conflict,
     DomainError,
@@ -111,6 +112,16 @@ async def _on_http_exception(request: Request, error: HTTPException) -> Response
     return problem_response(error.status_code, str(error.detail), headers=error.headers)
 
 
+async def _on_unavailable(request: Request, error: Exception) -> Response:
+    log.warning("%s %s: a backend is unavailable: %r", request.method, request.url.path, error)
+    return problem_response(
+        503,
+        "a backend this request needs is unavailable; try again shortly",
+        code="unavailable",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _on_unexpected(request: Request, error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(500, "the server failed to handle this request", code="internal")
@@ -121,4 +132,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _on_domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(Problem, _on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _on_http_exception)  # type: ignore[arg-type]
+    for error_type in unavailable_errors():  # after the engine opened its backends
+        app.add_exception_handler(error_type, _on_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -66,6 +66,8 @@ class Gateway:
         self.gateway_id = secrets.token_hex(8)
         self.sessions: set[Session] = set()
         self.accepting = True
+        # False until start(): the engine starts the gateway once its backends are connected.
+        self.started = False
         self._totals: dict[str, int] = {}  # party: count over every gateway, last read
         self._presence_told: dict[str, tuple[int, float]] = {}  # party: (count, when)
         self._presence_loop = Periodic(
@@ -82,6 +84,7 @@ class Gateway:
     async def start(self) -> None:
         self.broker.set_handler(self.hub.on_publication, self.hub.on_broadcast)
         self._presence_loop.start()
+        self.started = True
 
     async def stop(self) -> None:
         self.accepting = False
