@@ -201,10 +201,16 @@ async def consumers_of(amqp_url: str, queue: str) -> int:
 
 
 async def test_every_role_stops_in_time_after_its_backends_went_away(own_rabbitmq, roles, tmp_path):
+    """Redis stopped and the RabbitMQ virtual host removed: each role keeps reconnecting."""
     if not own_rabbitmq.running:
         await asyncio.to_thread(own_rabbitmq.start)
+    vhost = "going-away"
+    await asyncio.to_thread(own_rabbitmq.rabbitmqctl, "add_vhost", vhost)
+    await asyncio.to_thread(
+        own_rabbitmq.rabbitmqctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"
+    )
     with RedisServer() as redis_server:
-        urls = {"redis_url": redis_server.url, "amqp_url": own_rabbitmq.url}
+        urls = {"redis_url": redis_server.url, "amqp_url": own_rabbitmq.url + vhost}
         gateway, worker, scheduler = (
             RoleProcess(role, tmp_path, **urls).start() for role in ("serve", "worker", "scheduler")
         )
@@ -215,11 +221,11 @@ async def test_every_role_stops_in_time_after_its_backends_went_away(own_rabbitm
                 lambda: client.exists(f"{DEFAULT_REDIS_PREFIX}lease:party-clock"), "a clock leader"
             )
         await wait_for_async(
-            lambda: consumers_of(own_rabbitmq.url, "party.counters"), "the worker to consume"
+            lambda: consumers_of(urls["amqp_url"], "party.counters"), "the worker to consume"
         )
         listener = await Client.connect(gateway.ws)  # held by the gateway: drained at stop
 
-        own_rabbitmq.kill()
+        await asyncio.to_thread(own_rabbitmq.rabbitmqctl, "delete_vhost", vhost)
         redis_server.kill()
         await wait_until_answers(gateway, "/readyz", 503, within=10)
         for role in (worker, scheduler):
