@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     history_size: int = Field(10_000, ge=10)
     share_rate_limit: str = "20/10 seconds"
     drain_seconds: float = Field(10.0, gt=0)
+    # From SIGTERM to exit, whatever the backends are doing: a gateway's drain, then stopping
+    # the services and closing the backends (flushing the event buffer, handing back the
+    # worker's batch). Keep it under the orchestrator's grace period (docs/architecture.md).
+    shutdown_seconds: float = Field(25.0, gt=0)
     fanout_tick_ms: float = Field(5.0, gt=0, le=1000)
     # Per connection (gateway/frame_budget.py): a token bucket over every frame, refilled at
     # frame_rate tokens a second up to frame_burst (a join costs 5, a join with since 10,
@@ -111,6 +115,15 @@ class Settings(BaseSettings):
     sns_fcm_app_arn: str = ""
     # Direct publishes in flight at once (also the HTTP connection pool size of the client).
     push_concurrency: int = Field(32, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _the_drain_fits_the_shutdown(self) -> "Settings":
+        if self.drain_seconds >= self.shutdown_seconds:
+            raise ValueError(
+                f"PARTY_DRAIN_SECONDS ({self.drain_seconds:g}) must be less than "
+                f"PARTY_SHUTDOWN_SECONDS ({self.shutdown_seconds:g}): the drain is part of it"
+            )
+        return self
 
     @model_validator(mode="after")
     def _the_dev_secret_stays_on_a_laptop(self) -> "Settings":

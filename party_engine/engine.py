@@ -1,17 +1,23 @@
 """The engine: opens the backends named in settings and builds the services of this process's
 roles, and owns their lifecycle (like centrifuge's node.go: everything is wired here).
 
-Every backend is opened into one record (backends/opened.py), connected in order before the
-services start and closed in reverse after they stop. Each service is handed what it uses;
-none of them sees the engine."""
+Every backend is opened into one record (backends/opened.py). `start` connects them in the
+background (backends/connecting.py: each retried until it answers) and starts the services
+once all are connected; the process serves meanwhile, not ready. `stop` stops the services in
+reverse and closes the backends within the shutdown budget, whatever they are doing. Each
+service is handed what it uses; none of them sees the engine."""
 
+import asyncio
+import contextlib
 import logging
+import time
 from datetime import timedelta
 from typing import Protocol
 
 from workers.service import WorkerService
 
 from .announcer import PartyAnnouncer
+from .backends.connecting import Connections, bounded
 from .backends.opened import CLOCK_LEASE_TTL_SECONDS, Backends, open_backends
 from .clock import Clock, SystemClock
 from .config import Settings, is_embedded
@@ -54,8 +60,11 @@ class Engine:
         self.events = backends.events
         self.ledger = backends.ledger
         self.broker = backends.broker
+        self.connections = Connections(backends.named())
         # Started in order after the backends connect, stopped in reverse before they close.
         self.services: list[Service] = []
+        self._running: list[Service] = []
+        self._starting: asyncio.Task[None] | None = None
         # Every transition this process applies (host, clock or CLI) is announced, whatever
         # its roles: to the workers as an event, to joined clients through the broker.
         self.announcer = PartyAnnouncer(self.events, self.clock)
@@ -132,12 +141,69 @@ class Engine:
             )
             self.services.append(self.gateway)
 
-    async def start(self) -> None:
-        await self.backends.connect()
+    @property
+    def running(self) -> bool:
+        """Every backend connected and every service started."""
+        return self._starting is not None and self._starting.done() and self.failed is None
+
+    async def start(self, *, wait: float | None = None) -> None:
+        """Connect the backends and then start the services, in the background. Return once
+        they run, or after `wait` seconds if given: they go on starting meanwhile."""
+        if self._starting is None:
+            self._starting = asyncio.create_task(self._start(), name="engine-start")
+            self._starting.add_done_callback(self._log_failure)
+        if wait is None:
+            await asyncio.shield(self._starting)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._starting), wait)
+
+    @property
+    def starting(self) -> "asyncio.Task[None]":
+        """The start in the background: done once the services run, or once it failed."""
+        assert self._starting is not None, "start() first"
+        return self._starting
+
+    @property
+    def failed(self) -> BaseException | None:
+        """What stopped the start, if anything did (a backend down is retried, not this)."""
+        task = self._starting
+        if task is None or not task.done() or task.cancelled():
+            return None
+        return task.exception()
+
+    async def _start(self) -> None:
+        await self.connections.connect()
         for service in self.services:
             await service.start()
+            self._running.append(service)
+        log.info("started: %s", ", ".join(sorted(self.roles)))
+
+    def _log_failure(self, task: asyncio.Task[None]) -> None:
+        if (error := self.failed) is not None:
+            log.critical("the engine failed to start its services; stopping", exc_info=error)
+
+    @property
+    def shutdown_seconds(self) -> float:
+        """What stop() may take: the shutdown budget, less the gateway's drain before it."""
+        drain = self.settings.drain_seconds if self.gateway is not None else 0.0
+        return self.settings.shutdown_seconds - drain
 
     async def stop(self) -> None:
-        for service in reversed(self.services):
-            await service.stop()
-        await self.backends.close()
+        """Stop the services in reverse and close the backends, within shutdown_seconds."""
+        deadline = time.monotonic() + self.shutdown_seconds
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._starting
+            if waiting := self.connections.waiting():
+                log.warning("stopped while connecting to %s", ", ".join(waiting))
+        while self._running:
+            service = self._running.pop()
+            # Each service gets half of what is left: the backends' closes need the rest.
+            await bounded(
+                service.stop(),
+                (deadline - time.monotonic()) / 2,
+                f"stopping {type(service).__name__}",
+            )
+        await self.connections.close(deadline - time.monotonic())

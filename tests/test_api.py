@@ -1,14 +1,18 @@
 """The hosts' HTTP API, driven the way a client drives it, on both store backends."""
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as redis
 
 from party_engine.api.models import ListingCreate, ListingOut
+from party_engine.config import Settings
 from party_engine.domain.listings import ASSIGNED_FIELDS, PUBLIC_FIELDS, Listing
+from party_engine.engine import Engine
 from party_engine.tokens import UserRole, issue_token
-from tests.api_harness import PROBLEM, SECRET, api_client, started_engine
+from tests.api_harness import GATEWAY, PROBLEM, SECRET, api_client, started_engine
 from tests.servers import RedisServer
 
 
@@ -481,6 +485,31 @@ async def test_readiness_is_503_naming_the_backend_that_does_not_answer():
                 assert (await client.get("/healthz")).status_code == 200
             finally:
                 redis_server.start()  # so that the engine can close its connections
+
+
+async def test_readiness_names_each_backend_not_connected_yet_until_redis_answers():
+    redis_server = RedisServer()  # not started yet: the engine starts without it
+    engine = Engine(Settings(redis_url=redis_server.url, jwt_secret=SECRET), roles=GATEWAY)
+    try:
+        await engine.start(wait=0)
+        async with api_client(engine) as client:
+            detail = assert_problem(await client.get("/readyz"), 503)["detail"]
+            for name in ("store", "broker", "rate_limits", "presence"):
+                assert f"{name} (not connected yet)" in detail
+            assert "events" not in detail  # embedded: connected at once
+            unavailable = assert_problem(await client.get("/parties/p1", headers=HOST), 503)
+            assert unavailable["type"].endswith(":unavailable")
+            assert (await client.get("/healthz")).status_code == 200
+
+            await asyncio.to_thread(redis_server.start)
+            deadline = time.monotonic() + 10
+            while (await client.get("/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, "not ready 10 s after Redis answered"
+                await asyncio.sleep(0.05)
+            assert engine.running
+    finally:
+        await engine.stop()
+        redis_server.close()
 
 
 async def test_follows_past_the_per_user_cap_get_409_and_refollowing_is_fine(store_url):

@@ -134,3 +134,14 @@ def test_every_engine_role_gets_longer_than_its_drain_to_stop(compose):
         if name.startswith(("gateway", "worker", "scheduler", "relay")):
             grace = service.get("stop_grace_period", "10s")
             assert grace.endswith("s") and float(grace[:-1]) > least[service["command"][0]], name
+
+
+def test_every_engine_role_exits_within_its_shutdown_budget_before_it_is_killed(compose):
+    for name, service in compose["services"].items():
+        if name.startswith(("gateway", "worker", "scheduler")):
+            env = _literal(service["environment"])
+            settings = Settings(**{k.removeprefix("PARTY_").lower(): v for k, v in env.items()})
+            grace = float(service["stop_grace_period"].removesuffix("s"))
+            # A margin for the interpreter's exit after the budget is spent.
+            assert settings.shutdown_seconds + 2 <= grace, name
+            assert settings.drain_seconds < settings.shutdown_seconds, name

@@ -31,3 +31,11 @@ def test_the_redis_prefix_is_one_setting_with_a_safe_alphabet():
     assert Settings(redis_prefix="staging:pe:").redis_prefix == "staging:pe:"
     with pytest.raises(ValidationError):
         Settings(redis_prefix="a b*")
+
+
+def test_a_drain_that_does_not_fit_the_shutdown_budget_is_refused():
+    with pytest.raises(ValidationError) as error:
+        Settings(drain_seconds=10, shutdown_seconds=10)
+    assert "PARTY_DRAIN_SECONDS" in describe_error(error.value)
+    assert "PARTY_SHUTDOWN_SECONDS" in describe_error(error.value)
+    assert Settings(drain_seconds=2, shutdown_seconds=5).shutdown_seconds == 5

@@ -17,18 +17,23 @@ from . import (
     routes_stats,
 )
 
+# How long the app waits for the backends before it serves anyway, not ready: a healthy start
+# is ready from its first request.
+STARTUP_WAIT_SECONDS = 2.0
+
 
 def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     """Build the app around an engine.
 
     With `manage_engine` the app's lifespan starts and stops the engine; a caller that shares
-    one engine between several things (tests, the `all` role) starts it itself.
+    one engine between several things (tests, the `all` role) starts it itself. The app
+    serves while the engine connects its backends (/healthz 200, /readyz 503 until then).
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if manage_engine:
-            await engine.start()
+            await engine.start(wait=STARTUP_WAIT_SECONDS)
         try:
             yield
         finally:

@@ -1,7 +1,6 @@
 """Every HTTP error as an RFC 9457 problem response (application/problem+json)."""
 
 import logging
-import sys
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -12,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+from ..backends.unavailable import unavailable_errors
 from ..domain.errors import (
     Conflict,
     DomainError,
@@ -20,7 +20,6 @@ from ..domain.errors import (
     InvalidValue,
     NotFound,
 )
-from ..ports import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -113,32 +112,14 @@ async def _on_http_exception(request: Request, error: HTTPException) -> Response
     return problem_response(error.status_code, str(error.detail), headers=error.headers)
 
 
-# The base errors of the backends' client libraries, by module: a backend that is down, full
-# (Redis refusing writes past maxmemory) or refusing answers 503, not 500. Only modules already
-# imported count (the engine opened its backends before the app is made): an error of a
-# library this process never loaded cannot occur, and the embedded default loads none.
-_BACKEND_ERRORS = {
-    "redis.exceptions": ("RedisError",),
-    "aiormq.exceptions": ("AMQPError",),
-    "botocore.exceptions": ("BotoCoreError", "ClientError"),
-}
-
-
-def _backend_errors() -> list[type[Exception]]:
-    errors: list[type[Exception]] = [BackendUnavailable]
-    for module_name, names in _BACKEND_ERRORS.items():
-        module = sys.modules.get(module_name)
-        if module is not None:
-            errors += [getattr(module, name) for name in names]
-    return errors
-
-
-async def _on_backend_error(request: Request, error: Exception) -> Response:
-    log.warning("backend refused %s %s: %r", request.method, request.url.path, error)
+async def _on_unavailable(request: Request, error: Exception) -> Response:
+    log.warning("%s %s: a backend is unavailable: %r", request.method, request.url.path, error)
     return problem_response(
-        503, "a backend is unavailable; try again shortly", code="unavailable",
+        503,
+        "a backend this request needs is unavailable; try again shortly",
+        code="unavailable",
         headers={"Retry-After": "1"},
-    )  # fmt: skip
+    )
 
 
 async def _on_unexpected(request: Request, error: Exception) -> Response:
@@ -151,6 +132,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _on_domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(Problem, _on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _on_http_exception)  # type: ignore[arg-type]
-    for error in _backend_errors():
-        app.add_exception_handler(error, _on_backend_error)
+    for error_type in unavailable_errors():  # after the engine opened its backends
+        app.add_exception_handler(error_type, _on_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -8,7 +8,6 @@ before the ack leaves the batch unacknowledged, and RabbitMQ delivers it to anot
 """
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from .event_codec import MalformedEvent, decode_event
 from .queue_delivery import settle_batch
 from .queue_rabbitmq_topology import declare_exchange, declare_topology, declare_work_queue
 from .queue_topology import BINDINGS, Topology
+from .rabbitmq_connection import open_connection, quietly
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ class _QueueConsumer:
         self._tag: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._handling = False
+        self._in_hand = 0  # the batch being handled, not acknowledged yet
         self._stopping = False
 
     async def start(self) -> None:
@@ -88,22 +89,34 @@ class _QueueConsumer:
         self._tag = await self._queue.consume(self._receive)
 
     async def stop(self) -> None:
-        """Take no more messages, finish the batch in hand, return the rest to the queue."""
+        """Take no more messages, finish the batch in hand, return the rest to the queue.
+
+        Cancelled (the shutdown budget ran out), it returns nothing more itself: RabbitMQ
+        redelivers every unacknowledged message once the connection is gone."""
         self._stopping = True
-        if self._tag is not None:
-            with contextlib.suppress(Exception):
-                await self._queue.cancel(self._tag)
-        if self._task is not None:
-            if not self._handling:
-                self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        returned = 0
-        while not self._inbox.empty():
-            message = self._inbox.get_nowait()
-            with contextlib.suppress(Exception):
-                await message.nack(requeue=True)
-                returned += 1
+        try:
+            if self._tag is not None:
+                await quietly(self._queue.cancel(self._tag))
+            if self._task is not None:
+                if not self._handling:
+                    self._task.cancel()
+                try:
+                    await self._task
+                except asyncio.CancelledError:
+                    if (task := asyncio.current_task()) is not None and task.cancelling():
+                        raise  # this stop was cancelled, not just the task it stopped
+            returned = 0
+            while not self._inbox.empty():
+                if await quietly(self._inbox.get_nowait().nack(requeue=True)):
+                    returned += 1
+        except asyncio.CancelledError:
+            log.warning(
+                "%s: stopped before settling %d events (in hand or received); RabbitMQ "
+                "redelivers them once the connection is gone",
+                self.name,
+                self._in_hand + self._inbox.qsize(),
+            )
+            raise
         if returned:
             log.info("%s: returned %d unstarted events to the queue", self.name, returned)
 
@@ -151,14 +164,14 @@ class _QueueConsumer:
             batch = [await self._inbox.get()]
             while len(batch) < self._batch_size and not self._inbox.empty():
                 batch.append(self._inbox.get_nowait())
-            self._handling = True
+            self._handling, self._in_hand = True, len(batch)
             try:
                 await self._handle(batch)
             except Exception:
                 # Most likely the connection dropped: the unacknowledged batch comes back.
                 log.exception("%s: a batch of %d was not settled", self.name, len(batch))
             finally:
-                self._handling = False
+                self._handling, self._in_hand = False, 0
 
     async def _handle(self, batch: list[AbstractIncomingMessage]) -> None:
         deliveries = []
@@ -197,9 +210,11 @@ class RabbitConsumer:
         self._consumers: list[_QueueConsumer] = []
 
     async def connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(self._url, reconnect_interval=1)
-        async with self._connection.channel() as channel:
-            await declare_topology(channel, self._topology)
+        async def declare(connection: AbstractRobustConnection) -> None:
+            async with connection.channel() as channel:
+                await declare_topology(channel, self._topology)
+
+        self._connection = await open_connection(self._url, declare)
 
     async def ping(self) -> None:
         if self._connection is None or self._connection.is_closed:
@@ -227,9 +242,9 @@ class RabbitConsumer:
         self._consumers.append(consumer)
 
     async def close(self) -> None:
-        for consumer in self._consumers:
-            await consumer.stop()
-        self._consumers.clear()
+        """Stop every queue's consumer at once (each finishes its batch), then close."""
+        consumers, self._consumers = self._consumers, []
+        await asyncio.gather(*(consumer.stop() for consumer in consumers))
         if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+            connection, self._connection = self._connection, None
+            await quietly(connection.close())

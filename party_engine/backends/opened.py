@@ -3,8 +3,8 @@
 `open_backends` opens the backends every role shares, and those only one role uses when this
 process plays it (the lease and reminder ledger for the scheduler, the notice book and the
 consumer for the worker, the share limits for the gateway, the outbox and sink for the relay).
-The engine connects them in order, closes them in reverse, and /readyz pings each one it
-names."""
+The engine connects them (backends/connecting.py), closes them in reverse, and /readyz pings
+each one it names."""
 
 from dataclasses import dataclass, fields
 
@@ -78,14 +78,6 @@ class Backends:
         """Each backend opened, by the name /readyz reports it under, in connect order."""
         opened = ((field.name, getattr(self, field.name)) for field in fields(self))
         return {name: backend for name, backend in opened if backend is not None}
-
-    async def connect(self) -> None:
-        for backend in self.named().values():
-            await backend.connect()
-
-    async def close(self) -> None:
-        for backend in reversed(self.named().values()):
-            await backend.close()
 
 
 def open_backends(settings: Settings, clock: Clock, roles: frozenset[Role]) -> Backends:

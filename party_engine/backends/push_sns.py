@@ -96,9 +96,13 @@ class SnsPush(DeviceBook):
                 "sns", region_name=self._region, endpoint_url=self._endpoint_url, config=config
             )
         )
-        for platform, arn in self._apps.items():
-            if not arn:
-                self._apps[platform] = await self._find_or_create_app(platform)
+        try:
+            for platform, arn in self._apps.items():
+                if not arn:
+                    self._apps[platform] = await self._find_or_create_app(platform)
+        except BaseException:
+            await self.close()  # the next attempt starts from a new client
+            raise
 
     async def close(self) -> None:
         await self._stack.aclose()

@@ -10,6 +10,7 @@ logs an error with the number it could not hand over.
 """
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections import deque
@@ -24,6 +25,7 @@ from .event_codec import encode_event
 from .queue_limits import hard_limit
 from .queue_rabbitmq_topology import declare_topology
 from .queue_topology import Topology
+from .rabbitmq_connection import open_connection, quietly
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,12 @@ class RabbitPublisher:
         self._task: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(self._url, reconnect_interval=1)
-        channel = await self._connection.channel(publisher_confirms=True)
-        self._exchange = await declare_topology(channel, self._topology)
+        async def declare(connection: AbstractRobustConnection) -> None:
+            channel = await connection.channel(publisher_confirms=True)
+            self._exchange = await declare_topology(channel, self._topology)
+
+        self._connection = await open_connection(self._url, declare)
+        assert self._exchange is not None
         self._task = asyncio.create_task(self._publish_forever(self._exchange))
 
     async def ping(self) -> None:
@@ -83,25 +88,27 @@ class RabbitPublisher:
         await self._drained.wait()
 
     async def close(self) -> None:
-        if self._task is not None:
-            try:
-                async with asyncio.timeout(self._flush_seconds):
-                    await self.flush()
-            except TimeoutError:
-                pass
-            self._task.cancel()
-            self._task = None
-        if self._buffer:
-            log.error(
-                "event publisher stopped with %d events NOT delivered to RabbitMQ "
-                "(it did not confirm them within %.0f s); first id: %s",
-                len(self._buffer),
-                self._flush_seconds,
-                self._buffer[0][0],
-            )
+        """Flush for at most flush_seconds (less if the caller's shutdown budget cancels
+        this), then close; log what RabbitMQ did not confirm."""
+        try:
+            if self._task is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._flush_seconds):
+                        await self.flush()
+        finally:
+            if self._task is not None:
+                self._task.cancel()
+                self._task = None
+            if self._buffer:
+                log.error(
+                    "event publisher stopped with %d events NOT delivered to RabbitMQ "
+                    "(not confirmed before the shutdown); first id: %s",
+                    len(self._buffer),
+                    self._buffer[0][0],
+                )
         if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+            connection, self._connection = self._connection, None
+            await quietly(connection.close())
 
     async def _publish_forever(self, exchange: AbstractExchange) -> None:
         backoff = 0.05

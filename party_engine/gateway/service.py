@@ -76,6 +76,8 @@ class Gateway:
         )
         self.sessions: set[Session] = set()
         self.accepting = True
+        # False until start(): the engine starts the gateway once its backends are connected.
+        self.started = False
         self._totals: dict[str, int] = {}  # party: count over every gateway, last read
         self._presence_told: dict[str, tuple[int, float]] = {}  # party: (count, when)
         self._presence_loop = Periodic(
@@ -102,6 +104,7 @@ class Gateway:
         self._presence_loop.start()
         self.connection_cap.start()
         self._state_repair_loop.start()
+        self.started = True
 
     async def stop(self) -> None:
         self.accepting = False

@@ -4,12 +4,15 @@ connections (gc_policy.py).
 
 On SIGTERM uvicorn stops listening and then closes every WebSocket at once (1012). Before
 that last step this server drains the gateway: `drain` frames with jittered delays, sent in
-batches, so that clients do not all reconnect in the same instant. The whole shutdown stays
-within PARTY_DRAIN_SECONDS.
+batches, so that clients do not all reconnect in the same instant. The drain and the close of
+the connections stay within PARTY_DRAIN_SECONDS; the app's shutdown (the engine's stop) takes
+the rest of PARTY_SHUTDOWN_SECONDS. A stop on a signal exits 0, as the headless roles do
+(uvicorn would raise the signal again once it has stopped).
 """
 
+import contextlib
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -37,6 +40,19 @@ class DrainingServer(uvicorn.Server):
         self._drain = drain
         self._drain_seconds = drain_seconds
         self._freezer = freezer
+        # Checked every tick: once it says so, the server stops as on SIGTERM.
+        self.stop_when: Callable[[], bool] | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()  # stopped gracefully: exit 0, not by the signal
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.stop_when is not None and self.stop_when():
+            self.should_exit = True
+        return await super().on_tick(counter)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)

@@ -181,6 +181,8 @@ class Session:
                 raise
             frame_id = frame.id
             self._charge(cost_of(frame))
+            if not self._gateway.started and not isinstance(frame, protocol.Ping):
+                raise Refusal("unavailable", "the gateway is connecting; try again shortly", 1000)
             offset = await _HANDLERS[type(frame)](self, frame)
             if not isinstance(frame, protocol.Join | protocol.Ping) and frame_id is not None:
                 self.outbox.send(protocol.encode_ack(frame_id, offset))
