@@ -1,6 +1,6 @@
 """Hypothesis strategies for WebSocket client frames, derived from schemas/ws-client.schema.json:
 valid frames of every type the schema lists, and invalid ones (wrong types, unknown `type`,
-random JSON, non-JSON text, binary, deep nesting, oversize strings).
+random JSON, non-JSON text, binary, deep nesting, frames padded to around the size limit).
 
 A small generator for the JSON Schema keywords the wire schemas use rather than
 hypothesis-jsonschema, whose 0.23.1 fails on the hypothesis this project runs
@@ -167,13 +167,15 @@ def deep(max_bytes: int) -> st.SearchStrategy[bytes]:
     )
 
 
-def oversize(frames: st.SearchStrategy[dict[str, Any]], max_bytes: int) -> st.SearchStrategy[bytes]:
-    """A frame with one string field padded past the frame size limit."""
-    return st.builds(
-        lambda frame, extra: orjson.dumps({**frame, "party": "x" * (max_bytes + extra)}),
-        frames,
-        st.integers(1, max_bytes),
-    )
+def sized(frames: st.SearchStrategy[dict[str, Any]], max_bytes: int) -> st.SearchStrategy[bytes]:
+    """A frame padded (in its `party`) to just under, at, or past the frame size limit."""
+
+    def pad(frame: dict[str, Any], size: int) -> bytes:
+        bare = orjson.dumps({**frame, "party": ""})
+        return orjson.dumps({**frame, "party": "x" * max(0, size - len(bare))})
+
+    sizes = st.integers(max_bytes - 2, max_bytes + 2) | st.integers(max_bytes, 2 * max_bytes)
+    return st.builds(pad, frames, sizes)
 
 
 def payloads(
@@ -191,5 +193,5 @@ def payloads(
         st.binary(max_size=200),
         frames.map(orjson.dumps),
         deep(max_bytes).map(bytes.decode),
-        oversize(frames, max_bytes).map(bytes.decode),
+        sized(frames, max_bytes).map(bytes.decode),
     )
