@@ -175,3 +175,14 @@ async def test_a_device_token_padded_past_its_documented_length_is_refused() -> 
         padded = {"platform": "fcm", "token": " " * 4096 + "token"}
         registered = await http.post("/me/devices", json=padded, headers=HOST)
     assert registered.status_code == 422, registered.text
+
+
+@pytest.mark.parametrize("query", ["cursor=zz", "theme_value=Nike"])
+async def test_a_refused_query_parameter_is_reported_in_the_query(query: str) -> None:
+    """These refusals said `"in": "body"` of a GET without a body."""
+    async with started_engine("memory://") as engine, api_client(engine) as http:
+        refused = await http.get(f"/parties?{query}", headers=HOST)
+    assert refused.status_code == 422
+    (error,) = refused.json()["errors"]
+    assert error["in"] == "query"
+    assert error["field"] == query.split("=")[0]

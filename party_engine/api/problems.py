@@ -133,7 +133,7 @@ async def _on_domain_error(request: Request, error: DomainError) -> Response:
     status = _STATUS_OF_DOMAIN_ERROR.get(type(error), 400)
     extra: dict[str, Any] = {}
     if isinstance(error, InvalidValue) and error.field:
-        extra["errors"] = [{"in": "body", "field": error.field, "detail": error.message}]
+        extra["errors"] = [{"in": error.location, "field": error.field, "detail": error.message}]
     return problem_response(status, error.message, code=error.code, **extra)
 
 

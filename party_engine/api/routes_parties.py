@@ -52,7 +52,9 @@ async def list_parties(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> PartyList:
     if (theme_kind is None) != (theme_value is None):
-        raise InvalidValue("theme_kind and theme_value go together", field="theme_value")
+        raise InvalidValue(
+            "theme_kind and theme_value go together", field="theme_value", location="query"
+        )
     theme = Theme(theme_kind, theme_value) if theme_kind and theme_value else None
     page = await engine.store.list_parties(
         PartyQuery(state=state, theme=theme, limit=limit, cursor=cursor)
