@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from ..domain.listings import Listing
 from ..domain.parties import (
@@ -15,18 +15,30 @@ from ..domain.parties import (
 )
 from ..domain.themes import Theme, ThemeKind
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Unicode White_Space, spelt out: `\s` differs between the regexes of JSON Schema (ECMA 262:
+# U+FEFF, not U+0085), of pydantic (Rust: the reverse) and Python's str.strip (also U+001C-1F).
+_WHITE_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+_WHITE_SPACE += "\u2028\u2029\u202f\u205f\u3000"
+WHITE_SPACE_CLASS = "".join(f"\\u{ord(char):04x}" for char in _WHITE_SPACE)
+# A text with something besides white space; checked with its length before it is stripped, so
+# that the OpenAPI document states exactly what is accepted (" " is not a title, and 200
+# characters of padding around one are too long).
+NOT_BLANK = f"[^{WHITE_SPACE_CLASS}]"
+STRIPPED = AfterValidator(lambda text: text.strip(_WHITE_SPACE))
+ShortText = Annotated[str, StringConstraints(max_length=200, pattern=NOT_BLANK), STRIPPED]
+Name = Annotated[str, StringConstraints(max_length=100, pattern=NOT_BLANK), STRIPPED]
 LongText = Annotated[str, StringConstraints(max_length=2000)]
 # A listing's images: at most MAX_IMAGE_URLS, each printable ASCII (a URL's non-ASCII is
 # percent-encoded) without '"' or '\' (so JSON never escapes it) and at most
 # MAX_IMAGE_URL_LENGTH long: every share item carries them (protocol.MAX_SHARE_ITEM_BYTES).
+# Printable ASCII has no white space past the scheme's "//", so the fuzzing's white-space
+# concern is met by the character class itself.
 MAX_IMAGE_URLS = 8
 MAX_IMAGE_URL_LENGTH = 1000
 ImageUrl = Annotated[
     str, StringConstraints(pattern=r"^https?://[!#-\[\]-~]+$", max_length=MAX_IMAGE_URL_LENGTH)
 ]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Tag = Annotated[str, StringConstraints(max_length=50, pattern=NOT_BLANK), STRIPPED]
 Duration = Annotated[int, Field(ge=MIN_DURATION_MINUTES, le=MAX_DURATION_MINUTES)]
 
 

@@ -54,6 +54,42 @@ class Problem(Exception):
         self.extra = extra
 
 
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["in", "field", "detail"],
+                "properties": {
+                    "in": {"type": "string"},
+                    "field": {"type": "string"},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=` for the problem responses it can answer with, so the OpenAPI
+    document lists them as application/problem+json (FastAPI's default 422 body is not ours)."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {MEDIA_TYPE: {"schema": _PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -98,7 +134,7 @@ async def _on_domain_error(request: Request, error: DomainError) -> Response:
     status = _STATUS_OF_DOMAIN_ERROR.get(type(error), 400)
     extra: dict[str, Any] = {}
     if isinstance(error, InvalidValue) and error.field:
-        extra["errors"] = [{"in": "body", "field": error.field, "detail": error.message}]
+        extra["errors"] = [{"in": error.location, "field": error.field, "detail": error.message}]
     return problem_response(status, error.message, code=error.code, **extra)
 
 

@@ -9,15 +9,13 @@ from pydantic import BaseModel, StringConstraints
 from ..domain.devices import MAX_TOKEN_LENGTH, Device, Platform, SentNotice
 from .auth import User
 from .deps import EngineDep
-from .models import Strict
+from .models import NOT_BLANK, STRIPPED, Strict
 from .params import DeviceId
-from .problems import Problem
+from .problems import Problem, documented
 
 router = APIRouter(prefix="/me", tags=["me"])
 
-Token = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TOKEN_LENGTH)
-]
+Token = Annotated[str, StringConstraints(max_length=MAX_TOKEN_LENGTH, pattern=NOT_BLANK), STRIPPED]
 
 
 class DeviceCreate(Strict):
@@ -57,7 +55,9 @@ class NoticeList(BaseModel):
     items: list[NoticeOut]
 
 
-@router.post("/devices", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/devices", status_code=status.HTTP_201_CREATED, responses=documented(400, 401, 409, 422)
+)
 async def register_device(body: DeviceCreate, user: User, engine: EngineDep) -> DeviceOut:
     """Register this app install for push (idempotent per token; a token that was disabled is
     enabled again). The device is subscribed to every theme the user follows."""
@@ -74,17 +74,21 @@ async def register_device(body: DeviceCreate, user: User, engine: EngineDep) -> 
     return DeviceOut.of(device)
 
 
-@router.get("/devices")
+@router.get("/devices", responses=documented(401))
 async def list_devices(user: User, engine: EngineDep) -> DeviceList:
     return DeviceList(items=[DeviceOut.of(d) for d in await engine.push.devices(user.user_id)])
 
 
-@router.delete("/devices/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/devices/{device_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=documented(401, 404, 422),
+)
 async def remove_device(device_id: DeviceId, user: User, engine: EngineDep) -> None:
     await engine.push.remove_device(user.user_id, device_id)
 
 
-@router.get("/notifications")
+@router.get("/notifications", responses=documented(401, 422))
 async def list_notices(
     user: User, engine: EngineDep, limit: Annotated[int, Query(ge=1, le=100)] = 50
 ) -> NoticeList:

@@ -5,7 +5,7 @@ import asyncio
 from fastapi import APIRouter
 
 from .deps import EngineDep
-from .problems import Problem
+from .problems import Problem, documented
 
 router = APIRouter(tags=["health"])
 
@@ -18,7 +18,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=documented(503))
 async def readyz(engine: EngineDep) -> dict[str, str]:
     """Every backend this process opened is connected and answers, and the services run;
     503 names what is missing."""

@@ -9,11 +9,12 @@ from .auth import User
 from .deps import EngineDep
 from .models import ListingCreate, ListingOut
 from .params import ListingId
+from .problems import documented
 
 router = APIRouter(prefix="/listings", tags=["listings"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=documented(400, 401, 422))
 async def create_listing(body: ListingCreate, user: User, engine: EngineDep) -> ListingOut:
     listing = Listing.from_public_fields(
         {"id": new_id(), "seller_id": user.user_id, **body.model_dump()},
@@ -23,7 +24,7 @@ async def create_listing(body: ListingCreate, user: User, engine: EngineDep) -> 
     return ListingOut.of(listing)
 
 
-@router.get("/{listing_id}")
+@router.get("/{listing_id}", responses=documented(401, 404, 422))
 async def get_listing(listing_id: ListingId, engine: EngineDep, _: User) -> ListingOut:
     listing = await engine.store.get_listing(listing_id)
     if listing is None:

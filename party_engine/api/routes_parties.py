@@ -14,6 +14,7 @@ from .auth import Host, User
 from .deps import EngineDep
 from .models import MatchOut, PartyCreate, PartyList, PartyOut, PartyPatch
 from .params import ListingId, PartyId
+from .problems import documented
 
 router = APIRouter(prefix="/parties", tags=["parties"])
 
@@ -25,7 +26,7 @@ async def _get(engine: EngineDep, party_id: str) -> Party:
     return party
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=documented(400, 401, 403, 422))
 async def create_party(body: PartyCreate, host: Host, engine: EngineDep) -> PartyOut:
     party = schedule_party(
         party_id=new_id(),
@@ -40,7 +41,7 @@ async def create_party(body: PartyCreate, host: Host, engine: EngineDep) -> Part
     return PartyOut.of(await engine.store.create_party(party))
 
 
-@router.get("")
+@router.get("", responses=documented(401, 422))
 async def list_parties(
     engine: EngineDep,
     _: User,
@@ -51,7 +52,9 @@ async def list_parties(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> PartyList:
     if (theme_kind is None) != (theme_value is None):
-        raise InvalidValue("theme_kind and theme_value go together", field="theme_value")
+        raise InvalidValue(
+            "theme_kind and theme_value go together", field="theme_value", location="query"
+        )
     theme = Theme(theme_kind, theme_value) if theme_kind and theme_value else None
     page = await engine.store.list_parties(
         PartyQuery(state=state, theme=theme, limit=limit, cursor=cursor)
@@ -59,12 +62,12 @@ async def list_parties(
     return PartyList(items=[PartyOut.of(p) for p in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{party_id}")
+@router.get("/{party_id}", responses=documented(401, 404, 422))
 async def get_party(party_id: PartyId, engine: EngineDep, _: User) -> PartyOut:
     return PartyOut.of(await _get(engine, party_id))
 
 
-@router.patch("/{party_id}")
+@router.patch("/{party_id}", responses=documented(400, 401, 403, 404, 409, 422))
 async def revise_party(
     party_id: PartyId, body: PartyPatch, host: Host, engine: EngineDep
 ) -> PartyOut:
@@ -81,24 +84,24 @@ async def revise_party(
     return PartyOut.of(await engine.store.save_party(revised))
 
 
-@router.delete("/{party_id}")
+@router.delete("/{party_id}", responses=documented(401, 403, 404, 409, 422))
 async def cancel_party(party_id: PartyId, host: Host, engine: EngineDep) -> PartyOut:
     """Cancel a scheduled or live party. The record is kept, in state `cancelled`."""
     return PartyOut.of(await engine.lifecycle.cancel(party_id, actor=host.user_id))
 
 
-@router.post("/{party_id}/start")
+@router.post("/{party_id}/start", responses=documented(401, 403, 404, 409, 422))
 async def start_party(party_id: PartyId, host: Host, engine: EngineDep) -> PartyOut:
     """Go live now (also before `starts_at`)."""
     return PartyOut.of(await engine.lifecycle.start(party_id, actor=host.user_id))
 
 
-@router.post("/{party_id}/end")
+@router.post("/{party_id}/end", responses=documented(401, 403, 404, 409, 422))
 async def end_party(party_id: PartyId, host: Host, engine: EngineDep) -> PartyOut:
     return PartyOut.of(await engine.lifecycle.end(party_id, actor=host.user_id))
 
 
-@router.get("/{party_id}/matches/{listing_id}")
+@router.get("/{party_id}/matches/{listing_id}", responses=documented(401, 404, 422))
 async def listing_matches(
     party_id: PartyId, listing_id: ListingId, engine: EngineDep, _: User
 ) -> MatchOut:

@@ -11,6 +11,7 @@ from ..ports import Board
 from .auth import User
 from .deps import EngineDep
 from .params import PartyId
+from .problems import documented
 
 router = APIRouter(prefix="/parties", tags=["stats"])
 
@@ -40,7 +41,7 @@ async def _ensure_party(engine: EngineDep, party_id: str) -> None:
         raise NotFound(f"no party {party_id}")
 
 
-@router.get("/{party_id}/stats")
+@router.get("/{party_id}/stats", responses=documented(401, 404, 422))
 async def party_stats(party_id: PartyId, engine: EngineDep, _: User) -> StatsOut:
     await _ensure_party(engine, party_id)
     stats = await engine.ledger.party_stats(party_id)
@@ -53,7 +54,7 @@ async def party_stats(party_id: PartyId, engine: EngineDep, _: User) -> StatsOut
     )
 
 
-@router.get("/{party_id}/leaderboard")
+@router.get("/{party_id}/leaderboard", responses=documented(401, 404, 422))
 async def leaderboard(
     party_id: PartyId,
     engine: EngineDep,

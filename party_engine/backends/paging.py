@@ -26,4 +26,6 @@ def decode_cursor(cursor: str) -> Position:
             raise ValueError("not a finite position")
         return Position(float(score), party_id)
     except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidValue("cursor is not one this server handed out", field="cursor") from error
+        raise InvalidValue(
+            "cursor is not one this server handed out", field="cursor", location="query"
+        ) from error

@@ -24,13 +24,15 @@ class InvalidTransition(DomainError):
 
 
 class InvalidValue(DomainError):
-    """A value is well-formed but breaks a rule; `field` names it for the caller."""
+    """A value is well-formed but breaks a rule; `field` names it for the caller, and
+    `location` where it was sent (body, query or path)."""
 
     code = "invalid_value"
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, location: str = "body") -> None:
         super().__init__(message)
         self.field = field
+        self.location = location
 
 
 class Conflict(DomainError):
