@@ -3,6 +3,7 @@ in the production shape as separate processes on real servers: a gateway (`party
 serve`), relays (`party-engine relay`) and a worker (`python -m workers`), with RabbitMQ
 reachable only through a TCP proxy that a test can make refuse connections."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -201,3 +202,56 @@ async def test_entries_a_dead_relay_took_are_relayed_by_another(env, roles, ledg
 
     await eventually(all_counted, within=60)
     assert relay.stop() == 0
+
+
+async def share_while(
+    gateway: GatewayProcess, party: str, listing: str, fault, shares: int = 40
+) -> list[int]:
+    """`shares` shares from as many users, `fault` run in a thread after the first third; the
+    offsets acked (a share refused as `unavailable` is retried after its retry_after_ms, as a
+    client does: refused, nothing of it was kept)."""
+    acked: list[int] = []
+    for n in range(shares):
+        if n == shares // 3:
+            await asyncio.to_thread(fault)
+        client = await Client.connect(gateway.url, user=f"sharer-{n}")
+        while True:
+            joined = await client.join(party)
+            if joined["type"] == "joined":
+                break
+            assert joined["code"] == "unavailable", joined
+            await asyncio.sleep(joined["retry_after_ms"] / 1000)
+        while True:
+            reply = await client.reply(id=n, type="share", party=party, listing=listing)
+            if reply["type"] == "ack":
+                acked.append(reply["offset"])
+                break
+            assert reply["code"] == "unavailable", reply
+            await asyncio.sleep(reply["retry_after_ms"] / 1000)
+        await client.close()
+    return acked
+
+
+@pytest.mark.parametrize("server", ["rabbitmq", "redis"])
+async def test_every_ack_is_counted_once_across_a_restart_mid_stream(
+    server, env, roles, ledger, outbox, rabbitmq_server, redis_server
+):
+    """(b) RabbitMQ restarted mid-stream, (c) Redis (AOF) restarted mid-stream: gateway, relay
+    and worker as processes; every acked share is counted exactly once."""
+    gateway = GatewayProcess(env["PARTY_REDIS_URL"], **env).start()
+    roles("worker")
+    roles("relay")
+    restart = rabbitmq_server.restart if server == "rabbitmq" else redis_server.restart
+    try:
+        party, listing = await seed_over_http(gateway.http)
+        acked = await share_while(gateway, party, listing, restart)
+    finally:
+        gateway.stop()
+    assert sorted(acked) == list(range(1, len(acked) + 1)), "an offset given twice or skipped"
+
+    async def all_counted() -> bool:
+        stats = await ledger.party_stats(party)
+        assert stats.shares <= len(acked), f"counted twice: {stats}"
+        return stats.shares == len(acked) and await outbox.depth(party) == 0
+
+    await eventually(all_counted, within=90)
