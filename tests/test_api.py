@@ -541,3 +541,9 @@ async def test_a_full_redis_refusing_writes_is_a_503_problem_and_nothing_half_do
         problem = assert_problem(response, 503)
         assert problem["type"].endswith(":unavailable")
         assert await count_parties(client) == 0
+
+
+async def test_a_blank_title_is_refused_in_words_a_person_reads(client):
+    response = await client.post("/parties", json=party_body(title=" \u3000 "), headers=HOST)
+    problem = assert_problem(response, 422)
+    assert problem["errors"] == [{"in": "body", "field": "title", "detail": "must not be blank"}]

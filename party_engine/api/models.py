@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from ..domain.listings import Listing
 from ..domain.parties import (
@@ -24,9 +25,26 @@ WHITE_SPACE_CLASS = "".join(f"\\u{ord(char):04x}" for char in _WHITE_SPACE)
 # that the OpenAPI document states exactly what is accepted (" " is not a title, and 200
 # characters of padding around one are too long).
 NOT_BLANK = f"[^{WHITE_SPACE_CLASS}]"
-STRIPPED = AfterValidator(lambda text: text.strip(_WHITE_SPACE))
-ShortText = Annotated[str, StringConstraints(max_length=200, pattern=NOT_BLANK), STRIPPED]
-Name = Annotated[str, StringConstraints(max_length=100, pattern=NOT_BLANK), STRIPPED]
+
+
+def _not_blank_then_stripped(text: str) -> str:
+    stripped = text.strip(_WHITE_SPACE)
+    if not stripped:
+        raise PydanticCustomError("blank", "must not be blank")
+    return stripped
+
+
+# The OpenAPI document states the pattern (DOCUMENTED_NOT_BLANK); the check itself is the
+# validator (NOT_BLANK_STRIPPED), so that a person reads "must not be blank", not a regular
+# expression of white space. Lengths are measured before stripping.
+DOCUMENTED_NOT_BLANK = Field(json_schema_extra={"pattern": NOT_BLANK})
+NOT_BLANK_STRIPPED = AfterValidator(_not_blank_then_stripped)
+ShortText = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), DOCUMENTED_NOT_BLANK, NOT_BLANK_STRIPPED
+]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=100), DOCUMENTED_NOT_BLANK, NOT_BLANK_STRIPPED
+]
 LongText = Annotated[str, StringConstraints(max_length=2000)]
 # A listing's images: at most MAX_IMAGE_URLS, each printable ASCII (a URL's non-ASCII is
 # percent-encoded) without '"' or '\' (so JSON never escapes it) and at most
@@ -38,7 +56,9 @@ MAX_IMAGE_URL_LENGTH = 1000
 ImageUrl = Annotated[
     str, StringConstraints(pattern=r"^https?://[!#-\[\]-~]+$", max_length=MAX_IMAGE_URL_LENGTH)
 ]
-Tag = Annotated[str, StringConstraints(max_length=50, pattern=NOT_BLANK), STRIPPED]
+Tag = Annotated[
+    str, StringConstraints(min_length=1, max_length=50), DOCUMENTED_NOT_BLANK, NOT_BLANK_STRIPPED
+]
 Duration = Annotated[int, Field(ge=MIN_DURATION_MINUTES, le=MAX_DURATION_MINUTES)]
 
 

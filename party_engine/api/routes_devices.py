@@ -9,13 +9,18 @@ from pydantic import BaseModel, StringConstraints
 from ..domain.devices import MAX_TOKEN_LENGTH, Device, Platform, SentNotice
 from .auth import User
 from .deps import EngineDep
-from .models import NOT_BLANK, STRIPPED, Strict
+from .models import DOCUMENTED_NOT_BLANK, NOT_BLANK_STRIPPED, Strict
 from .params import DeviceId
 from .problems import Problem, documented
 
 router = APIRouter(prefix="/me", tags=["me"])
 
-Token = Annotated[str, StringConstraints(max_length=MAX_TOKEN_LENGTH, pattern=NOT_BLANK), STRIPPED]
+Token = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_TOKEN_LENGTH),
+    DOCUMENTED_NOT_BLANK,
+    NOT_BLANK_STRIPPED,
+]
 
 
 class DeviceCreate(Strict):
