@@ -8,7 +8,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,19 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@contextmanager
+def gateway_processes(redis_url: str, *envs: dict[str, str]) -> Iterator[list[GatewayProcess]]:
+    """One started `party-engine serve` per env (extra PARTY_* variables), all stopped after."""
+    gateways = [GatewayProcess(redis_url, **env) for env in envs]
+    try:
+        for gateway in gateways:
+            gateway.start()
+        yield gateways
+    finally:
+        for gateway in gateways:
+            gateway.stop()
 
 
 async def wait_for(condition: Callable[[], object], what: str, timeout: float = DEADLINE) -> None:  # noqa: ASYNC109

@@ -1,9 +1,14 @@
 """Helpers for the event pipeline tests: events, waiting on conditions, reading party.dead."""
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aio_pika
 
@@ -55,3 +60,33 @@ async def publish_raw(url: str, exchange: str, routing_key: str, body: bytes) ->
         channel = await connection.channel()
         target = await channel.get_exchange(exchange)
         await target.publish(aio_pika.Message(body), routing_key)
+
+
+def role_command(role: str) -> list[str]:
+    """How a role runs as its own process: `python -m workers`, or `party-engine <role>`."""
+    if role == "worker":
+        return [sys.executable, "-m", "workers"]
+    return [str(Path(sys.executable).parent / "party-engine"), role]
+
+
+class RoleProcess:
+    """A role as a child process with `env` over this one's, its output into `log`."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log) -> None:
+        self.process = subprocess.Popen(
+            command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, and the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()

@@ -4,11 +4,6 @@ serve`), relays (`party-engine relay`) and a worker (`python -m workers`), with 
 reachable only through a TCP proxy that a test can make refuse connections."""
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -28,7 +23,7 @@ from tests.gateway_harness import (
     seed_over_http,
     seed_party,
 )
-from tests.pipeline_helpers import eventually, unique_prefix
+from tests.pipeline_helpers import RoleProcess, eventually, role_command, unique_prefix
 from tests.tcp_proxy import TcpProxy
 
 SHARES = 20
@@ -53,29 +48,6 @@ async def test_in_one_process_the_embedded_relay_brings_every_ack_to_the_counter
         await eventually(counted, within=20)
         async with opened(open_outbox(store_url, engine.broker)) as outbox:
             assert await outbox.depth(party) == 0
-
-
-class RoleProcess:
-    """`party-engine <role>` (or `python -m workers`) against the test's servers."""
-
-    def __init__(self, command: list[str], env: dict[str, str], log) -> None:
-        self.process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-        )
-
-    def stop(self) -> int:
-        """SIGTERM, and the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=30)
-        finally:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
 
 
 @pytest.fixture
@@ -106,11 +78,7 @@ def roles(env, tmp_path):
     with open(log_path, "wb") as log:
 
         def start(role: str) -> RoleProcess:
-            if role == "worker":
-                command = [sys.executable, "-m", "workers"]
-            else:
-                command = [str(Path(sys.executable).parent / "party-engine"), role]
-            process = RoleProcess(command, env, log)
+            process = RoleProcess(role_command(role), env, log)
             started.append(process)
             return process
 

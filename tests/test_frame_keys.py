@@ -8,8 +8,8 @@ from party_engine.backends import open_outbox
 from tests.backend_harness import opened
 from tests.gateway_harness import (
     Client,
-    GatewayProcess,
     InProcessGateway,
+    gateway_processes,
     seed_listing,
     seed_over_http,
     seed_party,
@@ -94,14 +94,8 @@ async def test_a_like_refused_for_a_full_outbox_can_be_sent_again_later(gateway,
 
 @pytest.fixture
 def gateway_pair(redis_url):
-    pair = [GatewayProcess(redis_url), GatewayProcess(redis_url)]
-    try:
-        for gateway in pair:
-            gateway.start()
+    with gateway_processes(redis_url, {}, {}) as pair:
         yield pair
-    finally:
-        for gateway in pair:
-            gateway.stop()
 
 
 async def test_a_share_resent_with_its_key_through_another_gateway_is_the_same_share(

@@ -8,9 +8,9 @@ import websockets
 
 from tests.gateway_harness import (
     Client,
-    GatewayProcess,
     InProcessGateway,
     connect_or_closed,
+    gateway_processes,
     seed_over_http,
     seed_party,
 )
@@ -18,14 +18,8 @@ from tests.gateway_harness import (
 
 @pytest.fixture
 def gateways(redis_url):
-    pair = [GatewayProcess(redis_url), GatewayProcess(redis_url)]
-    try:
-        for gateway in pair:
-            gateway.start()
+    with gateway_processes(redis_url, {}, {}) as pair:
         yield pair
-    finally:
-        for gateway in pair:
-            gateway.stop()
 
 
 async def test_a_share_on_one_gateway_reaches_both_exactly_once_in_order(gateways):

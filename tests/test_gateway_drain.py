@@ -6,7 +6,7 @@ import asyncio
 import pytest
 import websockets
 
-from tests.gateway_harness import Client, GatewayProcess, seed_over_http
+from tests.gateway_harness import Client, gateway_processes, seed_over_http
 
 CLIENTS = 100
 SHARES = 30
@@ -14,17 +14,9 @@ SHARES = 30
 
 @pytest.fixture
 def gateways(redis_url):
-    pair = [
-        GatewayProcess(redis_url, PARTY_DRAIN_SECONDS="2"),
-        GatewayProcess(redis_url, PARTY_SHARE_RATE_LIMIT="100/second"),
-    ]
-    try:
-        for gateway in pair:
-            gateway.start()
+    leaving = {"PARTY_DRAIN_SECONDS": "2"}
+    with gateway_processes(redis_url, leaving, {"PARTY_SHARE_RATE_LIMIT": "100/second"}) as pair:
         yield pair
-    finally:
-        for gateway in pair:
-            gateway.stop()
 
 
 async def test_a_draining_gateways_clients_resume_elsewhere_and_miss_nothing(gateways):

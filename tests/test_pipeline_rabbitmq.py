@@ -3,10 +3,6 @@ processes (`python -m workers`) -> counters in Redis. Each test uses its own que
 the session's RabbitMQ and a flushed Redis."""
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -16,7 +12,15 @@ from party_engine.backends.queue_rabbitmq import RabbitPublisher
 from party_engine.backends.queue_topology import COUNTERS, Topology, backoff_delays
 from party_engine.config import DEFAULT_REDIS_PREFIX
 from party_engine.ports import PartyStats
-from tests.pipeline_helpers import a_share, eventually, publish_raw, read_queue, unique_prefix
+from tests.pipeline_helpers import (
+    RoleProcess,
+    a_share,
+    eventually,
+    publish_raw,
+    read_queue,
+    role_command,
+    unique_prefix,
+)
 from workers.counters import CountersHandler
 
 SHARES = 1000
@@ -44,51 +48,24 @@ async def publisher(rabbitmq_server, topology):
     await publisher.close()
 
 
-class WorkerProcess:
-    """`python -m workers` against the test's servers and queue prefix."""
-
-    def __init__(self, rabbitmq_url: str, redis_url: str, topology: Topology, log) -> None:
-        env = dict(os.environ)
-        env.update(
-            PARTY_AMQP_URL=rabbitmq_url,
-            PARTY_REDIS_URL=redis_url,
-            PARTY_AMQP_PREFIX=topology.prefix,
-            PARTY_RETRY_BASE_SECONDS="0.1",
-            # A killed worker's locks hold its events back this long.
-            PARTY_EVENT_LOCK_SECONDS="1",
-            PARTY_JWT_SECRET="test-secret-that-is-long-enough-for-hs256!",
-        )
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "workers"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def stop(self) -> int:
-        """SIGTERM, and the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=20)
-        finally:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-
-
 @pytest.fixture
 def workers(rabbitmq_server, redis_url, topology, tmp_path):
-    started: list[WorkerProcess] = []
+    started: list[RoleProcess] = []
     log_path = tmp_path / "workers.log"
 
     with open(log_path, "wb") as log:
+        env = {
+            "PARTY_AMQP_URL": rabbitmq_server.url,
+            "PARTY_REDIS_URL": redis_url,
+            "PARTY_AMQP_PREFIX": topology.prefix,
+            "PARTY_RETRY_BASE_SECONDS": "0.1",
+            # A killed worker's locks hold its events back this long.
+            "PARTY_EVENT_LOCK_SECONDS": "1",
+            "PARTY_JWT_SECRET": "test-secret-that-is-long-enough-for-hs256!",
+        }
 
-        def start() -> WorkerProcess:
-            worker = WorkerProcess(rabbitmq_server.url, redis_url, topology, log)
+        def start() -> RoleProcess:
+            worker = RoleProcess(role_command("worker"), env, log)
             started.append(worker)
             return worker
 
