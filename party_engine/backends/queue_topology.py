@@ -30,9 +30,9 @@ class Topology:
     prefix: str = ""
     # Delay before each retry: attempt 1 waits retry_delays[0], and so on.
     retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
-    # Deliveries of one message RabbitMQ allows before it dead-letters it (reason
-    # delivery_limit): a message returned by dying workers, not by a handler's error, which
-    # the retry queues count. Generous, since a graceful stop returns unstarted messages too.
+    # How often a message may come back unacknowledged (its workers died on it) before
+    # RabbitMQ dead-letters it (reason delivery_limit); a handler's errors are counted by the
+    # retry queues instead. Generous, since a graceful stop returns unstarted messages too.
     delivery_limit: int = 20
 
     @property
