@@ -25,6 +25,17 @@ def _scheme_in(*schemes: str):
     return AfterValidator(check)
 
 
+def _amqp_urls(url: str) -> str:
+    """memory://, or one or more amqp(s):// URLs (nodes of one cluster), comma-separated."""
+    parts = [part.strip() for part in url.split(",")]
+    schemes = [urlsplit(part).scheme for part in parts]
+    if schemes == ["memory"] or (schemes and all(s in ("amqp", "amqps") for s in schemes)):
+        return url
+    raise ValueError(
+        f"must be memory:// or amqp(s):// URLs, comma-separated (one per node); got {url!r}"
+    )
+
+
 def _split_commas(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -38,7 +49,8 @@ class Settings(BaseSettings):
     redis_url: Annotated[str, _scheme_in("memory", "redis", "rediss", "unix")] = EMBEDDED
     # In front of every Redis key, so several engines can share one Redis.
     redis_prefix: str = Field(DEFAULT_REDIS_PREFIX, pattern=r"^[\w.:-]*$")
-    amqp_url: Annotated[str, _scheme_in("memory", "amqp", "amqps")] = EMBEDDED
+    # One RabbitMQ node, or several of one cluster: "amqp://a:5672/,amqp://b:5672/".
+    amqp_url: Annotated[str, AfterValidator(_amqp_urls)] = EMBEDDED
     push_url: Annotated[str, _scheme_in("memory", "sns", "http", "https")] = EMBEDDED
 
     jwt_secret: str = Field(DEV_JWT_SECRET, min_length=32)  # RFC 7518: HS256 keys >= 256 bits

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.servers import MotoServer, RabbitMQServer, RedisServer
+from tests.servers import MotoServer, RabbitMQCluster, RabbitMQServer, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +49,10 @@ def redis_url(redis_server: RedisServer) -> str:
     with redis.Redis.from_url(redis_server.url) as client:
         client.flushall()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_cluster() -> Iterator[RabbitMQCluster]:
+    """Three clustered RabbitMQ nodes (their startup_seconds: the boot of all three)."""
+    with RabbitMQCluster() as cluster:
+        yield cluster

@@ -47,7 +47,7 @@ async def read_queue(url: str, queue: str) -> list[aio_pika.abc.AbstractIncoming
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
-        declared = await channel.declare_queue(queue, durable=True)
+        declared = await channel.get_queue(queue)  # passive: whatever its type and arguments
         messages = []
         while (message := await declared.get(no_ack=True, fail=False)) is not None:
             messages.append(message)

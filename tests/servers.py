@@ -336,11 +336,24 @@ class RabbitMQServer(ManagedServer):
     startup_timeout = 60.0
     stop_timeout = 30.0
 
-    def __init__(self, workdir: str | Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        workdir: str | Path | None = None,
+        port: int | None = None,
+        *,
+        epmd_port: int | None = None,
+        cookie: str | None = None,
+    ) -> None:
+        """`epmd_port`: a running epmd this node registers with (the nodes of a cluster must
+        find each other in one), left alone; `cookie`: the Erlang cookie (shared in a
+        cluster), else Erlang makes one."""
         super().__init__(workdir, port)
-        self.dist_port, self.epmd_port, self.ctl_dist_port = free_ports(3)
+        self.dist_port, self.ctl_dist_port = free_ports(2)
+        self._owns_epmd = epmd_port is None
+        self.epmd_port = epmd_port or free_port()
+        self.cookie = cookie
         self.nodename = f"party-test-{uuid.uuid4().hex[:8]}@localhost"
-        self._epmd: subprocess.Popen[bytes] | None = None
+        self._epmd: _Epmd | None = None
 
     @property
     def url(self) -> str:
@@ -409,7 +422,13 @@ class RabbitMQServer(ManagedServer):
         (w / "rabbitmq.conf").write_text(
             "loopback_users.guest = true\ndisk_free_limit.absolute = 1MB\n"
         )
-        self._start_epmd()
+        if self.cookie is not None:
+            cookie = w / ".erlang.cookie"  # $HOME's
+            if not cookie.exists():
+                cookie.write_text(self.cookie)
+                cookie.chmod(0o400)
+        if self._owns_epmd:
+            self._start_epmd()
 
     def _graceful_stop(self) -> None:
         try:
@@ -421,10 +440,99 @@ class RabbitMQServer(ManagedServer):
         self._stop_epmd()
 
     def _start_epmd(self) -> None:
-        if self._epmd is not None and self._epmd.poll() is None:
-            return
-        self._epmd = subprocess.Popen(
-            [EPMD, "-port", str(self.epmd_port), "-address", HOST],
+        if self._epmd is None:
+            self._epmd = _Epmd(self.workdir, self.epmd_port)
+            self._epmd.start()
+
+    def _stop_epmd(self) -> None:
+        if self._epmd is not None:
+            self._epmd.stop()
+            self._epmd = None
+
+
+class RabbitMQCluster:
+    """Three (or `size`) private RabbitMQ nodes clustered on the loopback: one epmd they all
+    register with, one Erlang cookie, each node its own ports and data folder; nodes 2.. join
+    node 1 with `rabbitmqctl join_cluster`. Booting three nodes one after another takes about
+    as long as three single servers (each node boots in seconds), so keep it session-scoped.
+
+    kill(n) SIGKILLs node n (a crash); the others carry on, and quorum queues with them.
+    """
+
+    def __init__(self, size: int = 3) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="party-rabbitmq-cluster-"))
+        cookie = uuid.uuid4().hex.upper()
+        self._epmd = _Epmd(self.workdir, free_port())
+        self.nodes = [
+            RabbitMQServer(self.workdir / f"node{n + 1}", epmd_port=self._epmd.port, cookie=cookie)
+            for n in range(size)
+        ]
+        self.startup_seconds: float | None = None
+
+    @property
+    def url(self) -> str:
+        """PARTY_AMQP_URL naming every node."""
+        return ",".join(node.url for node in self.nodes)
+
+    def start(self) -> Self:
+        started = time.monotonic()
+        _live_clusters.add(self)
+        try:
+            self._epmd.start()
+            first, *others = self.nodes
+            first.start()
+            for node in others:
+                node.start()
+                node.rabbitmqctl("stop_app")
+                node.rabbitmqctl("join_cluster", first.nodename)
+                node.rabbitmqctl("start_app", timeout=60)
+            running = first.rabbitmqctl("eval", "length(rabbit_nodes:all_running()).")
+            if running.stdout.strip() != str(len(self.nodes)):
+                raise ServerStartError(f"cluster has {running.stdout.strip()} running nodes")
+        except BaseException:
+            self.close()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def kill(self, n: int) -> None:
+        self.nodes[n].kill()
+
+    def close(self) -> None:
+        for node in reversed(self.nodes):
+            node.kill()  # a graceful stop of a cluster's last nodes waits on the others
+            node.stop()
+        self._epmd.stop()
+        _live_clusters.discard(self)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+_live_clusters: set[RabbitMQCluster] = set()
+
+
+@atexit.register
+def _close_leftover_clusters() -> None:
+    for cluster in list(_live_clusters):
+        cluster.close()
+
+
+class _Epmd:
+    """A private epmd on a free loopback port, for the nodes of one cluster."""
+
+    def __init__(self, workdir: Path, port: int) -> None:
+        self.workdir = workdir
+        self.port = port
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._proc = subprocess.Popen(
+            [EPMD, "-port", str(self.port), "-address", HOST],
             cwd=self.workdir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -432,16 +540,16 @@ class RabbitMQServer(ManagedServer):
             start_new_session=True,
         )
         deadline = time.monotonic() + 10
-        while not port_is_open(self.epmd_port):
-            if self._epmd.poll() is not None or time.monotonic() > deadline:
-                raise ServerStartError(f"epmd on port {self.epmd_port} did not start")
+        while not port_is_open(self.port):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                raise ServerStartError(f"epmd on port {self.port} did not start")
             time.sleep(0.02)
 
-    def _stop_epmd(self) -> None:
-        if self._epmd is not None:
-            _kill_tree(self._epmd.pid, _descendants_and_self(self._epmd.pid))
-            self._epmd.wait()
-            self._epmd = None
+    def stop(self) -> None:
+        if self._proc is not None:
+            _kill_tree(self._proc.pid, _descendants_and_self(self._proc.pid))
+            self._proc.wait()
+            self._proc = None
 
 
 class MotoServer(ManagedServer):

@@ -4,6 +4,7 @@ the session's RabbitMQ and a flushed Redis."""
 
 import asyncio
 
+import aio_pika
 import pytest
 
 from party_engine.backends.consume_rabbitmq import RabbitConsumer
@@ -186,3 +187,54 @@ async def test_a_malformed_body_is_parked_dead_at_once_and_the_worker_carries_on
 
 async def _now(value: bool) -> bool:
     return value
+
+
+async def test_a_message_its_workers_die_on_is_dead_lettered_after_the_delivery_limit(
+    rabbitmq_server, ledger
+):
+    """A poison message that kills each worker taking it (no handler error to count) is
+    returned to the quorum queue each time; past the delivery limit RabbitMQ dead-letters it
+    into party.dead.q with reason delivery_limit, and the events behind it flow."""
+    topology = Topology(prefix=unique_prefix(), retry_delays=(0.1,), delivery_limit=2)
+    url = rabbitmq_server.url
+    publisher = RabbitPublisher(url, topology=topology)
+    await publisher.connect()
+    try:
+        await publisher.publish(a_share(1))
+        await publisher.flush()
+    finally:
+        await publisher.close()
+
+    deliveries = 0
+    dead: list = []
+    while not dead:
+        # A worker takes the message and dies before settling it: its connection goes away.
+        connection = await aio_pika.connect(url)
+        channel = await connection.channel()
+        queue = await channel.get_queue(topology.queue(COUNTERS))
+        message = await queue.get(fail=False)
+        if message is not None:
+            assert message.message_id == "share-1"
+            deliveries += 1
+        await connection.close()
+        assert deliveries <= topology.delivery_limit + 1, "delivered past its limit"
+        dead = await read_queue(url, topology.dead_queue)
+
+    [parked] = dead
+    assert parked.message_id == "share-1"
+    assert deliveries == topology.delivery_limit + 1
+    [death] = parked.headers["x-death"]
+    assert death["reason"] == "delivery_limit"
+    assert death["queue"] == topology.queue(COUNTERS)
+
+    consumer = RabbitConsumer(url, topology=topology, max_attempts=5)
+    await consumer.connect()
+    await consumer.consume(COUNTERS, CountersHandler(ledger, lock_seconds=5))
+    try:
+        publisher = RabbitPublisher(url, topology=topology)
+        await publisher.connect()
+        await publisher.publish(a_share(2))
+        await publisher.close()
+        await eventually(stats_reach(ledger, PartyStats(1, 0, 1, 1)))
+    finally:
+        await consumer.close()

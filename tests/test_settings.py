@@ -39,3 +39,11 @@ def test_a_drain_that_does_not_fit_the_shutdown_budget_is_refused():
     assert "PARTY_DRAIN_SECONDS" in describe_error(error.value)
     assert "PARTY_SHUTDOWN_SECONDS" in describe_error(error.value)
     assert Settings(drain_seconds=2, shutdown_seconds=5).shutdown_seconds == 5
+
+
+def test_the_amqp_url_may_list_the_nodes_of_a_cluster():
+    nodes = "amqp://guest:guest@10.0.0.1:5672/,amqps://guest:guest@10.0.0.2:5671/"
+    assert Settings(amqp_url=nodes, jwt_secret=A_SECRET).amqp_url == nodes
+    for wrong in ("memory://,amqp://h/", "amqp://h/,redis://h/", "amqp://h/,", "http://h/"):
+        with pytest.raises(ValidationError, match="amqp_url"):
+            Settings(amqp_url=wrong, jwt_secret=A_SECRET)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
+from party_engine.backends.queue_topology import COUNTERS, Topology
 from party_engine.config import DEFAULT_REDIS_PREFIX
 from tests.gateway_harness import SECRET, Client, seed_over_http, token, wait_for
 from tests.servers import RabbitMQServer, RedisServer, free_port
@@ -222,7 +223,8 @@ async def test_every_role_stops_in_time_after_its_backends_went_away(own_rabbitm
                 lambda: client.exists(f"{DEFAULT_REDIS_PREFIX}lease:party-clock"), "a clock leader"
             )
         await wait_for_async(
-            lambda: consumers_of(urls["amqp_url"], "party.counters"), "the worker to consume"
+            lambda: consumers_of(urls["amqp_url"], Topology().queue(COUNTERS)),
+            "the worker to consume",
         )
         listener = await Client.connect(gateway.ws)  # held by the gateway: drained at stop
 

@@ -3,6 +3,10 @@
 Both queue backends (RabbitMQ and the in-process one) route by this table, so a worker queue
 receives the same events whichever is configured. A prefix isolates several pipelines on
 one broker (tests, staging side by side).
+
+Queue names end in `.q` (quorum queues, since the "scale out" change): a queue's type cannot
+change in place, so the classic queues of an older deployment keep their names and are drained
+by old workers (docs/event-pipeline.md, "Migrating from the classic queues").
 """
 
 from dataclasses import dataclass
@@ -26,6 +30,10 @@ class Topology:
     prefix: str = ""
     # Delay before each retry: attempt 1 waits retry_delays[0], and so on.
     retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+    # How often a message may come back unacknowledged (its workers died on it) before
+    # RabbitMQ dead-letters it (reason delivery_limit); a handler's errors are counted by the
+    # retry queues instead. Generous, since a graceful stop returns unstarted messages too.
+    delivery_limit: int = 20
 
     @property
     def exchange(self) -> str:
@@ -33,10 +41,10 @@ class Topology:
 
     @property
     def dead_queue(self) -> str:
-        return f"{self.prefix}party.dead"
+        return f"{self.prefix}party.dead.q"
 
     def queue(self, name: str) -> str:
-        return f"{self.prefix}party.{name}"
+        return f"{self.prefix}party.{name}.q"
 
     def retry_queue(self, name: str, delay: float) -> str:
         # The delay is in the name: a queue's TTL cannot change once declared.

@@ -15,6 +15,7 @@ from ..domain.events import DomainEvent
 from .event_codec import decode_relayed, encode_event
 from .queue_rabbitmq_topology import declare_topology
 from .queue_topology import Topology
+from .rabbitmq_connection import open_connection
 
 _CONFIRM_TIMEOUT_SECONDS = 10.0
 
@@ -31,10 +32,12 @@ class RabbitSink:
         self._exchange: AbstractExchange | None = None
 
     async def connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(self._url, reconnect_interval=1)
-        # on_return_raises: a returned (unroutable) message fails its publish.
-        channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-        self._exchange = await declare_topology(channel, self._topology)
+        async def declare(connection: AbstractRobustConnection) -> None:
+            # on_return_raises: a returned (unroutable) message fails its publish.
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            self._exchange = await declare_topology(channel, self._topology)
+
+        self._connection = await open_connection(self._url, declare)
 
     async def ping(self) -> None:
         if self._connection is None or self._connection.is_closed:
