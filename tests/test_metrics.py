@@ -22,7 +22,14 @@ from party_engine.domain.parties import PartyState
 from party_engine.gateway.hub import Hub, Member
 from party_engine.ports import Publication
 from party_engine.tokens import UserRole
-from tests.gateway_harness import SECRET, Client, seed_over_http, token
+from tests.gateway_harness import (
+    SECRET,
+    Client,
+    InProcessGateway,
+    seed_over_http,
+    seed_party,
+    token,
+)
 from tests.pipeline_helpers import a_share, eventually, unique_prefix
 from tests.servers import free_port, port_is_open
 from workers.service import Metered
@@ -199,6 +206,33 @@ def test_a_push_is_counted_by_kind_and_outcome():
     with pytest.raises(ConnectionError), metrics.push_sent("test_kind"):
         raise ConnectionError("SNS is away")
     assert (sent("ok") - ok, sent("failed") - failed) == (1, 1)
+
+
+async def test_a_session_counts_its_joins_by_outcome_and_its_recoveries():
+    def joins(outcome: str) -> float:
+        return value("party_joins_total", outcome=outcome)
+
+    before = {
+        "ok": joins("ok"),
+        "party_not_found": joins("party_not_found"),
+        "recovered": value("party_recoveries_total", recovered="true"),
+        "fresh": value("party_recoveries_total", recovered="false"),
+    }
+    async with InProcessGateway() as gateway:
+        party = await seed_party(gateway.engine)
+        client = await Client.connect(gateway.url)
+        assert (await client.join("no-such-party"))["code"] == "party_not_found"
+        joined = await client.join(party)
+        position = joined["position"]
+        assert (await client.join(party, since=position))["recovered"] is True
+        assert (await client.join(party, since={**position, "epoch": "other"}))[
+            "recovered"
+        ] is False
+        await client.close()
+    assert joins("ok") - before["ok"] == 3
+    assert joins("party_not_found") - before["party_not_found"] == 1
+    assert value("party_recoveries_total", recovered="true") - before["recovered"] == 1
+    assert value("party_recoveries_total", recovered="false") - before["fresh"] == 1
 
 
 # --- every role as its own process -----------------------------------------------------------
