@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: float = Field(30.0, ge=0, le=300)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # Prometheus `/metrics` of this process's roles, on PARTY_HOST at this port (not the public
+    # one); off unless set (party_engine/metrics.py).
+    metrics_port: int | None = Field(None, ge=1, le=65535)
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
 
     # Gateway

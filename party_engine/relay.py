@@ -11,12 +11,14 @@ confirm and before `done`, or a claim while its first relay still retries): the 
 an event once by its id.
 """
 
+import asyncio
 import logging
 import os
 import secrets
 import socket
 import time
 
+from . import metrics
 from .periodic import Periodic
 from .ports import EventSink, Outbox, OutboxEntry
 
@@ -26,6 +28,8 @@ BATCH = 500
 # Batches one round takes at most before it lets stop() in (and the next round list again).
 MAX_BATCHES_PER_ROUND = 20
 MAX_BACKOFF_SECONDS = 2.0
+# How often a relay reads the outboxes' depth for party_outbox_depth.
+DEPTH_SECONDS = 1.0
 
 
 class Relay:
@@ -49,11 +53,21 @@ class Relay:
         self._resume_at = 0.0  # after a failure, no round before this (backoff)
         self.relayed = 0  # events delivered so far
         self._loop = Periodic("relay", poll_seconds, self._round_with_backoff, log=log)
+        self._depth_loop = Periodic(
+            "outbox-depth",
+            DEPTH_SECONDS,
+            self.measure_depth,
+            log=log,
+            failure="reading the outboxes' depth failed",
+            failure_level=logging.WARNING,
+        )
 
     async def start(self) -> None:
         self._loop.start()
+        self._depth_loop.start()
 
     async def stop(self) -> None:
+        await self._depth_loop.stop()
         await self._loop.stop()
         try:
             await self.relay_round()  # what the gateway of this process wrote last
@@ -105,6 +119,13 @@ class Relay:
         if quiet:
             await self._outbox.forget_idle(sorted(quiet))
 
+    async def measure_depth(self) -> int:
+        """Set party_outbox_depth to the entries not done over every listed outbox."""
+        parties = await self._outbox.parties()
+        depth = sum(await asyncio.gather(*(self._outbox.depth(party) for party in parties)))
+        metrics.OUTBOX_DEPTH.set(depth)
+        return depth
+
     def _claim(self) -> float | None:
         """Look for other relays' stale entries every half claim period, not every round."""
         now = time.monotonic()
@@ -120,3 +141,4 @@ class Relay:
         await self._outbox.done(entries)
         self._in_hand = []
         self.relayed += len(entries)
+        metrics.RELAYED.inc(len(entries))

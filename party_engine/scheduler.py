@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from . import metrics
 from .announcer import PartyAnnouncer
 from .clock import Clock
 from .domain.errors import Conflict, InvalidTransition, NotFound
@@ -146,10 +147,13 @@ class Scheduler:
 
     async def _advance(self, party: Party) -> int:
         try:
-            await self._lifecycle.advance(party.id)
+            after = await self._lifecycle.advance(party.id)
         except (InvalidTransition, NotFound, Conflict) as error:
             log.debug("party %s: nothing to do (%s)", party.id, error)
             return 0
+        planned = party.starts_at if after.state is PartyState.LIVE else party.ends_at
+        lateness = (self._clock.now() - planned).total_seconds()
+        metrics.TRANSITION_LATENESS.labels(state=after.state.value).observe(max(0.0, lateness))
         return 1
 
     async def _send_reminders(self, now: datetime) -> None:

@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 
+from . import metrics
 from .api.app import create_app
 from .config import Settings
 from .engine import Engine
@@ -21,7 +22,12 @@ def run(settings: Settings, roles: frozenset[Role]) -> None:
     engine = Engine(settings, roles=roles)
     server = gateway_server(create_app(engine), settings, engine.gateway)
     server.stop_when = lambda: engine.failed is not None
-    server.run()
+    metrics_server = metrics.serve(settings.host, settings.metrics_port)
+    try:
+        server.run()
+    finally:
+        if metrics_server is not None:
+            metrics_server.stop()
     if engine.failed is not None:
         sys.exit(1)
 
@@ -37,6 +43,7 @@ async def run_headless(settings: Settings, roles: frozenset[Role]) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     signalled = asyncio.create_task(stopping.wait())
+    metrics_server = metrics.serve(settings.host, settings.metrics_port)
     try:
         await engine.start(wait=0)
         # Until a signal, or until the start fails (a backend down is retried, not a failure).
@@ -48,5 +55,7 @@ async def run_headless(settings: Settings, roles: frozenset[Role]) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await signalled
         await engine.stop()
+        if metrics_server is not None:
+            metrics_server.stop()
     if engine.failed is not None:
         sys.exit(1)

@@ -13,6 +13,7 @@ import logging
 import time
 from datetime import datetime
 
+from party_engine import metrics
 from party_engine.backends.queue_topology import PARTY_PUSH
 from party_engine.clock import Clock
 from party_engine.domain.events import DomainEvent, PartyReminder, PartyStarted
@@ -78,11 +79,13 @@ class PartyPushHandler:
         if party is None:
             return
         if isinstance(event, PartyStarted) and party.state is PartyState.LIVE:
-            await self._push.notify_theme(party.theme, start_notice(party))
+            with metrics.push_sent("party_started"):
+                await self._push.notify_theme(party.theme, start_notice(party))
         elif isinstance(event, PartyReminder) and party.state is PartyState.SCHEDULED:
             now = self._clock.now()
             if party.starts_at > now:
                 minutes = minutes_until(party.starts_at, now)
-                await self._push.notify_theme(party.theme, reminder_notice(party, minutes))
+                with metrics.push_sent("party_reminder"):
+                    await self._push.notify_theme(party.theme, reminder_notice(party, minutes))
         else:
             log.debug("no push for %s of a %s party", event.id, party.state.value)

@@ -8,6 +8,7 @@ retried."""
 
 import logging
 
+from party_engine import metrics
 from party_engine.backends.queue_topology import SELLER_NOTICES
 from party_engine.clock import Clock
 from party_engine.domain.events import DomainEvent, ShareCreated
@@ -72,14 +73,15 @@ class SellerNoticesHandler:
     async def _send_first(self, share: ShareCreated) -> None:
         try:
             title = await _party_title(self._store, share.party_id)
-            await self._push.notify_user(
-                share.seller_id,
-                Notification(
-                    title="Your listing was shared",
-                    body=f"Your listing was shared in {title}",
-                    data={"party_id": share.party_id, "listing_id": share.listing_id},
-                ),
-            )
+            with metrics.push_sent("seller_notice"):
+                await self._push.notify_user(
+                    share.seller_id,
+                    Notification(
+                        title="Your listing was shared",
+                        body=f"Your listing was shared in {title}",
+                        data={"party_id": share.party_id, "listing_id": share.listing_id},
+                    ),
+                )
         except Exception:
             # The event is done: retrying could push twice (at most once, docs/event-pipeline.md).
             log.warning("seller notice for %s was not sent", share.id, exc_info=True)
@@ -131,11 +133,12 @@ class NoticeSweeper:
     async def _send(self, notice: DueNotice) -> None:
         title = await _party_title(self._store, notice.party_id)
         times = "once more" if notice.shares == 1 else f"{notice.shares} more times"
-        await self._push.notify_user(
-            notice.seller_id,
-            Notification(
-                title="Your listings are being shared",
-                body=f"Your listings were shared {times} in {title}",
-                data={"party_id": notice.party_id, "shares": str(notice.shares)},
-            ),
-        )
+        with metrics.push_sent("seller_summary"):
+            await self._push.notify_user(
+                notice.seller_id,
+                Notification(
+                    title="Your listings are being shared",
+                    body=f"Your listings were shared {times} in {title}",
+                    data={"party_id": notice.party_id, "shares": str(notice.shares)},
+                ),
+            )

@@ -3,9 +3,12 @@ the sweeper that sends seller-notice summaries. The engine opens, connects and c
 backends it is given; closing the consumer stops taking events, finishes the batches in hand
 and returns the rest to the queue."""
 
+import time
 from datetime import timedelta
 
+from party_engine import metrics
 from party_engine.clock import Clock
+from party_engine.domain.events import DomainEvent
 from party_engine.ports import (
     BatchHandler,
     Broker,
@@ -70,9 +73,33 @@ class WorkerService:
 
     async def start(self) -> None:
         for queue, handler in self.handlers.items():
-            await self.consumer.consume(queue, handler)
+            await self.consumer.consume(queue, Metered(queue, handler))
         await self.sweeper.start()
 
     async def stop(self) -> None:
         """Stop the sweeper; the engine then closes the consumer and the notice book."""
         await self.sweeper.stop()
+
+
+class Metered:
+    """A queue's handler, timed and its events counted by outcome (party_worker_*)."""
+
+    def __init__(self, queue: str, handler: BatchHandler) -> None:
+        self._handler = handler
+        self._seconds = metrics.WORKER_BATCH_SECONDS.labels(queue=queue)
+        self._handled = metrics.WORKER_EVENTS.labels(queue=queue, outcome="handled")
+        self._later = metrics.WORKER_EVENTS.labels(queue=queue, outcome="later")
+        self._failed = metrics.WORKER_EVENTS.labels(queue=queue, outcome="failed")
+
+    async def __call__(self, events: list[DomainEvent]) -> set[str]:
+        started = time.perf_counter()
+        try:
+            later = await self._handler(events)
+        except Exception:
+            self._failed.inc(len(events))
+            raise
+        finally:
+            self._seconds.observe(time.perf_counter() - started)
+        self._handled.inc(len(events) - len(later))
+        self._later.inc(len(later))
+        return later

@@ -12,13 +12,14 @@ unsubscribe after the last leave (encode/broadcaster's subscribe(), without its 
 
 import asyncio
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
 
-from .. import protocol
+from .. import metrics, protocol
 from ..domain.parties import PartyState
 from ..ports import Broker, Publication, Snapshot, StreamPosition
 from .transport import text_frame
@@ -222,6 +223,7 @@ class Hub:
         room = self._rooms.get(party_id)
         if room is not None:
             _each(room.members, lambda member: member.tell_state(state, frame))
+            metrics.count_sent(len(room.members), len(frame))  # some were told it already
 
     def party_ids(self) -> list[str]:
         """The parties this gateway has members in."""
@@ -231,6 +233,7 @@ class Hub:
         room = self._rooms.get(party_id)
         if room is not None:
             _each(room.members, lambda member: member.send_prepared(frame))
+            metrics.count_sent(len(room.members), len(frame))
 
     async def send_to_party_in_slices(
         self, party_id: str, frame: bytes, slice_size: int = SLICE_SIZE
@@ -242,7 +245,9 @@ class Hub:
             return
         members = list(room.members)
         for start in range(0, len(members), slice_size):
-            _each(members[start : start + slice_size], lambda member: member.send_prepared(frame))
+            members_slice = members[start : start + slice_size]
+            _each(members_slice, lambda member: member.send_prepared(frame))
+            metrics.count_sent(len(members_slice), len(frame))
             await asyncio.sleep(0)
 
     def _flush(self, room: Room) -> None:
@@ -252,7 +257,13 @@ class Hub:
             return
         batch = coalesce_likes(publications)
         frame = events_frame(room.party_id, batch)
+        recipients = len(room.members)
         _each(room.members, lambda member: member.deliver(frame, batch))
+        # Counted per batch, never per recipient: this loop is the gateway's hot path.
+        metrics.count_sent(recipients, len(frame), len(batch))
+        published = metrics.published_at(batch[0].payload)
+        if published is not None:
+            metrics.PUBSUB_LAG.observe(max(0.0, time.time() - published))
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import protocol
+from .. import metrics, protocol
 from ..tokens import InvalidToken, verify_token
 from .service import Gateway
 from .session import Outbox, Session
@@ -58,6 +58,7 @@ async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: S
         return
 
     async def close(code: int, reason: str) -> None:
+        metrics.DISCONNECTS.labels(code=str(code)).inc()
         await send({"type": "websocket.close", "code": code, "reason": reason})
 
     # Close codes only reach a client after the handshake, so accept first, then judge.
@@ -89,14 +90,18 @@ async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: S
         gateway, principal, Outbox(wire, settings.max_pending_bytes, CLOSE_GRACE_SECONDS)
     )
     gateway.sessions.add(session)
+    metrics.CONNECTIONS.inc()
     try:
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
+                # The client's code, or ours when the server closed it (4008, 4429, 1001).
+                metrics.DISCONNECTS.labels(code=str(message.get("code", 1005))).inc()
                 break
             data = message.get("text")
             await session.handle(data if data is not None else message.get("bytes") or b"")
     finally:
+        metrics.CONNECTIONS.dec()
         gateway.sessions.discard(session)
         await gateway.connection_cap.release(principal.user_id, connection)
         await session.close()

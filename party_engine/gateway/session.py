@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .. import protocol
+from .. import metrics, protocol
 from ..domain.events import LikeCreated, ShareCreated
 from ..domain.ids import new_id
 from ..domain.listings import match_theme
@@ -70,7 +70,11 @@ class Outbox:
         self._close_grace = close_grace_seconds
 
     def send(self, payload: bytes) -> None:
-        self.send_prepared(text_frame(payload))
+        """A frame to this client alone (an ack, an error, `joined`), counted here; frames
+        written to many go through send_prepared and are counted per batch by the hub."""
+        frame = text_frame(payload)
+        self.send_prepared(frame)
+        metrics.count_sent(1, len(frame))
 
     def send_prepared(self, frame: bytes) -> None:
         self.wire.write(frame)
@@ -78,6 +82,8 @@ class Outbox:
             self.cut()
 
     def cut(self) -> None:
+        if self.wire.is_open:
+            metrics.SLOW_CONSUMER_CLOSES.inc()
         self.wire.close(SLOW_CONSUMER, "slow_consumer", abort_after=self._close_grace)
 
     def close(self, code: int, reason: str) -> None:
@@ -153,7 +159,9 @@ class PartyFeed(Member):
         wire = self._outbox.wire
         for start in range(0, len(publications), REPLAY_CHUNK):
             chunk = publications[start : start + REPLAY_CHUNK]
-            wire.write(events_frame(self.party_id, chunk))
+            frame = events_frame(self.party_id, chunk)
+            wire.write(frame)
+            metrics.count_sent(1, len(frame), len(chunk))
             await wire.wait_writable()
 
 
@@ -172,7 +180,9 @@ class Session:
         """Answer one client frame; never raises for anything the client sent."""
         if not self.outbox.wire.is_open:
             return  # closed (by the budget, the hub or a drain): what is still queued is moot
+        taken = time.perf_counter()
         frame_id = None
+        frame: protocol.ClientFrame | None = None
         try:
             try:
                 frame = protocol.decode_client_frame(data)
@@ -186,9 +196,12 @@ class Session:
             offset = await _HANDLERS[type(frame)](self, frame)
             if not isinstance(frame, protocol.Join | protocol.Ping) and frame_id is not None:
                 self.outbox.send(protocol.encode_ack(frame_id, offset))
+            _count_answered(frame, taken)
         except protocol.ProtocolError as error:
             self.outbox.send(protocol.encode_error(error.code, error.message, error.frame_id))
         except Refusal as refusal:
+            if isinstance(frame, protocol.Join):
+                metrics.JOINS.labels(outcome=refusal.code).inc()
             self.outbox.send(
                 protocol.encode_error(
                     refusal.code, refusal.message, frame_id, refusal.retry_after_ms
@@ -198,6 +211,8 @@ class Session:
             # A backend failed (Redis restarting, the event buffer full, ...): the client is
             # told to retry; the connection and the session go on.
             log.warning("frame refused as unavailable: %r", error, exc_info=True)
+            if isinstance(frame, protocol.Join):
+                metrics.JOINS.labels(outcome="unavailable").inc()
             self.outbox.send(
                 protocol.encode_error("unavailable", "try again shortly", frame_id, 1000)
             )
@@ -248,6 +263,7 @@ class Session:
             page = await broker.history_since(
                 party.id, since, self._gateway.settings.replay_page_size
             )
+            metrics.RECOVERIES.labels(recovered="true" if page is not None else "false").inc()
         if page is not None and since is not None:
             # Recovered: the snapshot carries no shares, the missed events follow it.
             last = page.position.offset
@@ -408,6 +424,20 @@ class Session:
         if not party.is_live:
             raise Refusal("party_not_live", f"the party is {party.state.value}")
         return party
+
+
+def _count_answered(frame: protocol.ClientFrame, taken: float) -> None:
+    if isinstance(frame, protocol.Share):
+        metrics.SHARES_ACCEPTED.inc()
+    elif isinstance(frame, protocol.Like):
+        metrics.LIKES_ACCEPTED.inc()
+    elif isinstance(frame, protocol.Join):
+        metrics.JOINS.labels(outcome="ok").inc()
+        return
+    else:
+        return
+    if frame.id is not None:  # acked
+        metrics.ACK_SECONDS.observe(time.perf_counter() - taken)
 
 
 # By frame type; on the class, not per session: bound methods kept by a session would make
