@@ -17,7 +17,10 @@ from itertools import islice
 from ..domain.events import LikeCreated, ShareCreated
 from ..ports import (
     HistoryPage,
+    HostAction,
     IdempotencyKey,
+    Muted,
+    NothingToChange,
     OutboxFull,
     Publication,
     PublishedLike,
@@ -54,6 +57,14 @@ class _Stream:
     likers: set[tuple[int, str]] = field(default_factory=set)
     listings: dict[int, str] = field(default_factory=dict)  # every share's offset -> listing id
     keys: dict[str, int] = field(default_factory=dict)  # idempotency key field -> offset
+    picks: set[int] = field(default_factory=set)
+    mutes: dict[str, int] = field(default_factory=dict)  # user -> until (Unix ms; 0: ever)
+
+    def muted(self, user_id: str | None) -> bool:
+        if user_id is None or user_id not in self.mutes:
+            return False
+        until = self.mutes[user_id]
+        return until == 0 or until > time.time() * 1000
 
     @property
     def position(self) -> StreamPosition:
@@ -110,12 +121,15 @@ class MemoryBroker(InProcess):
         *,
         event: ShareCreated | None = None,
         key: IdempotencyKey | None = None,
+        user_id: str | None = None,
     ) -> Publication:
         check_item(item)
         stream = self._stream(party_id)
         field = key_field(key)
         if field in stream.keys:
             return Publication(party_id, stream.keys[field], b"")
+        if stream.muted(user_id):
+            raise Muted(f"{user_id} is muted in party {party_id}")
         self._check_outbox(party_id)
         stream.offset += 1
         offset = stream.offset
@@ -150,6 +164,8 @@ class MemoryBroker(InProcess):
             return PublishedLike(Publication(party_id, stream.keys[field], b""), listing_id)
         if (share_offset, user_id) in stream.likers:
             return None
+        if stream.muted(user_id):
+            raise Muted(f"{user_id} is muted in party {party_id}")
         self._check_outbox(party_id)
         stream.likers.add((share_offset, user_id))
         stream.likes[share_offset] += 1
@@ -166,6 +182,47 @@ class MemoryBroker(InProcess):
         if field:
             stream.keys[field] = offset
         return PublishedLike(publication, listing_id)
+
+    async def publish_host_action(
+        self,
+        party_id: str,
+        action: HostAction,
+        target: str,
+        item: bytes,
+        *,
+        mute_until_ms: int = 0,
+    ) -> Publication:
+        check_item(item)
+        stream = self._stream(party_id)
+        head: list[tuple[str, int]] = []
+        if action is HostAction.MUTE:
+            stream.mutes[target] = mute_until_ms
+        elif action is HostAction.UNMUTE:
+            if not stream.muted(target):
+                raise NothingToChange(f"{target} is not muted")
+            del stream.mutes[target]
+        else:
+            share = int(target)
+            if share not in stream.likes:
+                raise ShareNotFound(f"offset {share} is not a share of party {party_id}")
+            head = [("share", share)]
+            if action is HostAction.PICK:
+                if share in stream.picks:
+                    raise NothingToChange(f"share {share} is picked already")
+                stream.picks.add(share)
+            elif action is HostAction.UNPICK:
+                if share not in stream.picks:
+                    raise NothingToChange(f"share {share} is not picked")
+                stream.picks.discard(share)
+            else:
+                del stream.likes[share]
+                stream.picks.discard(share)
+                kept = [p for p in stream.shares if p.offset != share]
+                stream.shares.clear()
+                stream.shares.extend(kept)
+        stream.offset += 1
+        payload = splice_front(item, [("offset", stream.offset), *head])
+        return self._append(party_id, stream, payload)
 
     def _check_outbox(self, party_id: str) -> None:
         if self.outbox.depth_now(party_id) >= self.outbox_max_depth:
@@ -207,6 +264,7 @@ class MemoryBroker(InProcess):
             position=stream.position,
             shares=[share.payload for share in latest],
             likes={share.offset: stream.likes[share.offset] for share in latest},
+            picks=frozenset(stream.picks),
         )
 
     async def retire(self, party_id: str, at: datetime) -> None:
