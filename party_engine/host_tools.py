@@ -9,8 +9,19 @@ from datetime import datetime, timedelta
 from . import protocol
 from .clock import Clock
 from .domain.errors import InvalidTransition, InvalidValue, NotFound
+from .domain.events import HostShareEvent, SharePicked, ShareRemoved, ShareUnpicked
+from .domain.ids import new_id
 from .domain.parties import Party
-from .ports import Broker, HostAction, NothingToChange, Publication, ShareNotFound, Store
+from .ports import (
+    UNASSIGNED_LISTING,
+    UNASSIGNED_OFFSET,
+    Broker,
+    HostAction,
+    NothingToChange,
+    Publication,
+    ShareNotFound,
+    Store,
+)
 
 # The longest timed mute; longer ones are as good as "for the rest of the party".
 MAX_MUTE_MINUTES = 24 * 60
@@ -38,9 +49,13 @@ class HostTools:
     ) -> Publication:
         """Pick, unpick or remove a share of a party checked by `live_party`. NotFound for an
         offset that is not (any more) a share; NothingToChange as the broker says."""
-        item = protocol.encode_host_item(action.value, actor, self._clock.now())
+        now = self._clock.now()
+        item = protocol.encode_host_item(action.value, actor, now)
+        event = _share_event(action, party.id, share, actor, now)
         try:
-            return await self._broker.publish_host_action(party.id, action, str(share), item)
+            return await self._broker.publish_host_action(
+                party.id, action, str(share), item, event=event
+            )
         except ShareNotFound:
             raise NotFound(f"no share at offset {share} in this party") from None
 
@@ -101,3 +116,16 @@ class HostTools:
             raise NotFound(f"no party {party_id}")
         party.ensure_owner(owner)
         return party
+
+
+def _share_event(
+    action: HostAction, party_id: str, share: int, actor: str, at: datetime
+) -> HostShareEvent:
+    """The event for the workers (counters, the seller's push); the broker fills in what it
+    knows of the share (its offset, listing, and a removal's sharer, likes and pick)."""
+    if action is HostAction.REMOVE:
+        return ShareRemoved(
+            new_id(), party_id, UNASSIGNED_OFFSET, share, UNASSIGNED_LISTING, "", 0, 0, actor, at
+        )
+    kind = SharePicked if action is HostAction.PICK else ShareUnpicked
+    return kind(new_id(), party_id, UNASSIGNED_OFFSET, share, UNASSIGNED_LISTING, actor, at)

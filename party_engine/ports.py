@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from .domain.devices import Device, Platform, SentNotice
-from .domain.events import DomainEvent, LikeCreated, ShareCreated
+from .domain.events import DomainEvent, HostShareEvent, LikeCreated, ShareCreated
 from .domain.listings import Listing
 from .domain.parties import Party, PartyState
 from .domain.tallies import Tally
@@ -347,6 +347,7 @@ class Broker(Backend, Protocol):
         item: bytes,
         *,
         mute_until_ms: int = 0,
+        event: HostShareEvent | None = None,
     ) -> Publication:
         """Apply a host's action and publish it as the party's next event, atomically.
 
@@ -355,7 +356,10 @@ class Broker(Backend, Protocol):
         picks and can no longer be liked or picked. A mute lasts until `mute_until_ms` (Unix
         milliseconds; 0: as long as the stream) and makes publish_share / publish_like refuse
         that user with Muted. ShareNotFound when the target is no (longer a) share,
-        NothingToChange (nothing written) when the action would change nothing."""
+        NothingToChange (nothing written) when the action would change nothing.
+
+        `event` (for an action on a share) goes into the outbox in the same step, its offset
+        and listing_id (and a removal's sharer_id, likes and picked) filled in here."""
 
     async def broadcast(self, party_id: str, frame: bytes) -> None:
         """Hand an encoded server frame to every gateway's subscribers of the party; not kept in
@@ -519,6 +523,7 @@ class Claim(StrEnum):
 class Board(StrEnum):
     LISTINGS = "listings"  # ranked by shares + likes
     SHARERS = "sharers"  # ranked by shares made
+    PICKS = "picks"  # sellers, ranked by the host's picks of their listings
 
 
 @dataclass(frozen=True, slots=True)

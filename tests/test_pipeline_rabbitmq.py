@@ -14,6 +14,7 @@ from party_engine.backends.consume_rabbitmq import RabbitConsumer
 from party_engine.backends.ledger_redis import RedisLedger
 from party_engine.backends.queue_rabbitmq import RabbitPublisher
 from party_engine.backends.queue_topology import COUNTERS, Topology, backoff_delays
+from party_engine.backends.store_memory import MemoryStore
 from party_engine.config import DEFAULT_REDIS_PREFIX
 from party_engine.ports import PartyStats
 from tests.pipeline_helpers import a_share, eventually, publish_raw, read_queue, unique_prefix
@@ -132,7 +133,7 @@ async def test_the_same_event_published_twice_counts_once(
 ):
     consumer = RabbitConsumer(rabbitmq_server.url, topology=topology, max_attempts=5)
     await consumer.connect()
-    await consumer.consume(COUNTERS, CountersHandler(ledger, lock_seconds=5))
+    await consumer.consume(COUNTERS, CountersHandler(ledger, MemoryStore(), lock_seconds=5))
     try:
         for n in range(10):
             await publisher.publish(a_share(n))

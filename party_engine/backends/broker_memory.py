@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 
-from ..domain.events import LikeCreated, ShareCreated
+from ..domain.events import HostShareEvent, LikeCreated, ShareCreated, ShareRemoved
 from ..ports import (
     HistoryPage,
     HostAction,
@@ -59,6 +59,7 @@ class _Stream:
     keys: dict[str, int] = field(default_factory=dict)  # idempotency key field -> offset
     picks: set[int] = field(default_factory=set)
     mutes: dict[str, int] = field(default_factory=dict)  # user -> until (Unix ms; 0: ever)
+    sharers: dict[int, str] = field(default_factory=dict)  # share offset -> sharer id
 
     def muted(self, user_id: str | None) -> bool:
         if user_id is None or user_id not in self.mutes:
@@ -136,6 +137,8 @@ class MemoryBroker(InProcess):
         payload = splice_front(item, [("offset", offset), ("share", offset)])
         stream.likes[offset] = 0
         stream.listings[offset] = listing_id
+        if user_id is not None:
+            stream.sharers[offset] = user_id
         publication = self._append(party_id, stream, payload)
         stream.shares.append(publication)
         if event is not None:
@@ -191,10 +194,12 @@ class MemoryBroker(InProcess):
         item: bytes,
         *,
         mute_until_ms: int = 0,
+        event: HostShareEvent | None = None,
     ) -> Publication:
         check_item(item)
         stream = self._stream(party_id)
         head: list[tuple[str, int]] = []
+        share = 0
         if action is HostAction.MUTE:
             stream.mutes[target] = mute_until_ms
         elif action is HostAction.UNMUTE:
@@ -215,14 +220,26 @@ class MemoryBroker(InProcess):
                     raise NothingToChange(f"share {share} is not picked")
                 stream.picks.discard(share)
             else:
-                del stream.likes[share]
+                likes = stream.likes.pop(share)
+                picked = share in stream.picks
                 stream.picks.discard(share)
+                if isinstance(event, ShareRemoved):
+                    sharer = stream.sharers.get(share, "")
+                    event = dataclasses.replace(
+                        event, sharer_id=sharer, likes=likes, picked=int(picked)
+                    )
                 kept = [p for p in stream.shares if p.offset != share]
                 stream.shares.clear()
                 stream.shares.extend(kept)
         stream.offset += 1
         payload = splice_front(item, [("offset", stream.offset), *head])
-        return self._append(party_id, stream, payload)
+        publication = self._append(party_id, stream, payload)
+        if event is not None:
+            done = dataclasses.replace(
+                event, offset=stream.offset, listing_id=stream.listings[share]
+            )
+            self.outbox.append(party_id, encode_event(done))
+        return publication
 
     def _check_outbox(self, party_id: str) -> None:
         if self.outbox.depth_now(party_id) >= self.outbox_max_depth:

@@ -11,6 +11,7 @@ Keys of a party (the braces are a cluster hash tag: one party's keys share a slo
   pe:stream:{id}:keys      hash "<len>:<user id>:<idempotency key>" -> offset
   pe:stream:{id}:picks     set of the share offsets the host picked
   pe:stream:{id}:mutes     hash user id -> muted until (Unix ms; 0: as long as the stream)
+  pe:stream:{id}:sharers   hash share offset -> sharer id (for a removal's event)
   pe:stream:{id}           pub/sub channel: b"p<epoch> <offset>\\n<payload>" or b"b<frame>"
 
 Every write is one Lua script (lua/*.lua): offset, history, outbox entry and PUBLISH happen
@@ -34,7 +35,7 @@ from importlib import resources
 import redis.asyncio as redis
 from redis.backoff import EqualJitterBackoff
 
-from ..domain.events import LikeCreated, ShareCreated
+from ..domain.events import HostShareEvent, LikeCreated, ShareCreated, ShareRemoved
 from ..ports import (
     BackendUnavailable,
     HistoryPage,
@@ -231,8 +232,14 @@ class RedisBroker:
         item: bytes,
         *,
         mute_until_ms: int = 0,
+        event: HostShareEvent | None = None,
     ) -> Publication:
         check_item(item)
+        template = b""
+        if event is not None:
+            filled = ("sharer_id", "likes", "picked") if isinstance(event, ShareRemoved) else ()
+            template = encode_event_without(event, "offset", "listing_id", *filled)
+            await self._announce_outbox(party_id)
         result = await self._scripts["host_action"](
             keys=self._stream_keys(party_id),
             args=[
@@ -243,6 +250,7 @@ class RedisBroker:
                 action.value,
                 target,
                 mute_until_ms,
+                template,
             ],
         )
         if result == -1:
@@ -491,4 +499,5 @@ class RedisBroker:
             f"{base}:keys",
             f"{base}:picks",
             f"{base}:mutes",
+            f"{base}:sharers",
         ]

@@ -21,6 +21,9 @@ local payload = '{"offset":' .. offset .. ',"share":' .. offset .. sep .. rest
 append(epoch, offset, payload, ARGV[3], ARGV[5])
 redis.call('HSET', KEYS[4], offset, 0)
 redis.call('HSET', KEYS[6], offset, ARGV[6])
+if ARGV[10] ~= '' then
+  redis.call('HSET', KEYS[11], offset, ARGV[10])
+end
 redis.call('LPUSH', KEYS[3], payload)
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[4]) - 1)
 record('"offset":' .. offset, ARGV[7], ARGV[8], offset)

@@ -5,7 +5,8 @@
 -- listings hash (share offset -> listing id), KEYS[7] outbox stream (field e: an encoded domain
 -- event, for the relay), KEYS[8] idempotency keys hash ("<len>:<user id>:<key>" -> offset),
 -- KEYS[9] picks set (share offsets the host picked), KEYS[10] mutes hash (user id -> muted
--- until, Unix ms; 0: for as long as the stream lives).
+-- until, Unix ms; 0: for as long as the stream lives), KEYS[11] sharers hash (share offset ->
+-- sharer id, for a removal's event).
 -- ARGV[1] a fresh random epoch, used only when the stream does not exist (yet, or any more).
 
 local function stream_epoch()
@@ -15,7 +16,8 @@ local function stream_epoch()
   end
   -- A lost meta hash means the stream was lost: start a new epoch with nothing of the old one.
   -- The outbox stays: what it holds was acknowledged and still goes to the workers.
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8], KEYS[9], KEYS[10])
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8], KEYS[9], KEYS[10],
+    KEYS[11])
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'offset', 0)
   return ARGV[1]
 end
