@@ -22,6 +22,7 @@ from .backends.opened import CLOCK_LEASE_TTL_SECONDS, Backends, open_backends
 from .clock import Clock, SystemClock
 from .config import Settings, is_embedded
 from .gateway.service import Gateway
+from .host_tools import HostTools
 from .lifecycle import PartyLifecycle
 from .party_states import StateBroadcaster
 from .relay import Relay
@@ -60,6 +61,7 @@ class Engine:
         self.events = backends.events
         self.ledger = backends.ledger
         self.broker = backends.broker
+        self.host_tools = HostTools(self.store, self.broker, self.clock)
         self.connections = Connections(backends.named())
         # Started in order after the backends connect, stopped in reverse before they close.
         self.services: list[Service] = []

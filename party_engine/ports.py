@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from .domain.devices import Device, Platform, SentNotice
-from .domain.events import DomainEvent, LikeCreated, ShareCreated
+from .domain.events import DomainEvent, HostShareEvent, LikeCreated, ShareCreated
 from .domain.listings import Listing
 from .domain.parties import Party, PartyState
 from .domain.tallies import Tally
@@ -228,6 +228,7 @@ class Snapshot:
     position: StreamPosition
     shares: list[bytes]
     likes: dict[int, int]
+    picks: frozenset[int] = frozenset()  # the host's current picks (share offsets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +242,30 @@ class HistoryPage:
 
 class ShareNotFound(Exception):
     """A like names an offset that is not a share of this party."""
+
+
+class Muted(Exception):
+    """The host muted this user in this party: their shares and likes are refused."""
+
+
+class NothingToChange(Exception):
+    """A host action that would change nothing: a pick of a picked share, an unpick of one
+    not picked, an unmute of a user not muted."""
+
+
+class HostAction(StrEnum):
+    """What a host or co-host does to a live party; each is an event of the party's stream
+    (its item kind on the wire: protocol.HOST_ITEM_KINDS)."""
+
+    PICK = "pick"
+    UNPICK = "unpick"
+    REMOVE = "remove"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+
+    @property
+    def on_share(self) -> bool:
+        return self in (HostAction.PICK, HostAction.UNPICK, HostAction.REMOVE)
 
 
 class OutboxFull(BackendUnavailable):
@@ -282,6 +307,7 @@ class Broker(Backend, Protocol):
         *,
         event: ShareCreated | None = None,
         key: IdempotencyKey | None = None,
+        user_id: str | None = None,
     ) -> Publication:
         """Give a share the party's next offset N, keep it in history and publish it, atomically.
 
@@ -292,7 +318,8 @@ class Broker(Backend, Protocol):
         In the same step `event` (its offset, UNASSIGNED, replaced by N) goes into the party's
         outbox, which the relay carries to the workers. OutboxFull, before anything is written,
         when the outbox holds its maximum. A `key` this user used before in this party returns
-        the first share's offset (with an empty payload) and writes nothing."""
+        the first share's offset (with an empty payload) and writes nothing. Muted, before
+        anything is written, when the host muted `user_id` (the sharer) in this party."""
 
     async def publish_like(
         self,
@@ -309,7 +336,30 @@ class Broker(Backend, Protocol):
         like is idempotent per user and share); ShareNotFound when it is not a share.
 
         `event` (offset and listing_id UNASSIGNED, filled in here) goes into the outbox in the
-        same step; OutboxFull and `key` as for a share: a refused like leaves no trace."""
+        same step; OutboxFull, Muted and `key` as for a share: a refused like leaves no
+        trace."""
+
+    async def publish_host_action(
+        self,
+        party_id: str,
+        action: HostAction,
+        target: str,
+        item: bytes,
+        *,
+        mute_until_ms: int = 0,
+        event: HostShareEvent | None = None,
+    ) -> Publication:
+        """Apply a host's action and publish it as the party's next event, atomically.
+
+        `target` is a share's offset (pick, unpick, remove; "share" is spliced in after
+        "offset") or a user id (mute, unmute). A removed share leaves the snapshot and the
+        picks and can no longer be liked or picked. A mute lasts until `mute_until_ms` (Unix
+        milliseconds; 0: as long as the stream) and makes publish_share / publish_like refuse
+        that user with Muted. ShareNotFound when the target is no (longer a) share,
+        NothingToChange (nothing written) when the action would change nothing.
+
+        `event` (for an action on a share) goes into the outbox in the same step, its offset
+        and listing_id (and a removal's sharer_id, likes and picked) filled in here."""
 
     async def broadcast(self, party_id: str, frame: bytes) -> None:
         """Hand an encoded server frame to every gateway's subscribers of the party; not kept in
@@ -473,6 +523,7 @@ class Claim(StrEnum):
 class Board(StrEnum):
     LISTINGS = "listings"  # ranked by shares + likes
     SHARERS = "sharers"  # ranked by shares made
+    PICKS = "picks"  # sellers, ranked by the host's picks of their listings
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,17 @@ class Auth:
     id: FrameId | None = None
 
 
-ClientFrame = Join | Leave | Share | Like | Ping | Auth
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A host's pick (or unpick) of a share, from the console."""
+
+    party: str
+    share: int
+    picked: bool  # false: an unpick frame
+    id: FrameId | None = None
+
+
+ClientFrame = Join | Leave | Share | Like | Ping | Auth | Pick
 
 
 class ProtocolError(Exception):
@@ -141,6 +151,8 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], ClientFrame]] = {
     "like": lambda o: Like(o["party"], int(o["share"]), _frame_id(o), o.get("key")),
     "ping": lambda o: Ping(_frame_id(o)),
     "auth": lambda o: Auth(o["token"], _frame_id(o)),
+    "pick": lambda o: Pick(o["party"], int(o["share"]), True, _frame_id(o)),
+    "unpick": lambda o: Pick(o["party"], int(o["share"]), False, _frame_id(o)),
 }
 
 _CLIENT_SCHEMA = load_schema("ws-client.schema.json")
@@ -303,3 +315,33 @@ def encode_share_item(listing: Listing, user_id: str, at: datetime) -> bytes:
 def encode_like_item(user_id: str, at: datetime) -> bytes:
     """A like item without "offset", "share" and "likes" (Broker.publish_like splices them in)."""
     return orjson.dumps({"kind": "like", "user": user_id, "at": at.isoformat()})
+
+
+# A host action's item kind on the wire (ws-server.schema.json), by ports.HostAction value.
+HOST_ITEM_KINDS = {
+    "pick": "pick",
+    "unpick": "unpick",
+    "remove": "removed",
+    "mute": "mute",
+    "unmute": "unmute",
+}
+
+
+def encode_host_item(
+    action: str,
+    user_id: str,
+    at: datetime,
+    *,
+    target: str | None = None,
+    until: datetime | None = None,
+) -> bytes:
+    """A host action's item without "offset" (and "share" for a share's: the broker splices
+    them in). `target` is the muted or unmuted user; `until` when a mute ends (none: with the
+    party)."""
+    item: dict[str, Any] = {"kind": HOST_ITEM_KINDS[action], "user": user_id}
+    if target is not None:
+        item["target"] = target
+        if action == "mute":
+            item["until"] = until.isoformat() if until is not None else None
+    item["at"] = at.isoformat()
+    return orjson.dumps(item)

@@ -123,8 +123,8 @@ async def test_a_live_publication_after_a_gap_is_preceded_by_the_missing_ones(
     # Stored in history but published on another channel: as if its message were lost.
     offset, payload = await publisher._scripts["publish_share"](
         keys=publisher._stream_keys("p"),
-        # No event, no idempotency key, no outbox bound.
-        args=["unused-epoch", item(2), 100, 10, "pe:elsewhere", "listing-1", "", "", 100],
+        # No event, no idempotency key, no outbox bound, no sharer (no mute check).
+        args=["unused-epoch", item(2), 100, 10, "pe:elsewhere", "listing-1", "", "", 100, ""],
     )
     third = await publisher.publish_share("p", item(3), "listing-1")
     await deliveries.wait_for(lambda: third in deliveries.publications)

@@ -386,3 +386,62 @@ def test_shopper_sees_why_a_listing_or_a_share_is_refused(engine, open_page, sho
     expect(listing.locator(".field-error")).to_contain_text("Adidas")
     expect(page.get_by_test_id("share-card")).to_have_count(0)
     page.screenshot(path=shots / "share-refused.png", full_page=True)
+
+
+def test_host_picks_removes_and_mutes_live(engine, open_page, shots) -> None:
+    sue = token("sue", UserRole.SHOPPER)
+    party, listing = live_party_with_listing(engine, sue)
+    share_directly(engine, sue, party, listing, times=2)
+    host = open_page(engine.url)
+    sign_in(host, token("hana", UserRole.HOST))
+    host.goto(f"/#/party/{party}")
+    shopper = open_page(engine.url)
+    sign_in(shopper, token("sam", UserRole.SHOPPER))
+    shopper.goto(f"/#/party/{party}")
+    for page in (host, shopper):
+        expect(page.get_by_test_id("connection-status")).to_have_text("connected")
+        expect(page.get_by_test_id("share-card")).to_have_count(2)
+    expect(shopper.get_by_test_id("pick-share")).to_have_count(0)  # no host tools for shoppers
+
+    # The host picks the first share: highlighted on both screens, logged on the host's.
+    host.locator('[data-share="1"]').get_by_test_id("pick-share").click()
+    for page in (host, shopper):
+        expect(page.locator('[data-share="1"]')).to_have_class(re.compile(r"\bpicked\b"))
+        expect(page.locator('[data-share="1"]').get_by_test_id("pick-badge")).to_be_visible()
+    expect(host.locator('[data-share="1"]').get_by_test_id("pick-share")).to_have_text("Unpick")
+    expect(host.get_by_test_id("host-log")).to_contain_text("hana picked share #1")
+
+    # The host removes the second share: gone from both feeds.
+    host.locator('[data-share="2"]').get_by_test_id("remove-share").click()
+    for page in (host, shopper):
+        expect(page.get_by_test_id("share-card")).to_have_count(1)
+        expect(page.locator('[data-share="2"]')).to_have_count(0)
+    expect(host.get_by_test_id("host-log")).to_contain_text("hana removed share #2")
+
+    # The host mutes the sharer; her next share is refused with `muted`.
+    host.locator('[data-share="1"]').get_by_test_id("mute-sharer").click()
+    expect(host.get_by_test_id("host-log")).to_contain_text("hana muted sue")
+    with pytest.raises(AssertionError, match="muted"):
+        share_directly(engine, sue, party, listing, times=1)
+
+    # The host names the shopper co-host.
+    host.get_by_label("Co-host").fill("sam")
+    host.get_by_role("button", name="Add co-host").click()
+    expect(host.get_by_test_id("cohosts")).to_contain_text("sam")
+    # The workers take the removed share out of the counters; the pick counts for its seller.
+    expect(host.get_by_test_id("stats").locator('[data-stat="shares"]')).to_have_text("1")
+    expect(host.get_by_test_id("top-picks")).to_contain_text("sue")
+    expect(host.get_by_test_id("top-sharers")).to_contain_text("1 shares")
+    host.screenshot(path=shots / "host-live-pick-and-removal.png", full_page=True)
+    shopper.screenshot(path=shots / "shopper-live-pick-and-removal.png", full_page=True)
+
+    # A fresh page (a joiner's snapshot) shows the pick and not the removed share; as co-host,
+    # the shopper now has the share actions too.
+    shopper.reload()
+    expect(shopper.get_by_test_id("connection-status")).to_have_text("connected")
+    expect(shopper.get_by_test_id("share-card")).to_have_count(1)
+    expect(shopper.locator('[data-share="1"]')).to_have_class(re.compile(r"\bpicked\b"))
+    shopper.locator('[data-share="1"]').get_by_test_id("pick-share").click()
+    expect(host.locator('[data-share="1"]')).not_to_have_class(re.compile(r"\bpicked\b"))
+    expect(host.get_by_test_id("host-log")).to_contain_text("sam took back the pick of share #1")
+    shopper.screenshot(path=shots / "cohost-live.png", full_page=True)

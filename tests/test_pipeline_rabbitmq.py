@@ -11,6 +11,7 @@ from party_engine.backends.consume_rabbitmq import RabbitConsumer
 from party_engine.backends.ledger_redis import RedisLedger
 from party_engine.backends.queue_rabbitmq import RabbitPublisher
 from party_engine.backends.queue_topology import COUNTERS, Topology, backoff_delays
+from party_engine.backends.store_memory import MemoryStore
 from party_engine.config import DEFAULT_REDIS_PREFIX
 from party_engine.ports import PartyStats
 from tests.pipeline_helpers import (
@@ -110,7 +111,7 @@ async def test_the_same_event_published_twice_counts_once(
 ):
     consumer = RabbitConsumer(rabbitmq_server.url, topology=topology, max_attempts=5)
     await consumer.connect()
-    await consumer.consume(COUNTERS, CountersHandler(ledger, lock_seconds=5))
+    await consumer.consume(COUNTERS, CountersHandler(ledger, MemoryStore(), lock_seconds=5))
     try:
         for n in range(10):
             await publisher.publish(a_share(n))
@@ -229,7 +230,7 @@ async def test_a_message_its_workers_die_on_is_dead_lettered_after_the_delivery_
 
     consumer = RabbitConsumer(url, topology=topology, max_attempts=5)
     await consumer.connect()
-    await consumer.consume(COUNTERS, CountersHandler(ledger, lock_seconds=5))
+    await consumer.consume(COUNTERS, CountersHandler(ledger, MemoryStore(), lock_seconds=5))
     try:
         publisher = RabbitPublisher(url, topology=topology)
         await publisher.connect()

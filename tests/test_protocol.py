@@ -145,9 +145,18 @@ def test_whole_floats_count_as_integers_and_come_out_as_int():
         ("[1, 2]", "frame: must be a JSON object"),
         ('"ping"', "frame: must be a JSON object"),
         ("{}", "frame.type: required"),
-        ('{"type": "dance"}', "frame.type: must be one of join, leave, share, like, ping, auth"),
-        ('{"type": null}', "frame.type: must be one of join, leave, share, like, ping, auth"),
-        ('{"type": ["join"]}', "frame.type: must be one of join, leave, share, like, ping, auth"),
+        (
+            '{"type": "dance"}',
+            "frame.type: must be one of join, leave, share, like, ping, auth, pick, unpick",
+        ),
+        (
+            '{"type": null}',
+            "frame.type: must be one of join, leave, share, like, ping, auth, pick, unpick",
+        ),
+        (
+            '{"type": ["join"]}',
+            "frame.type: must be one of join, leave, share, like, ping, auth, pick, unpick",
+        ),
         ('{"type": "join"}', "join.party: required"),
         ('{"type": "share", "party": "p1"}', "share.listing: required"),
         ('{"type": "like", "party": "p1"}', "like.share: required"),

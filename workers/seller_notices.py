@@ -1,6 +1,7 @@
 """Seller notices: "your listing was shared in <party>", at most one per seller per party per
 window. The first share sends at once; later shares in the window are counted by the notice
-book, and the sweeper sends one summary with the count when the window closes.
+book, and the sweeper sends one summary with the count when the window closes. A host's pick
+of a listing sends its seller "your listing was picked" at once, once per pick.
 
 The first notice is pushed at most once: the event is marked done before the push, so a retried
 batch or one replayed after its lock expired finds it done. A push that fails is logged, not
@@ -11,9 +12,17 @@ import logging
 from party_engine import metrics
 from party_engine.backends.queue_topology import SELLER_NOTICES
 from party_engine.clock import Clock
-from party_engine.domain.events import DomainEvent, ShareCreated
+from party_engine.domain.events import DomainEvent, ShareCreated, SharePicked
 from party_engine.periodic import Periodic
-from party_engine.ports import DueNotice, Ledger, NoticeBook, Notification, PartyStore, Push
+from party_engine.ports import (
+    DueNotice,
+    Ledger,
+    NoticeBook,
+    Notification,
+    PartyStore,
+    Push,
+    Store,
+)
 
 from .idempotency import claim_batch
 
@@ -33,7 +42,7 @@ class SellerNoticesHandler:
         *,
         ledger: Ledger,
         notices: NoticeBook,
-        store: PartyStore,
+        store: Store,
         push: Push,
         clock: Clock,
         window_seconds: float,
@@ -59,6 +68,8 @@ class SellerNoticesHandler:
                 unfinished.remove(event.id)
                 if isinstance(event, ShareCreated) and first:
                     await self._send_first(event)
+                elif isinstance(event, SharePicked):
+                    await self._send_picked(event)
         except Exception:
             await self._ledger.release(self.queue, unfinished)
             raise
@@ -85,6 +96,23 @@ class SellerNoticesHandler:
         except Exception:
             # The event is done: retrying could push twice (at most once, docs/event-pipeline.md).
             log.warning("seller notice for %s was not sent", share.id, exc_info=True)
+
+    async def _send_picked(self, pick: SharePicked) -> None:
+        try:
+            listing = await self._store.get_listing(pick.listing_id)
+            if listing is None:
+                return
+            title = await _party_title(self._store, pick.party_id)
+            await self._push.notify_user(
+                listing.seller_id,
+                Notification(
+                    title="Your listing was picked",
+                    body=f"The host picked your listing in {title}",
+                    data={"party_id": pick.party_id, "listing_id": pick.listing_id},
+                ),
+            )
+        except Exception:
+            log.warning("pick notice for %s was not sent", pick.id, exc_info=True)
 
 
 class NoticeSweeper:

@@ -15,8 +15,8 @@ from party_engine.ports import (
     EventConsumer,
     Ledger,
     NoticeBook,
-    PartyStore,
     Push,
+    Store,
 )
 
 from .counters import CountersHandler
@@ -33,7 +33,7 @@ class WorkerService:
         notices: NoticeBook,
         ledger: Ledger,
         broker: Broker,
-        store: PartyStore,
+        store: Store,
         push: Push,
         clock: Clock,
         notice_window_seconds: float,
@@ -43,7 +43,7 @@ class WorkerService:
         self.consumer = consumer
         self.notices = notices
         window = float(notice_window_seconds)
-        counters = CountersHandler(ledger, event_lock_seconds)
+        counters = CountersHandler(ledger, store, event_lock_seconds)
         seller_notices = SellerNoticesHandler(
             ledger=ledger,
             notices=self.notices,

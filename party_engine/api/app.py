@@ -11,6 +11,7 @@ from . import (
     problems,
     routes_devices,
     routes_health,
+    routes_host,
     routes_listings,
     routes_me,
     routes_parties,
@@ -50,6 +51,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     problems.install(app)
     for module in (routes_parties, routes_listings, routes_me, routes_devices, routes_health):
         app.include_router(module.router)
+    app.include_router(routes_host.router)
     app.include_router(routes_stats.router)
     console.install(app)
     return app

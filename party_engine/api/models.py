@@ -62,6 +62,10 @@ Tag = Annotated[
 Duration = Annotated[int, Field(ge=MIN_DURATION_MINUTES, le=MAX_DURATION_MINUTES)]
 
 
+# The largest offset a party's stream gives (the wire schemas' eventOffset).
+MAX_OFFSET = 2**53 - 1
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -107,6 +111,7 @@ class PartyOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
+    cohosts: list[str] = Field(description="who shares the host's live tools")
 
     @classmethod
     def of(cls, party: Party) -> "PartyOut":
@@ -123,6 +128,7 @@ class PartyOut(BaseModel):
             created_at=party.created_at,
             started_at=party.started_at,
             ended_at=party.ended_at,
+            cohosts=list(party.cohosts),
         )
 
 
@@ -169,3 +175,15 @@ class MatchOut(BaseModel):
 
 class FollowList(BaseModel):
     items: list[ThemeBody]
+
+
+class PickIn(Strict):
+    offset: int = Field(ge=1, le=MAX_OFFSET, description="the offset of the share's event")
+
+
+class HostActionOut(BaseModel):
+    offset: int = Field(description="the offset of the action's event in the party's stream")
+
+
+class MuteOut(HostActionOut):
+    until: datetime | None = Field(description="when the mute ends; null: with the party")

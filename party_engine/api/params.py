@@ -10,3 +10,5 @@ from ..domain.ids import ID_PATTERN
 PartyId = Annotated[str, Path(pattern=ID_PATTERN)]
 ListingId = Annotated[str, Path(pattern=ID_PATTERN)]
 DeviceId = Annotated[str, Path(pattern=ID_PATTERN)]
+UserId = Annotated[str, Path(pattern=ID_PATTERN)]
+Offset = Annotated[int, Path(ge=1, le=2**53 - 1)]

@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 
-from ..domain.events import LikeCreated, ShareCreated
+from ..domain.events import HostShareEvent, LikeCreated, ShareCreated, ShareRemoved
 from ..ports import (
     HistoryPage,
+    HostAction,
     IdempotencyKey,
+    Muted,
+    NothingToChange,
     OutboxFull,
     Publication,
     PublishedLike,
@@ -54,6 +57,15 @@ class _Stream:
     likers: set[tuple[int, str]] = field(default_factory=set)
     listings: dict[int, str] = field(default_factory=dict)  # every share's offset -> listing id
     keys: dict[str, int] = field(default_factory=dict)  # idempotency key field -> offset
+    picks: set[int] = field(default_factory=set)
+    mutes: dict[str, int] = field(default_factory=dict)  # user -> until (Unix ms; 0: ever)
+    sharers: dict[int, str] = field(default_factory=dict)  # share offset -> sharer id
+
+    def muted(self, user_id: str | None) -> bool:
+        if user_id is None or user_id not in self.mutes:
+            return False
+        until = self.mutes[user_id]
+        return until == 0 or until > time.time() * 1000
 
     @property
     def position(self) -> StreamPosition:
@@ -110,18 +122,23 @@ class MemoryBroker(InProcess):
         *,
         event: ShareCreated | None = None,
         key: IdempotencyKey | None = None,
+        user_id: str | None = None,
     ) -> Publication:
         check_item(item)
         stream = self._stream(party_id)
         field = key_field(key)
         if field in stream.keys:
             return Publication(party_id, stream.keys[field], b"")
+        if stream.muted(user_id):
+            raise Muted(f"{user_id} is muted in party {party_id}")
         self._check_outbox(party_id)
         stream.offset += 1
         offset = stream.offset
         payload = splice_front(item, [("offset", offset), ("share", offset)])
         stream.likes[offset] = 0
         stream.listings[offset] = listing_id
+        if user_id is not None:
+            stream.sharers[offset] = user_id
         publication = self._append(party_id, stream, payload)
         stream.shares.append(publication)
         if event is not None:
@@ -150,6 +167,8 @@ class MemoryBroker(InProcess):
             return PublishedLike(Publication(party_id, stream.keys[field], b""), listing_id)
         if (share_offset, user_id) in stream.likers:
             return None
+        if stream.muted(user_id):
+            raise Muted(f"{user_id} is muted in party {party_id}")
         self._check_outbox(party_id)
         stream.likers.add((share_offset, user_id))
         stream.likes[share_offset] += 1
@@ -166,6 +185,61 @@ class MemoryBroker(InProcess):
         if field:
             stream.keys[field] = offset
         return PublishedLike(publication, listing_id)
+
+    async def publish_host_action(
+        self,
+        party_id: str,
+        action: HostAction,
+        target: str,
+        item: bytes,
+        *,
+        mute_until_ms: int = 0,
+        event: HostShareEvent | None = None,
+    ) -> Publication:
+        check_item(item)
+        stream = self._stream(party_id)
+        head: list[tuple[str, int]] = []
+        share = 0
+        if action is HostAction.MUTE:
+            stream.mutes[target] = mute_until_ms
+        elif action is HostAction.UNMUTE:
+            if not stream.muted(target):
+                raise NothingToChange(f"{target} is not muted")
+            del stream.mutes[target]
+        else:
+            share = int(target)
+            if share not in stream.likes:
+                raise ShareNotFound(f"offset {share} is not a share of party {party_id}")
+            head = [("share", share)]
+            if action is HostAction.PICK:
+                if share in stream.picks:
+                    raise NothingToChange(f"share {share} is picked already")
+                stream.picks.add(share)
+            elif action is HostAction.UNPICK:
+                if share not in stream.picks:
+                    raise NothingToChange(f"share {share} is not picked")
+                stream.picks.discard(share)
+            else:
+                likes = stream.likes.pop(share)
+                picked = share in stream.picks
+                stream.picks.discard(share)
+                if isinstance(event, ShareRemoved):
+                    sharer = stream.sharers.get(share, "")
+                    event = dataclasses.replace(
+                        event, sharer_id=sharer, likes=likes, picked=int(picked)
+                    )
+                kept = [p for p in stream.shares if p.offset != share]
+                stream.shares.clear()
+                stream.shares.extend(kept)
+        stream.offset += 1
+        payload = splice_front(item, [("offset", stream.offset), *head])
+        publication = self._append(party_id, stream, payload)
+        if event is not None:
+            done = dataclasses.replace(
+                event, offset=stream.offset, listing_id=stream.listings[share]
+            )
+            self.outbox.append(party_id, encode_event(done))
+        return publication
 
     def _check_outbox(self, party_id: str) -> None:
         if self.outbox.depth_now(party_id) >= self.outbox_max_depth:
@@ -207,6 +281,7 @@ class MemoryBroker(InProcess):
             position=stream.position,
             shares=[share.payload for share in latest],
             likes={share.offset: stream.likes[share.offset] for share in latest},
+            picks=frozenset(stream.picks),
         )
 
     async def retire(self, party_id: str, at: datetime) -> None:

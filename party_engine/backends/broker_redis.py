@@ -9,6 +9,9 @@ Keys of a party (the braces are a cluster hash tag: one party's keys share a slo
   pe:stream:{id}:outbox    stream of the events of shares and likes, for the relay
                            (outbox_redis.py, which also keeps pe:outbox:parties)
   pe:stream:{id}:keys      hash "<len>:<user id>:<idempotency key>" -> offset
+  pe:stream:{id}:picks     set of the share offsets the host picked
+  pe:stream:{id}:mutes     hash user id -> muted until (Unix ms; 0: as long as the stream)
+  pe:stream:{id}:sharers   hash share offset -> sharer id (for a removal's event)
   pe:stream:{id}           pub/sub channel: b"p<epoch> <offset>\\n<payload>" or b"b<frame>"
 
 Every write is one Lua script (lua/*.lua): offset, history, outbox entry and PUBLISH happen
@@ -32,11 +35,14 @@ from importlib import resources
 import redis.asyncio as redis
 from redis.backoff import EqualJitterBackoff
 
-from ..domain.events import LikeCreated, ShareCreated
+from ..domain.events import HostShareEvent, LikeCreated, ShareCreated, ShareRemoved
 from ..ports import (
     BackendUnavailable,
     HistoryPage,
+    HostAction,
     IdempotencyKey,
+    Muted,
+    NothingToChange,
     OutboxFull,
     Publication,
     PublishedLike,
@@ -100,7 +106,14 @@ class RedisBroker:
         self._announced: dict[str, float] = {}  # party -> when its outbox was announced
         self.client: redis.Redis = redis_client(url, decode_responses=False)
         self._announce = self.client.register_script(ANNOUNCE_LUA)
-        scripts = ("publish_share", "publish_like", "position", "history", "snapshot")
+        scripts = (
+            "publish_share",
+            "publish_like",
+            "host_action",
+            "position",
+            "history",
+            "snapshot",
+        )
         prelude = _lua("stream")
         self._scripts = {
             name: self.client.register_script(prelude + "\n" + _lua(name)) for name in scripts
@@ -142,6 +155,7 @@ class RedisBroker:
         *,
         event: ShareCreated | None = None,
         key: IdempotencyKey | None = None,
+        user_id: str | None = None,
     ) -> Publication:
         check_item(item)
         template = b""
@@ -160,10 +174,13 @@ class RedisBroker:
                 template,
                 key_field(key),
                 self.outbox_max_depth,
+                user_id or "",
             ],
         )
         if result == -2:
             raise OutboxFull(f"the outbox of party {party_id} is full")
+        if result == -3:
+            raise Muted(f"{user_id} is muted in party {party_id}")
         offset, payload = result
         return Publication(party_id, offset, payload)
 
@@ -200,10 +217,48 @@ class RedisBroker:
             raise ShareNotFound(f"offset {share_offset} is not a share of party {party_id}")
         if result == -2:
             raise OutboxFull(f"the outbox of party {party_id} is full")
+        if result == -3:
+            raise Muted(f"{user_id} is muted in party {party_id}")
         if result == 0:
             return None
         offset, payload, listing_id = result
         return PublishedLike(Publication(party_id, offset, payload), listing_id.decode())
+
+    async def publish_host_action(
+        self,
+        party_id: str,
+        action: HostAction,
+        target: str,
+        item: bytes,
+        *,
+        mute_until_ms: int = 0,
+        event: HostShareEvent | None = None,
+    ) -> Publication:
+        check_item(item)
+        template = b""
+        if event is not None:
+            filled = ("sharer_id", "likes", "picked") if isinstance(event, ShareRemoved) else ()
+            template = encode_event_without(event, "offset", "listing_id", *filled)
+            await self._announce_outbox(party_id)
+        result = await self._scripts["host_action"](
+            keys=self._stream_keys(party_id),
+            args=[
+                secrets.token_hex(8),
+                item,
+                self.history_size,
+                self.channel(party_id),
+                action.value,
+                target,
+                mute_until_ms,
+                template,
+            ],
+        )
+        if result == -1:
+            raise ShareNotFound(f"offset {target} is not a share of party {party_id}")
+        if result == 0:
+            raise NothingToChange(f"{action.value} {target}: nothing to change")
+        offset, payload = result
+        return Publication(party_id, offset, payload)
 
     async def _announce_outbox(self, party_id: str) -> None:
         """List the party for the relays before its outbox is written (outbox_redis.py)."""
@@ -256,7 +311,7 @@ class RedisBroker:
     ) -> Snapshot:
         if shares < 0:
             raise ValueError("shares must be >= 0")
-        epoch, offset, payloads, likes = await self._scripts["snapshot"](
+        epoch, offset, payloads, likes, picks = await self._scripts["snapshot"](
             keys=self._stream_keys(party_id),
             args=[secrets.token_hex(8), min(shares, self.snapshot_size), max_bytes],
         )
@@ -267,6 +322,7 @@ class RedisBroker:
             position=StreamPosition(offset, epoch.decode()),
             shares=payloads,
             likes=dict(zip(share_offsets, likes, strict=True)),
+            picks=frozenset(int(pick) for pick in picks),
         )
 
     # -- subscriptions -----------------------------------------------------------------------
@@ -441,4 +497,7 @@ class RedisBroker:
             f"{base}:listings",
             outbox_key(self.prefix, party_id),
             f"{base}:keys",
+            f"{base}:picks",
+            f"{base}:mutes",
+            f"{base}:sharers",
         ]

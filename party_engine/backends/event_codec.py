@@ -18,11 +18,23 @@ from ..domain.events import (
     PartyReminder,
     PartyStarted,
     ShareCreated,
+    SharePicked,
+    ShareRemoved,
+    ShareUnpicked,
 )
 
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.routing_key: cls
-    for cls in (ShareCreated, LikeCreated, PartyStarted, PartyEnded, PartyReminder)
+    for cls in (
+        ShareCreated,
+        LikeCreated,
+        SharePicked,
+        ShareUnpicked,
+        ShareRemoved,
+        PartyStarted,
+        PartyEnded,
+        PartyReminder,
+    )
 }
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ class MemoryLedger(InProcess):
         self._likes: Counter[str] = Counter()
         self._listings: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._sharers: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._picks: defaultdict[str, Counter[str]] = defaultdict(Counter)
         # Distinct listings and sharers per party: kept after the boards are retired.
         self._distinct_listings: Counter[str] = Counter()
         self._distinct_sharers: Counter[str] = Counter()
@@ -63,6 +64,8 @@ class MemoryLedger(InProcess):
         for (party_id, sharer_id), shares in tally.sharer_shares.items():
             self._distinct_sharers[party_id] += sharer_id not in self._sharers[party_id]
             self._sharers[party_id][sharer_id] += shares
+        for (party_id, seller_id), picks in tally.seller_picks.items():
+            self._picks[party_id][seller_id] += picks
         self._forget_old_marks(now)
         for event_id in event_ids:
             self._marks[queue, event_id] = _DONE
@@ -85,13 +88,15 @@ class MemoryLedger(InProcess):
         if at is not None and time.time() >= at:
             self._listings.pop(party_id, None)
             self._sharers.pop(party_id, None)
+            self._picks.pop(party_id, None)
             del self._retire_at[party_id]
 
     async def leaderboard(self, party_id: str, board: Board, limit: int) -> list[Ranked]:
         self._drop_retired(party_id)
-        boards = self._listings if board is Board.LISTINGS else self._sharers
-        scores: Counter[str] = boards.get(party_id, Counter())
-        ranked = sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)[:limit]
+        boards = {Board.LISTINGS: self._listings, Board.SHARERS: self._sharers}
+        scores: Counter[str] = boards.get(board, self._picks).get(party_id, Counter())
+        above = [item for item in scores.items() if item[1] > 0]
+        ranked = sorted(above, key=lambda item: (item[1], item[0]), reverse=True)[:limit]
         return [Ranked(item_id, score) for item_id, score in ranked]
 
     def _forget_old_marks(self, now: float) -> None:

@@ -7,6 +7,7 @@ Keys (under `pe:`):
                             outlive the leaderboards, which expire with the party's retention)
   stats:{party}:listings    zset: listing id -> shares + likes
   stats:{party}:sharers     zset: sharer id -> shares made
+  stats:{party}:picks       zset: seller id -> picks of their listings
 
 Counters and done-marks are written by one script that first checks this worker still holds
 every lock, so a batch counts exactly once even when a lock expired under a slow worker.
@@ -45,7 +46,8 @@ return 0
 
 # ARGV: lock, done seconds, then (op, key, member, amount, stats key, stats field) per counter
 # write: 'h' adds to a hash field; 'z' adds to a board member, and counts a new member in the
-# stats hash's field.
+# stats hash's field ('' for no such count). A board may hold members at or below zero (a
+# removed share, counted before or after its creation): reads show only those above.
 _COMMIT = """
 for _, key in ipairs(KEYS) do
   if redis.call('GET', key) ~= ARGV[1] then
@@ -56,7 +58,7 @@ for i = 3, #ARGV, 6 do
   if ARGV[i] == 'h' then
     redis.call('HINCRBY', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
   else
-    if not redis.call('ZSCORE', ARGV[i + 1], ARGV[i + 2]) then
+    if ARGV[i + 5] ~= '' and not redis.call('ZSCORE', ARGV[i + 1], ARGV[i + 2]) then
       redis.call('HINCRBY', ARGV[i + 4], ARGV[i + 5], 1)
     end
     redis.call('ZINCRBY', ARGV[i + 1], ARGV[i + 3], ARGV[i + 2])
@@ -120,8 +122,8 @@ class RedisLedger(RedisBackend):
     async def leaderboard(self, party_id: str, board: Board, limit: int) -> list[Ranked]:
         rows = cast(
             list[tuple[str, float]],
-            await self.client.zrevrange(
-                self._board_key(party_id, board), 0, limit - 1, withscores=True
+            await self.client.zrevrangebyscore(
+                self._board_key(party_id, board), "+inf", "(0", start=0, num=limit, withscores=True
             ),
         )
         return [Ranked(member, int(score)) for member, score in rows]
@@ -138,6 +140,9 @@ class RedisLedger(RedisBackend):
         for (party_id, sharer_id), shares in tally.sharer_shares.items():
             board = self._board_key(party_id, Board.SHARERS)
             args += ["z", board, sharer_id, shares, self._stats_key(party_id), "sharers"]
+        for (party_id, seller_id), picks in tally.seller_picks.items():
+            board = self._board_key(party_id, Board.PICKS)
+            args += ["z", board, seller_id, picks, "", ""]
         return args
 
     def _board_key(self, party_id: str, board: Board) -> str:

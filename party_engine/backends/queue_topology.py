@@ -18,8 +18,8 @@ PARTY_PUSH = "push"
 
 # Worker queue -> the routing keys it is bound to.
 BINDINGS: dict[str, tuple[str, ...]] = {
-    COUNTERS: ("share.created", "like.created"),
-    SELLER_NOTICES: ("share.created",),
+    COUNTERS: ("share.created", "like.created", "share.picked", "share.unpicked", "share.removed"),
+    SELLER_NOTICES: ("share.created", "share.picked"),
     RETENTION: ("party.ended",),
     PARTY_PUSH: ("party.started", "party.reminder"),
 }

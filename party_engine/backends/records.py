@@ -34,6 +34,7 @@ def party_to_hash(party: Party) -> dict[str, str]:
         "started_at": _time(party.started_at),
         "ended_at": _time(party.ended_at),
         "version": str(party.version),
+        "cohosts": orjson.dumps(party.cohosts).decode(),
     }
 
 
@@ -52,6 +53,7 @@ def party_from_hash(fields: dict[str, str]) -> Party:
         started_at=_parse_time(fields["started_at"]),
         ended_at=_parse_time(fields["ended_at"]),
         version=int(fields["version"]),
+        cohosts=tuple(orjson.loads(fields.get("cohosts", "[]"))),  # none before co-hosts came
     )
 
 

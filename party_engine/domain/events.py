@@ -33,6 +33,50 @@ class LikeCreated:
 
 
 @dataclass(frozen=True, slots=True)
+class SharePicked:
+    """The host or a co-host picked a share (`offset` is the pick's own event)."""
+
+    routing_key: ClassVar[str] = "share.picked"
+    id: str
+    party_id: str
+    offset: int
+    share_offset: int
+    listing_id: str
+    picker_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShareUnpicked:
+    routing_key: ClassVar[str] = "share.unpicked"
+    id: str
+    party_id: str
+    offset: int
+    share_offset: int
+    listing_id: str
+    picker_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRemoved:
+    """A share was removed: what it had added to the counters is taken back. `likes` is its
+    like count when removed (no like counts after that), `picked` 1 if it was picked."""
+
+    routing_key: ClassVar[str] = "share.removed"
+    id: str
+    party_id: str
+    offset: int
+    share_offset: int
+    listing_id: str
+    sharer_id: str
+    likes: int
+    picked: int
+    remover_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PartyStarted:
     routing_key: ClassVar[str] = "party.started"
     id: str
@@ -56,4 +100,16 @@ class PartyReminder:
     at: datetime
 
 
-DomainEvent = ShareCreated | LikeCreated | PartyStarted | PartyEnded | PartyReminder
+DomainEvent = (
+    ShareCreated
+    | LikeCreated
+    | SharePicked
+    | ShareUnpicked
+    | ShareRemoved
+    | PartyStarted
+    | PartyEnded
+    | PartyReminder
+)
+# What a host's action on a share tells the workers (its offset and listing filled in by the
+# broker, and a removal's sharer, likes and picked).
+HostShareEvent = SharePicked | ShareUnpicked | ShareRemoved

@@ -12,6 +12,8 @@ MAX_DURATION_MINUTES = 360
 DEFAULT_DURATION_MINUTES = 120
 # How far ahead a party can be scheduled (and a bound on every date the domain computes).
 MAX_LEAD = timedelta(days=365)
+# A host names at most this many co-hosts (each gets the host's live tools, not ownership).
+MAX_COHOSTS = 5
 
 
 class PartyState(StrEnum):
@@ -52,6 +54,7 @@ class Party:
     # Bumped by the store on every save; a save names the version it read (optimistic locking),
     # which is what makes a transition happen once even with several schedulers racing.
     version: int = 0
+    cohosts: tuple[str, ...] = ()
 
     @property
     def is_live(self) -> bool:
@@ -65,6 +68,25 @@ class Party:
     def ensure_owner(self, user_id: str) -> None:
         if user_id != self.host_id:
             raise Forbidden("only the party's host may do this")
+
+    def ensure_moderator(self, user_id: str) -> None:
+        """The live tools (picks, removals, mutes) are the host's and the co-hosts'."""
+        if user_id != self.host_id and user_id not in self.cohosts:
+            raise Forbidden("only the party's host or a co-host may do this")
+
+    def add_cohost(self, user_id: str) -> "Party":
+        if user_id == self.host_id:
+            raise InvalidValue("the host cannot be a co-host", field="user_id", location="path")
+        if user_id in self.cohosts:
+            return self
+        if self.state in (PartyState.ENDED, PartyState.CANCELLED):
+            raise InvalidTransition(f"a {self.state.value} party takes no co-hosts")
+        if len(self.cohosts) >= MAX_COHOSTS:
+            raise InvalidTransition(f"a party has at most {MAX_COHOSTS} co-hosts")
+        return replace(self, cohosts=(*self.cohosts, user_id))
+
+    def remove_cohost(self, user_id: str) -> "Party":
+        return replace(self, cohosts=tuple(c for c in self.cohosts if c != user_id))
 
     def start(self, now: datetime) -> "Party":
         """Go live. Early starts keep the full duration; late starts do not extend the party."""

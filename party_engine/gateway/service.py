@@ -21,6 +21,7 @@ from limits.aio.storage import Storage
 from .. import protocol
 from ..clock import Clock, SystemClock
 from ..config import Settings
+from ..host_tools import HostTools
 from ..periodic import Periodic
 from ..ports import Broker, ConnectionRegistry, Presence, Store
 from .connection_cap import ConnectionCap
@@ -68,6 +69,7 @@ class Gateway:
         self.hub = Hub(broker, tick_seconds=settings.fanout_tick_ms / 1000)
         # What every join and share reads: one backend read at a time per party, shared.
         self.parties = FreshReads(store.get_party)
+        self.host_tools = HostTools(store, broker, self.clock)
         self.snapshots = FreshReads(broker.snapshot)
         self.share_limiter = ShareLimiter(rate_limits, settings.share_rate_limit)
         self.gateway_id = secrets.token_hex(8)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .. import metrics, protocol
+from ..domain.errors import NotFound
 from ..domain.events import LikeCreated, ShareCreated
 from ..domain.ids import new_id
 from ..domain.listings import match_theme
@@ -22,7 +23,10 @@ from ..ports import (
     UNASSIGNED_LISTING,
     UNASSIGNED_OFFSET,
     HistoryPage,
+    HostAction,
     IdempotencyKey,
+    Muted,
+    NothingToChange,
     OutboxFull,
     Publication,
     ShareNotFound,
@@ -46,6 +50,7 @@ REPLAY_CHUNK = 100
 # A share or like refused because its party's outbox is full (the event queue is away).
 _BACKLOG = "the party's events are not reaching the workers; try again shortly"
 _BACKLOG_RETRY_MS = 2000
+_MUTED = "the host muted you in this party"
 # What a frame that could not be decoded costs of the frame budget.
 BAD_FRAME_COST = 1
 
@@ -265,7 +270,7 @@ class Session:
             )
             metrics.RECOVERIES.labels(recovered="true" if page is not None else "false").inc()
         if page is not None and since is not None:
-            # Recovered: the snapshot carries no shares, the missed events follow it.
+            # Recovered: the snapshot carries no shares (nor picks), the missed events follow.
             last = page.position.offset
             snapshot: dict[str, Any] = {
                 "state": party.state.value,
@@ -282,6 +287,7 @@ class Session:
             "shares": [orjson.Fragment(share) for share in fresh.shares],
             "likes": fresh.likes,
             "presence": presence,
+            "picks": sorted(fresh.picks),
         }
         joined = protocol.encode_joined(
             party.id,
@@ -362,8 +368,15 @@ class Session:
         )
         try:
             publication = await gateway.broker.publish_share(
-                party.id, item, listing.id, event=event, key=self._key(frame.key)
+                party.id,
+                item,
+                listing.id,
+                event=event,
+                key=self._key(frame.key),
+                user_id=self._user.user_id,
             )
+        except Muted:
+            raise Refusal("muted", _MUTED) from None
         except OutboxFull:
             raise Refusal("unavailable", _BACKLOG, _BACKLOG_RETRY_MS) from None
         return publication.offset
@@ -394,11 +407,29 @@ class Session:
             )
         except ShareNotFound:
             raise Refusal("share_not_found", f"no share {share_offset} in this party") from None
+        except Muted:
+            raise Refusal("muted", _MUTED) from None
         except OutboxFull:
             raise Refusal("unavailable", _BACKLOG, _BACKLOG_RETRY_MS) from None
         if liked is None:
             return None  # this user liked it before: nothing new, still acknowledged
         return liked.publication.offset
+
+    async def _pick(self, frame: protocol.Pick) -> int | None:
+        party = await self._live_party_joined(frame.party)
+        user_id = self._user.user_id
+        if user_id != party.host_id and user_id not in party.cohosts:
+            raise Refusal("forbidden", "only the party's host or a co-host may pick")
+        action = HostAction.PICK if frame.picked else HostAction.UNPICK
+        try:
+            publication = await self._gateway.host_tools.on_share(
+                party, user_id, action, frame.share
+            )
+        except NotFound:
+            raise Refusal("share_not_found", f"no share {frame.share} in this party") from None
+        except NothingToChange:
+            return None  # picked (or unpicked) already: nothing new, still acknowledged
+        return publication.offset
 
     def _key(self, key: str | None) -> IdempotencyKey | None:
         return None if key is None else IdempotencyKey(self._user.user_id, key)
@@ -449,4 +480,5 @@ _HANDLERS: dict[type, Callable[[Session, Any], Awaitable[int | None]]] = {
     protocol.Auth: Session._auth,
     protocol.Like: Session._like,
     protocol.Ping: Session._ping,
+    protocol.Pick: Session._pick,
 }

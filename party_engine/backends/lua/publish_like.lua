@@ -3,7 +3,7 @@
 -- and listing_id ('' for none), ARGV[8] idempotency key field ('' for none), ARGV[9] outbox
 -- max depth. Returns {offset, payload, listing id}; {offset, '', listing id} when the key was
 -- answered before; 0 when the user already liked the share; -1 when it is no share; -2 when
--- the outbox is full. Every refusal comes before any write: a refused like leaves no mark.
+-- the outbox is full; -3 when the user is muted. Every refusal comes before any write: a refused like leaves no mark.
 local epoch = stream_epoch()
 local share = ARGV[5]
 if redis.call('HEXISTS', KEYS[4], share) == 0 then
@@ -17,6 +17,9 @@ end
 local liker = share .. ':' .. ARGV[6]
 if redis.call('SISMEMBER', KEYS[5], liker) == 1 then
   return 0
+end
+if muted(ARGV[6]) then
+  return -3
 end
 if outbox_full(ARGV[9]) then
   return -2

@@ -1,5 +1,5 @@
 -- ARGV[2] how many latest shares, ARGV[3] how many bytes they may weigh together. Returns
--- {epoch, offset, shares (newest first), like counts}.
+-- {epoch, offset, shares (newest first), like counts, picks}.
 local epoch = stream_epoch()
 local offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
 local count = tonumber(ARGV[2])
@@ -20,4 +20,4 @@ for i, payload in ipairs(shares) do
   local share = string.match(payload, '^{"offset":(%d+)')
   likes[i] = tonumber(redis.call('HGET', KEYS[4], share) or 0)
 end
-return {epoch, offset, kept, likes}
+return {epoch, offset, kept, likes, redis.call('SMEMBERS', KEYS[9])}

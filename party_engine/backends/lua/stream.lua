@@ -3,7 +3,10 @@
 -- KEYS[3] latest shares list (newest first), KEYS[4] likes hash (share offset -> count, one
 -- field per share ever made), KEYS[5] likers set ("<share offset>:<user id>"), KEYS[6] share
 -- listings hash (share offset -> listing id), KEYS[7] outbox stream (field e: an encoded domain
--- event, for the relay), KEYS[8] idempotency keys hash ("<len>:<user id>:<key>" -> offset).
+-- event, for the relay), KEYS[8] idempotency keys hash ("<len>:<user id>:<key>" -> offset),
+-- KEYS[9] picks set (share offsets the host picked), KEYS[10] mutes hash (user id -> muted
+-- until, Unix ms; 0: for as long as the stream lives), KEYS[11] sharers hash (share offset ->
+-- sharer id, for a removal's event).
 -- ARGV[1] a fresh random epoch, used only when the stream does not exist (yet, or any more).
 
 local function stream_epoch()
@@ -13,7 +16,8 @@ local function stream_epoch()
   end
   -- A lost meta hash means the stream was lost: start a new epoch with nothing of the old one.
   -- The outbox stays: what it holds was acknowledged and still goes to the workers.
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8])
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8], KEYS[9], KEYS[10],
+    KEYS[11])
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'offset', 0)
   return ARGV[1]
 end
@@ -55,4 +59,20 @@ local function record(head, event, field, offset)
   if field ~= '' then
     redis.call('HSET', KEYS[8], field, offset)
   end
+end
+
+-- Whether the host muted this user ('' for nobody) and the mute still holds, on Redis's clock.
+local function muted(user)
+  if user == '' then
+    return false
+  end
+  local until_ms = redis.call('HGET', KEYS[10], user)
+  if not until_ms then
+    return false
+  end
+  if until_ms == '0' then
+    return true
+  end
+  local now = redis.call('TIME')
+  return tonumber(until_ms) > tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 end

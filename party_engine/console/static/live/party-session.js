@@ -10,11 +10,12 @@ const CHART_REFRESH_MS = 30000;
 const UNJOINED_STATES = new Set(["connecting", "reconnecting", "refused", "closed"]);
 
 export class PartySession {
-  /** hooks: {partyState(state), activity()} — what a view does on a state change or new events. */
-  constructor({ token, party, onLike = null, hooks = {} }) {
+  /** hooks: {partyState(state), activity(), items(items)} — what a view does on a state
+   * change or new events. host: the feed's host actions (see FeedView), or null. */
+  constructor({ token, party, onLike = null, host = null, hooks = {} }) {
     this.hooks = hooks;
     this.model = new FeedModel();
-    this.feed = new FeedView(this.model, { onLike });
+    this.feed = new FeedView(this.model, { onLike, host });
     this.status = new StatusBadge();
     this.participants = h("strong", { "data-testid": "participants" }, "–");
     this.shareCount = h("strong", { "data-testid": "share-count" }, "–");
@@ -46,6 +47,7 @@ export class PartySession {
         events: (items) => {
           this.model.apply(items);
           this.render();
+          this.hooks.items?.(items);
           this.hooks.activity?.();
         },
         presence: (count) => (this.participants.textContent = String(count)),

@@ -108,3 +108,76 @@ export function hostControls(party, onChange) {
   show(party.state);
   return { el: h("div", { class: "controls" }, start, end, note), show };
 }
+
+/** The host's co-hosts: listed, added by user id and removed (PUT / DELETE /cohosts/{user}). */
+export class CohostsPanel {
+  constructor(party) {
+    this.base = `/parties/${encodeURIComponent(party.id)}/cohosts/`;
+    this.list = h("ul", { class: "cohost-list", "data-testid": "cohosts" });
+    const input = h("input", { id: "cohost-user", name: "cohost", autocomplete: "off", placeholder: "user id" });
+    this.note = h("span", { class: "field-error", role: "alert" });
+    const form = h(
+      "form",
+      { class: "inline-form" },
+      h("label", { for: "cohost-user" }, "Co-host"),
+      input,
+      h("button", { class: "small", type: "submit" }, "Add co-host"),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.change("PUT", input.value.trim()).then((ok) => ok && (input.value = ""));
+    });
+    this.el = h("section", { class: "card", "data-testid": "cohosts-panel" }, h("h2", {}, "Co-hosts"), this.list, form, this.note);
+    this.show(party.cohosts || []);
+  }
+
+  show(cohosts) {
+    this.list.replaceChildren(
+      ...(cohosts.length
+        ? cohosts.map((user) => {
+            const remove = h("button", { class: "small", type: "button" }, "Remove");
+            remove.addEventListener("click", () => this.change("DELETE", user));
+            return h("li", {}, h("span", {}, user), remove);
+          })
+        : [h("li", { class: "muted" }, "None yet.")]),
+    );
+  }
+
+  async change(method, user) {
+    this.note.textContent = "";
+    try {
+      const party = await api(method, this.base + encodeURIComponent(user));
+      this.show(party.cohosts);
+      return true;
+    } catch (error) {
+      this.note.textContent = error.message;
+      return false;
+    }
+  }
+}
+
+const HOST_ITEM_TEXT = {
+  pick: (item) => `${item.user} picked share #${item.share}`,
+  unpick: (item) => `${item.user} took back the pick of share #${item.share}`,
+  removed: (item) => `${item.user} removed share #${item.share}`,
+  mute: (item) => `${item.user} muted ${item.target}${item.until ? ` until ${new Date(item.until).toLocaleTimeString()}` : ""}`,
+  unmute: (item) => `${item.user} unmuted ${item.target}`,
+};
+
+/** The host actions of the party as they happen (picks, removals, mutes), newest first. */
+export class HostLog {
+  constructor() {
+    this.list = h("ul", { class: "host-log", "data-testid": "host-log" });
+    this.empty = h("p", { class: "muted" }, "No host actions yet.");
+    this.el = h("section", { class: "card" }, h("h2", {}, "Host actions"), this.empty, this.list);
+  }
+
+  add(items) {
+    for (const item of items) {
+      const text = HOST_ITEM_TEXT[item.kind];
+      if (!text) continue;
+      this.empty.hidden = true;
+      this.list.prepend(h("li", { "data-kind": item.kind }, text(item)));
+    }
+  }
+}

@@ -1,10 +1,12 @@
-// A party's live view: the host's console (controls, stats, leaderboards) or the shopper's
-// (share your listings, like shares). Both show the feed, participants and the chart.
+// A party's live view: the host's console (controls, stats, leaderboards, co-hosts, and on
+// each share: pick, remove, mute its sharer) or the shopper's (share your listings, like
+// shares; a co-host also gets the share actions). Both show the feed, participants and the
+// chart, with the host's picks highlighted and removed shares gone.
 
 import { api } from "../api.js";
 import { h, partyTimes, themeLabel } from "../dom.js";
 import { PartySession } from "../live/party-session.js";
-import { Leaderboard, ListingNames, REFRESH_MS, StatsPanel, hostControls } from "./host-panels.js";
+import { CohostsPanel, HostLog, Leaderboard, ListingNames, REFRESH_MS, StatsPanel, hostControls } from "./host-panels.js";
 import { listingsPanel } from "./listings.js";
 
 // Counters trail the feed by a worker's hop: refresh the panels this long after activity.
@@ -58,8 +60,14 @@ export function partyView({ user, params }) {
   return { el, cleanup: () => cleanups.forEach((stop) => stop()) };
 }
 
-function startSession(party, user, cleanups, { onLike = null, onState, onActivity = null }) {
-  const session = new PartySession({ token: user.token, party: party.id, onLike, hooks: { partyState: onState, activity: onActivity } });
+function startSession(party, user, cleanups, { onLike = null, host = null, onState, onActivity = null, onItems = null }) {
+  const session = new PartySession({
+    token: user.token,
+    party: party.id,
+    onLike,
+    host,
+    hooks: { partyState: onState, activity: onActivity, items: onItems },
+  });
   cleanups.push(() => session.stop());
   session.start();
   return session;
@@ -88,6 +96,17 @@ function chartCard(session) {
   return h("section", { class: "card" }, h("h2", {}, "Shares per minute"), h("p", { class: "muted" }, "of the shares this page has seen"), session.chart);
 }
 
+/** The share actions of the host and co-hosts: a pick over the socket (the console's frame),
+ * a removal and a mute over HTTP. */
+function hostActions(party, getSession) {
+  const base = `/parties/${encodeURIComponent(party.id)}`;
+  return {
+    pick: (share, picked) => getSession().socket.request({ type: picked ? "pick" : "unpick", party: party.id, share }),
+    remove: (share) => api("DELETE", `${base}/shares/${share}`),
+    mute: (user) => api("PUT", `${base}/mutes/${encodeURIComponent(user)}`),
+  };
+}
+
 function hostLayout(party, user, cleanups) {
   let panels = [];
   let soon = null;
@@ -99,18 +118,23 @@ function hostLayout(party, user, cleanups) {
   const controls = hostControls(party, (updated) => head.update(updated));
   const head = new PartyHead(party, controls.el);
   const onStateFrame = refetchOnChange(party, head);
-  const session = startSession(party, user, cleanups, {
+  const log = new HostLog();
+  let session = null;
+  session = startSession(party, user, cleanups, {
+    host: hostActions(party, () => session),
     onState: (state) => {
       onStateFrame(state);
       controls.show(state);
     },
     onActivity: refreshSoon,
+    onItems: (items) => log.add(items),
   });
   const names = new ListingNames(session.model);
   panels = [
     new StatsPanel(party.id),
     new Leaderboard(party.id, { by: "listings", title: "Top listings", unit: "pts", label: (id) => names.name(id) }),
     new Leaderboard(party.id, { by: "sharers", title: "Top sharers", unit: "shares", label: async (id) => id }),
+    new Leaderboard(party.id, { by: "picks", title: "Most picked sellers", unit: "picks", label: async (id) => id }),
   ];
   refresh();
   const timer = setInterval(refresh, REFRESH_MS);
@@ -118,7 +142,12 @@ function hostLayout(party, user, cleanups) {
   return [
     head.el,
     liveBar(session),
-    h("div", { class: "columns" }, feedCard(session), h("div", {}, chartCard(session), ...panels.map((panel) => panel.el))),
+    h(
+      "div",
+      { class: "columns" },
+      feedCard(session),
+      h("div", {}, log.el, new CohostsPanel(party).el, chartCard(session), ...panels.map((panel) => panel.el)),
+    ),
   ];
 }
 
@@ -126,11 +155,18 @@ function shopperLayout(party, user, cleanups) {
   const head = new PartyHead(party, null);
   let session = null;
   const like = (share) => session.socket.request({ type: "like", party: party.id, share });
-  session = startSession(party, user, cleanups, { onLike: like, onState: refetchOnChange(party, head) });
+  const cohost = (party.cohosts || []).includes(user.userId);
+  const log = cohost ? new HostLog() : null;
+  session = startSession(party, user, cleanups, {
+    onLike: like,
+    host: cohost ? hostActions(party, () => session) : null,
+    onState: refetchOnChange(party, head),
+    onItems: log ? (items) => log.add(items) : null,
+  });
   const share = (listing) => session.socket.request({ type: "share", party: party.id, listing });
   return [
     head.el,
     liveBar(session),
-    h("div", { class: "columns" }, feedCard(session), h("div", {}, listingsPanel({ user, party, share }), chartCard(session))),
+    h("div", { class: "columns" }, feedCard(session), h("div", {}, log?.el || null, listingsPanel({ user, party, share }), chartCard(session))),
   ];
 }
