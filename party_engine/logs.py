@@ -83,7 +83,11 @@ def formatter(log_format: LogFormat) -> logging.Formatter:
             structlog.processors.format_exc_info,
         ]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Plain tracebacks: structlog would use rich's when installed, which are slow to
+        # render and print local variables (a token among them).
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
         finish = []
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[

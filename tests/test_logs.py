@@ -4,6 +4,7 @@ import contextvars
 import datetime as dt
 import io
 import logging
+import sys
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,22 @@ def test_a_json_line_names_the_bound_connection_and_party_without_secrets():
     assert first["message"] == "GET /ws" and first["level"] == "info"
     assert (first["connection"], first["party"]) == ("gw-1:7", "p1")
     assert "connection" not in second and "party" not in second
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_a_traceback_shows_no_local_variable(log_format):
+    def verify(token: str) -> None:
+        raise ValueError("bad signature")
+
+    secret = "-".join(("secret", "jwt"))  # not in the source lines a traceback quotes
+    try:
+        verify(secret)
+    except ValueError:
+        record = logging.LogRecord(
+            "party_engine.x", logging.ERROR, __file__, 1, "refused", (), sys.exc_info()
+        )
+    text = formatter(log_format).format(record)
+    assert "bad signature" in text and secret not in text
 
 
 def test_containers_log_json_and_make_run_logs_for_people():
