@@ -15,7 +15,7 @@ RUN useradd --create-home --uid 10001 party
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER party
-ENV PARTY_HOST=0.0.0.0 PARTY_PORT=8000 PYTHONUNBUFFERED=1
+ENV PARTY_HOST=0.0.0.0 PARTY_PORT=8000 PARTY_LOG_FORMAT=json PYTHONUNBUFFERED=1
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PARTY_PORT\"]}/healthz', timeout=2)"

@@ -27,6 +27,8 @@ def _settings() -> Settings:
 
 
 def _announce(settings: Settings) -> None:
+    if settings.log_format != "console":  # JSON lines only: uvicorn logs where it listens
+        return
     base = f"http://{settings.host}:{settings.port}"
     typer.echo(
         f"Party engine on {base}  (API docs: {base}/docs, WebSocket: ws://{settings.host}:{settings.port}/ws)"

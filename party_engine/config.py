@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .logs import LogFormat
 from .tokens import TokenRules
 
 EMBEDDED = "memory://"
@@ -64,6 +65,8 @@ class Settings(BaseSettings):
     # one); off unless set (party_engine/metrics.py).
     metrics_port: int | None = Field(None, ge=1, le=65535)
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
+    # JSON lines for a log pipeline (the Dockerfile sets it), or readable lines (`make run`).
+    log_format: LogFormat = "console"
 
     # Gateway
     allowed_origins: Annotated[list[str], NoDecode, BeforeValidator(_split_commas)] = []

@@ -6,7 +6,6 @@ and on SIGTERM or SIGINT it stops within PARTY_SHUTDOWN_SECONDS. It exits 0 afte
 
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 
@@ -15,10 +14,12 @@ from .api.app import create_app
 from .config import Settings
 from .engine import Engine
 from .gateway.serving import gateway_server
+from .logs import configure_logging
 from .roles import Role
 
 
 def run(settings: Settings, roles: frozenset[Role]) -> None:
+    configure_logging(settings.log_level, settings.log_format)
     engine = Engine(settings, roles=roles)
     server = gateway_server(create_app(engine), settings, engine.gateway)
     server.stop_when = lambda: engine.failed is not None
@@ -34,9 +35,7 @@ def run(settings: Settings, roles: frozenset[Role]) -> None:
 
 async def run_headless(settings: Settings, roles: frozenset[Role]) -> None:
     """Run roles that serve no HTTP (worker, scheduler, relay) until SIGINT or SIGTERM."""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s:%(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     engine = Engine(settings, roles=roles)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -138,7 +138,7 @@ def test_every_engine_role_gets_longer_than_its_drain_to_stop(compose):
 
 def test_every_engine_role_exits_within_its_shutdown_budget_before_it_is_killed(compose):
     for name, service in compose["services"].items():
-        if name.startswith(("gateway", "worker", "scheduler")):
+        if name.startswith(("gateway", "worker", "scheduler", "relay")):
             env = _literal(service["environment"])
             settings = Settings(**{k.removeprefix("PARTY_").lower(): v for k, v in env.items()})
             grace = float(service["stop_grace_period"].removesuffix("s"))

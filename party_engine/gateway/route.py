@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import metrics, protocol
+from ..logs import bind_connection
 from ..tokens import InvalidToken, verify_token
 from .service import Gateway
 from .session import Outbox, Session
@@ -86,6 +87,7 @@ async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: S
     if connection is None:
         await close(TOO_MANY_CONNECTIONS, "too_many_connections")
         return
+    bind_connection(connection)  # this task is the connection's: its lines name it
     session = Session(
         gateway, principal, Outbox(wire, settings.max_pending_bytes, CLOSE_GRACE_SECONDS)
     )

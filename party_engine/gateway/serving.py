@@ -18,7 +18,6 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from ..config import Settings
-from ..logs import keep_secrets_out_of_uvicorn_logs
 from .gc_policy import HeapFreezer
 from .route import GatewayApp
 from .service import Gateway
@@ -82,11 +81,12 @@ def gateway_config(app, settings: Settings, **overrides) -> uvicorn.Config:
         "server_header": False,
         # What is left of the drain budget after the drain itself.
         "timeout_graceful_shutdown": settings.drain_seconds / 3,
+        # uvicorn's loggers keep the process's handler (logs.configure_logging): one format,
+        # and the secret filter on every line.
+        "log_config": None,
         **overrides,
     }
-    config = uvicorn.Config(app, **options)  # configures logging
-    keep_secrets_out_of_uvicorn_logs()
-    return config
+    return uvicorn.Config(app, **options)
 
 
 def gateway_server(

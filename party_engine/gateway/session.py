@@ -19,6 +19,7 @@ from ..domain.events import LikeCreated, ShareCreated
 from ..domain.ids import new_id
 from ..domain.listings import match_theme
 from ..domain.parties import Party, PartyState, comes_after
+from ..logs import bind_party
 from ..ports import (
     UNASSIGNED_LISTING,
     UNASSIGNED_OFFSET,
@@ -195,6 +196,7 @@ class Session:
                 self._charge(BAD_FRAME_COST)
                 raise
             frame_id = frame.id
+            bind_party(getattr(frame, "party", None))
             self._charge(cost_of(frame))
             if not self._gateway.started and not isinstance(frame, protocol.Ping):
                 raise Refusal("unavailable", "the gateway is connecting; try again shortly", 1000)
@@ -258,6 +260,7 @@ class Session:
         except BaseException:
             await gateway.hub.leave(party_id, self._feeds.pop(party_id))
             raise
+        log.debug("joined")
 
     async def _catch_up(self, feed: PartyFeed, party: Party, frame: protocol.Join) -> None:
         broker = self._gateway.broker
@@ -379,6 +382,7 @@ class Session:
             raise Refusal("muted", _MUTED) from None
         except OutboxFull:
             raise Refusal("unavailable", _BACKLOG, _BACKLOG_RETRY_MS) from None
+        log.debug("shared listing %s at offset %d", listing.id, publication.offset)
         return publication.offset
 
     async def _like(self, frame: protocol.Like) -> int | None:
