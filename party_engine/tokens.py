@@ -1,10 +1,13 @@
 """Bearer tokens: HS256 JWTs whose `sub` is the user id and `role` is host or shopper."""
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import jwt
+
+from .domain.ids import ID_PATTERN
 
 
 class UserRole(StrEnum):
@@ -66,6 +69,10 @@ def verify_token(rules: TokenRules, token: str) -> Principal:
             leeway=rules.leeway_seconds,
             options={"require": required},
         )
-        return Principal(user_id=str(claims["sub"]), role=UserRole(claims["role"]))
+        user_id = str(claims["sub"])
+        if not re.match(ID_PATTERN, user_id):
+            # A user id becomes part of Redis keys and of every share item (bounded in size).
+            raise ValueError(f"sub must match {ID_PATTERN}")
+        return Principal(user_id=user_id, role=UserRole(claims["role"]))
     except (jwt.PyJWTError, ValueError) as error:
         raise InvalidToken(str(error)) from error

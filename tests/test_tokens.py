@@ -48,3 +48,9 @@ def test_issuer_and_audience_are_checked_when_set():
     ):
         with pytest.raises(InvalidToken):
             verify_token(rules, bad)
+
+
+@pytest.mark.parametrize("user_id", ["", "a:b", "x" * 65, "é"])
+def test_a_user_id_outside_the_id_pattern_is_refused(user_id):
+    with pytest.raises(InvalidToken, match="sub"):
+        verify_token(TokenRules(SECRET), issue_token(SECRET, user_id, UserRole.SHOPPER))
