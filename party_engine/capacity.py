@@ -7,6 +7,7 @@ source, and hands them to `domain.forecast`. `publish_gauges()` sets the
 `party_forecast_*{horizon}` gauges; the scheduler role runs it every `FORECAST_SECONDS`.
 """
 
+import asyncio
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,7 +70,9 @@ class CapacityForecaster:
         window = timedelta(hours=hours)
         parties, complete = await self._parties(start + window)
         planned = await self._planned(parties)
-        return Forecast(forecast(planned, start, math.ceil(window / BUCKET)), complete)
+        # Off the event loop: 48 hours of 500 six-hour parties take ~0.15 s to compute.
+        buckets = await asyncio.to_thread(forecast, planned, start, math.ceil(window / BUCKET))
+        return Forecast(buckets, complete)
 
     async def publish_gauges(self) -> None:
         longest = max(HORIZONS.values())

@@ -218,9 +218,13 @@ async def test_capacity_lists_each_minute_with_the_parties_behind_it(store_url):
     assert len(body["buckets"]) == 120
     by_start = {datetime.fromisoformat(b["starts_at"]): b for b in body["buckets"]}
     first = by_start[starts_at]
-    assert first["parties"] == [
-        {"id": created.json()["id"], "title": "Nike night", "expected_joiners": 6.0}
-    ]
+    party_id = created.json()["id"]
+    (party,) = body["parties"]
+    assert party["id"] == party_id and party["title"] == "Nike night"
+    assert party["expected_joiners"] == pytest.approx(20 * PRIOR_JOIN_RATIO)
+    assert datetime.fromisoformat(party["opens_at"]) == starts_at
+    assert datetime.fromisoformat(party["ends_at"]) == starts_at + minutes(60)
+    assert first["parties"] == [party_id]
     assert first["joins_per_second"] == pytest.approx(joined_by(6, 1) / 60, abs=1e-3)
     assert by_start[starts_at + minutes(7)]["connections"] == pytest.approx(
         present(6, U_STAR), abs=0.05

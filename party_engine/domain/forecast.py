@@ -81,15 +81,16 @@ def forecast(parties: Iterable[PlannedParty], start: datetime, buckets: int) -> 
     joins = [0.0] * buckets
     behind: list[list[PlannedParty]] = [[] for _ in range(buckets)]
     peak = peak_minutes()
+    width = _minutes(BUCKET)
     for party in parties:
-        first = max(0, _index(party.opens_at, start))
-        last = min(buckets, math.ceil((party.ends_at - start) / BUCKET))
+        # Minutes from `start` (floats: a 48-hour forecast of 500 parties is 180,000 steps).
+        opens = _minutes(party.opens_at - start)
+        lasts = _minutes(party.ends_at - party.opens_at)
+        first = max(0, math.floor(opens / width))
+        last = min(buckets, math.ceil((opens + lasts) / width))
         for index in range(first, last):
-            low = max(_minutes(start + index * BUCKET - party.opens_at), 0.0)
-            high = min(
-                _minutes(start + (index + 1) * BUCKET - party.opens_at),
-                _minutes(party.ends_at - party.opens_at),
-            )
+            low = max(index * width - opens, 0.0)
+            high = min((index + 1) * width - opens, lasts)
             if high <= low:
                 continue
             connections[index] += present(party.expected_joiners, min(max(peak, low), high))
@@ -117,10 +118,6 @@ def peak_within(buckets: list[Bucket], horizon: timedelta) -> tuple[float, float
         max(bucket.connections for bucket in inside),
         max(bucket.joins_per_second for bucket in inside),
     )
-
-
-def _index(moment: datetime, start: datetime) -> int:
-    return math.floor((moment - start) / BUCKET)
 
 
 def _minutes(delta: timedelta) -> float:
