@@ -19,6 +19,7 @@ from workers.service import WorkerService
 from .announcer import PartyAnnouncer
 from .backends.connecting import Connections, bounded
 from .backends.opened import CLOCK_LEASE_TTL_SECONDS, Backends, open_backends
+from .capacity import CapacityForecaster, PriorJoinRatios
 from .clock import Clock, SystemClock
 from .config import Settings, is_embedded
 from .gateway.service import Gateway
@@ -63,6 +64,7 @@ class Engine:
         self.broker = backends.broker
         self.host_tools = HostTools(self.store, self.broker, self.clock)
         self.connections = Connections(backends.named())
+        self.capacity = CapacityForecaster(self.store, PriorJoinRatios(), self.clock)
         # Started in order after the backends connect, stopped in reverse before they close.
         self.services: list[Service] = []
         self._running: list[Service] = []
@@ -90,6 +92,7 @@ class Engine:
                     clock=self.clock,
                     reminder_minutes=settings.reminder_minutes,
                     lease_seconds=CLOCK_LEASE_TTL_SECONDS,
+                    forecaster=self.capacity,
                 )
             )
         if Role.WORKER in roles:

@@ -90,6 +90,17 @@ TRANSITION_LATENESS = Histogram(
 PUSH_SENT = Counter(
     "party_push_sent_total", "Push notifications sent, by kind and outcome.", ["kind", "outcome"]
 )
+# Set by the scheduler role every minute from the schedule (party_engine/capacity.py).
+FORECAST_CONNECTIONS = Gauge(
+    "party_forecast_connections",
+    "Most connections the schedule forecasts within the horizon (15m, 30m, 60m) from now.",
+    ["horizon"],
+)
+FORECAST_JOINS_PER_SECOND = Gauge(
+    "party_forecast_joins_per_second",
+    "Most joins per second the schedule forecasts within the horizon (15m, 30m, 60m) from now.",
+    ["horizon"],
+)
 
 
 def count_sent(frames: int, frame_bytes: int, events: int = 0) -> None:

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from . import metrics
 from .announcer import PartyAnnouncer
+from .capacity import FORECAST_SECONDS, CapacityForecaster
 from .clock import Clock
 from .domain.errors import Conflict, InvalidTransition, NotFound
 from .domain.parties import Party, PartyState
@@ -58,6 +59,7 @@ class Scheduler:
         reminder_minutes: int,
         lease_seconds: float,
         tick_seconds: float = DEFAULT_TICK_SECONDS,
+        forecaster: CapacityForecaster | None = None,
     ) -> None:
         self._store = store
         self._lifecycle = lifecycle
@@ -68,7 +70,7 @@ class Scheduler:
         self._reminder_window = timedelta(minutes=reminder_minutes)
         self._lease_seconds = lease_seconds
         self._held_until = 0.0  # monotonic: when the lease, as last renewed, runs out
-        self._loops = (
+        self._loops: tuple[Periodic, ...] = (
             Periodic(
                 "party-clock-lease",
                 lease_seconds / _RENEWALS_PER_TTL,
@@ -91,6 +93,17 @@ class Scheduler:
                 failure="re-announcing recent party transitions failed",
             ),
         )
+        if forecaster is not None:
+            # Every replica, leading or not: it only reads, and a standby's gauges stay warm.
+            self._loops += (
+                Periodic(
+                    "capacity-forecast",
+                    FORECAST_SECONDS,
+                    forecaster.publish_gauges,
+                    log=log,
+                    failure="capacity forecast failed; trying again next minute",
+                ),
+            )
         # Reminders this replica already judged, so a tick does not re-claim them in Redis.
         self._reminded: set[tuple[str, datetime]] = set()
 

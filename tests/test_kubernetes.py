@@ -213,8 +213,13 @@ def test_production_scales_gateways_on_connections_and_workers_on_their_queues()
     deployments = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
     assert {spec["scaleTargetRef"]["name"] for spec in scaled.values()} <= deployments
     assert "party-scheduler" not in {spec["scaleTargetRef"]["name"] for spec in scaled.values()}
-    (gateway,) = scaled["party-gateway"]["triggers"]
-    assert gateway["type"] == "prometheus" and "party_connections" in gateway["metadata"]["query"]
+    # On the connections open now, and on those the schedule forecasts within 15 minutes.
+    now, ahead = scaled["party-gateway"]["triggers"]
+    assert now["type"] == "prometheus" and "party_connections{" in now["metadata"]["query"]
+    assert ahead["type"] == "prometheus"
+    assert "party_forecast_connections{" in ahead["metadata"]["query"]
+    assert 'horizon="15m"' in ahead["metadata"]["query"]
+    assert ahead["metadata"]["threshold"] == now["metadata"]["threshold"]
     queues = {t["metadata"]["queueName"] for t in scaled["party-worker"]["triggers"]}
     topology = Topology()
     assert queues <= {topology.queue(name) for name in BINDINGS}

@@ -9,6 +9,7 @@ from .. import console
 from ..engine import Engine
 from . import (
     problems,
+    routes_capacity,
     routes_devices,
     routes_health,
     routes_host,
@@ -53,5 +54,6 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         app.include_router(module.router)
     app.include_router(routes_host.router)
     app.include_router(routes_stats.router)
+    app.include_router(routes_capacity.router)
     console.install(app)
     return app
