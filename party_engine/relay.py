@@ -51,7 +51,6 @@ class Relay:
         self._last_claim = 0.0
         self._failures = 0  # rounds failed in a row
         self._resume_at = 0.0  # after a failure, no round before this (backoff)
-        self.relayed = 0  # events delivered so far
         self._loop = Periodic("relay", poll_seconds, self._round_with_backoff, log=log)
         self._depth_loop = Periodic(
             "outbox-depth",
@@ -140,5 +139,4 @@ class Relay:
         await self._sink.deliver([entry.event for entry in entries])
         await self._outbox.done(entries)
         self._in_hand = []
-        self.relayed += len(entries)
         metrics.RELAYED.inc(len(entries))

@@ -177,10 +177,7 @@ class RedisBroker:
                 user_id or "",
             ],
         )
-        if result == -2:
-            raise OutboxFull(f"the outbox of party {party_id} is full")
-        if result == -3:
-            raise Muted(f"{user_id} is muted in party {party_id}")
+        _raise_if_refused(result, party_id, user_id)
         offset, payload = result
         return Publication(party_id, offset, payload)
 
@@ -215,10 +212,7 @@ class RedisBroker:
         )
         if result == -1:
             raise ShareNotFound(f"offset {share_offset} is not a share of party {party_id}")
-        if result == -2:
-            raise OutboxFull(f"the outbox of party {party_id} is full")
-        if result == -3:
-            raise Muted(f"{user_id} is muted in party {party_id}")
+        _raise_if_refused(result, party_id, user_id)
         if result == 0:
             return None
         offset, payload, listing_id = result
@@ -501,3 +495,12 @@ class RedisBroker:
             f"{base}:mutes",
             f"{base}:sharers",
         ]
+
+
+def _raise_if_refused(result: object, party_id: str, user_id: str | None) -> None:
+    """The publish scripts' refusals, checked before they wrote anything: -2 the party's
+    outbox is full, -3 the user is muted."""
+    if result == -2:
+        raise OutboxFull(f"the outbox of party {party_id} is full")
+    if result == -3:
+        raise Muted(f"{user_id} is muted in party {party_id}")

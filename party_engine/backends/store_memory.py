@@ -62,9 +62,7 @@ class MemoryStore(InProcess):
             if (party.state is PartyState.SCHEDULED and party.starts_at <= now)
             or (party.state is PartyState.LIVE and party.ends_at <= now)
         ]
-        due.sort(
-            key=lambda p: (p.starts_at if p.state is PartyState.SCHEDULED else p.ends_at, p.id)
-        )
+        due.sort(key=_deadline)
         return due[:limit]
 
     async def changed_parties(self, since: datetime, limit: int = 100) -> list[Party]:
