@@ -82,26 +82,37 @@ def test_the_bench_runs_every_system_and_writes_its_figures(tmp_path: Path) -> N
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     document = json.loads((tmp_path / "bench-smoke.json").read_text())
     systems = {r["system"]: r for r in document["results"]}
-    expected = {"engine", "raw", "socketio", "node"}
+    expected = {"engine", "raw", "raw-batched", "socketio", "node"}
     skipped = {s for s in expected if any(n.startswith("Node") for n in document["notes"])}
     assert set(systems) == expected - skipped
+    assert len(document["runs"]) == document["profile"]["runs"]  # every run is kept
     for name, figures in systems.items():
         assert figures["connections_held"] > 0, name
         assert figures["frames_per_s"] > 0, name
         assert figures["storm_ok"] > 0 and figures["storm_p99_join_ms"] > 0, name
+        assert figures["storm_shares_sent"] > 0, name  # the storm had shares flowing
         # every phase's connects count their failures (by kind) and the connections dropped
-        phases = ["storm", "hold", "fanout"] + ([] if name == "raw" else ["latency"])
-        for phase in phases:
+        for phase in ["storm", "hold", "fanout", "latency"]:
             failures = figures[f"{phase}_failures"]
             assert figures[f"{phase}_failed"] == sum(failures.values()), (name, phase)
-        for phase in phases[1:]:
+        for phase in ["hold", "fanout", "latency"]:
             assert figures[f"{phase}_dropped"] >= 0, (name, phase)
-    assert systems["engine"]["latency_samples"] > 0
-    assert systems["engine"]["latency_p99_ms"] > 0
-    assert "engine ÷ raw" in result.stdout  # the table was printed
+        for scope in ("big", "many"):
+            assert figures[f"capacity_{scope}_shares_per_s"] >= 0, (name, scope)
+        # each open-loop step compares what the probes got with what was sent to them
+        [run] = [r for r in document["runs"][0] if r["system"] == name]
+        for step in run["capacity_many_steps"] + run["capacity_big_steps"]:
+            assert step["expected"] > 0 and 0 < step["delivered"] <= step["expected"], name
+            assert step["server_cpu_s"] >= 0 and step["client_cpu_s"] > 0, name
+        assert figures["latency_samples"] > 0 and figures["latency_p50_ms"] > 0, name
+    # the batched raw server writes frames of several events; the unbatched one, one each
+    assert systems["raw-batched"]["events_per_frame"] > 1
+    assert systems["raw"]["events_per_frame"] == 1
+    assert "engine ÷ raw-batched" in result.stdout  # the table was printed
     for row in ("join storm: failed", "hold: failed to connect", "hold: dropped after connect",
-                "fan-out: failed to connect", "latency run: failed to connect"):  # fmt: skip
-        assert f"| {row} " in result.stdout, row
+                "fan-out: failed to connect", "latency run: failed to connect",
+                "1 party of 100: capacity", "4 parties, 100 conns: capacity"):  # fmt: skip
+        assert f"| {row}" in result.stdout, row
     if importlib.util.find_spec("matplotlib") is not None:  # the `bench` extra
         assert (tmp_path / "bench-smoke.png").stat().st_size > 0
     else:

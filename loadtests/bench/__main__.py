@@ -1,7 +1,8 @@
-"""python -m loadtests.bench [--profile full|smoke] [--systems ...] [--<knob> N ...]"""
+"""python -m loadtests.bench [--profile full|smoke] [--systems ...] [--no-pin] [--<knob> N ...]"""
 
 import argparse
 import dataclasses
+import os
 import signal
 import sys
 import tempfile
@@ -15,23 +16,26 @@ from tests.servers import RedisServer
 
 from . import report
 from .profiles import PROFILES, with_overrides
-from .run import run_all
-from .systems import ROOT, node_ready
+from .run import CPUs, run_all
+from .systems import ROOT, node_ready, pin
 
-ALL_SYSTEMS = ["engine", "raw", "socketio", "node"]
+ALL_SYSTEMS = ["engine", "raw", "raw-batched", "socketio", "node"]
 RESULTS = ROOT / "loadtests" / "results"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m loadtests.bench",
-        description="The engine side by side with a raw server, python-socketio and Node "
-        "Socket.IO, on the same load, on this machine.",
+        description="The engine side by side with two raw servers (a frame per share, a "
+        "frame per tick), python-socketio and Node Socket.IO, on the same load, on this "
+        "machine; `--runs` times, the order of systems rotated each run.",
     )
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
     parser.add_argument("--systems", default=",".join(ALL_SYSTEMS),
                         help="comma-separated, from " + ", ".join(ALL_SYSTEMS))  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="do not keep the clients off the servers' CPUs")  # fmt: skip
     for field in dataclasses.fields(PROFILES["full"]):
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=field.type, default=None,
                             help=f"(full: {getattr(PROFILES['full'], field.name)})")  # fmt: skip
@@ -59,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{command}\nprofile {args.profile}: {dataclasses.asdict(profile)}")
     for note in notes:
         print(f"NOTE: {note}")
+    cpus = _cpus(args.pin)
+    print(f"CPUs: {cpus.describe()}")
+    if cpus.clients:  # the coordinator too; what it starts (Redis, fleets) inherits this
+        os.sched_setaffinity(0, cpus.clients)
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="bench-") as workdir,
@@ -71,17 +79,24 @@ def main(argv: list[str] | None = None) -> int:
             with redis.Redis.from_url(redis_server.url) as client:
                 client.flushall()
 
-        results = run_all(systems, profile, redis_server.url, logdir, flush)
+        assert redis_server.pid is not None
+        pin(redis_server.pid, cpus.servers)
+        runs = run_all(systems, profile, redis_server.url, redis_server.pid, logdir, flush, cpus)
+    results = report.aggregate(runs, systems)
     checks = report.targets(results, dataclasses.asdict(profile))
-    text = report.table(results)
-    print(f"\n{text}\n\nTargets (engine; printed, never asserted):\n{report.targets_text(checks)}")
+    text = report.table(results, dataclasses.asdict(profile))
+    many = "median (min to max) of" if profile.runs > 1 else "one run of"
+    print(f"\n{many} {profile.runs} run(s); {cpus.describe()}\n\n{text}")
+    print(f"\nTargets (engine, issue 14; printed, never asserted):\n{report.targets_text(checks)}")
     document = {
         **origin,
         "seconds": round(time.monotonic() - started, 1),
         "profile_name": args.profile,
         "profile": dataclasses.asdict(profile),
         "notes": notes,
-        "results": results,
+        "cpus": {"servers": sorted(cpus.servers or ()), "clients": sorted(cpus.clients or ())},
+        "results": results,  # per system: the median of each figure, `ranges` [min, max]
+        "runs": runs,  # every run, in its order of systems, with every sweep step
         "targets": checks,
         "table": text,
     }
@@ -91,7 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     if why_no_chart:
         print(f"NOTE: {why_no_chart}")
     print(f"\nWrote {args.out / stem}.json and .png ({document['seconds']} s)")
-    return 1 if any("error" in r for r in results) else 0
+    return 1 if any("error" in r for run in runs for r in run) else 0
+
+
+def _cpus(wanted: bool) -> CPUs:
+    """Half the CPUs this process may use for the servers (and Redis), the rest for the
+    clients; none pinned with fewer than two or when not wanted."""
+    mine = sorted(os.sched_getaffinity(0))
+    if not wanted or len(mine) < 2:
+        return CPUs()
+    half = len(mine) // 2
+    return CPUs(servers=set(mine[:half]), clients=set(mine[half:]))
 
 
 if __name__ == "__main__":

@@ -20,20 +20,37 @@ from .wsclient import Conn
 
 @dataclass
 class Stats:
-    """One fleet process's counters, reset at the start of each measurement."""
+    """One fleet process's counters for the current step.
+
+    `frames`, `events` and `bytes` count while `counting` (the measured window); `events_step`
+    counts every event of the step (warm-up and drain too: the work the servers' CPU paid
+    for). While `probing`, probes note each share they receive as (party, key, wall time),
+    and senders note each share they send as (party, key, scheduled wall time); the key is
+    the engine's offset (known from the ack; None if no ack came) or the share's own key.
+    """
 
     frames: int = 0
     events: int = 0
     bytes: int = 0
     errors: int = 0
-    latencies_ms: list[float] = field(default_factory=list)  # measured at the receiver
-    arrivals: list[tuple[str, int, float]] = field(default_factory=list)  # (party, offset, t)
-    sends: list[tuple[str, int, float]] = field(default_factory=list)  # (party, offset, t)
-    recording: bool = False
+    events_step: int = 0
+    arrivals: list[tuple[str, Any, float]] = field(default_factory=list)
+    sends: list[tuple[str, Any, float]] = field(default_factory=list)
+    counting: bool = False
+    probing: bool = False
+    last_event_at: float = 0.0  # monotonic: when the last events frame came (drain)
 
     def reset(self) -> None:
-        self.frames = self.events = self.bytes = self.errors = 0
-        self.latencies_ms, self.arrivals, self.sends = [], [], []
+        self.frames = self.events = self.bytes = self.errors = self.events_step = 0
+        self.arrivals, self.sends = [], []
+
+    def received(self, payload: bytes, events: int) -> None:
+        self.last_event_at = time.monotonic()
+        self.events_step += events
+        if self.counting:
+            self.frames += 1
+            self.events += events
+            self.bytes += len(payload)
 
 
 @dataclass(eq=False)
@@ -57,6 +74,7 @@ class Dialect(ABC):
 
     def __init__(self, stats: Stats) -> None:
         self.stats = stats
+        self._keys = itertools.count(1)
 
     @abstractmethod
     def path(self, user_id: str) -> str: ...
@@ -65,10 +83,14 @@ class Dialect(ABC):
     async def join(self, conn: Conn, parties: list[str], patience: float) -> None: ...
 
     @abstractmethod
-    def share(self, conn: Conn, party: str, listing: str) -> None: ...
+    def share(self, conn: Conn, party: str, listing: str, scheduled: float) -> None:
+        """Send a share stamped with its scheduled wall time (not the time it goes out)."""
 
     @abstractmethod
     def on_text(self, conn: Conn, payload: bytes) -> None: ...
+
+    def unanswered(self, conn: Conn) -> None:  # noqa: B027  # only the engine's shares wait
+        """Note the shares of `conn` that were never answered (the engine's: no ack)."""
 
     def _expect(self, conn: Conn, key: Any) -> asyncio.Future[Any]:
         future = asyncio.get_running_loop().create_future()
@@ -80,9 +102,24 @@ class Dialect(ABC):
         if future is not None and not future.done():
             future.set_result(value)
 
+    def _keyed_share(self, party: str, scheduled: float) -> int:
+        key = next(self._keys)
+        if self.stats.probing:
+            self.stats.sends.append((party, key, scheduled))
+        return key
+
+    def _arrived(self, items: list[dict[str, Any]], party: str, key: str) -> None:
+        now = time.time()
+        self.stats.arrivals.extend((party, item[key], now) for item in items)
+
 
 class EngineDialect(Dialect):
-    """The engine's own protocol: join -> joined, share -> ack {offset}, events batches."""
+    """The engine's own protocol: join -> joined, share -> ack {offset}, events batches.
+
+    A share frame has no room for a key or a time (the schema forbids extra fields): the
+    sender pairs the offset in each ack with the share's scheduled time, and probes note
+    the (party, offset) of what they receive.
+    """
 
     name = "engine"
 
@@ -107,36 +144,36 @@ class EngineDialect(Dialect):
                     waiting.pop(frame_id, None)
                     waiting.pop(("joined", party), None)
 
-    def share(self, conn: Conn, party: str, listing: str) -> None:
+    def share(self, conn: Conn, party: str, listing: str, scheduled: float) -> None:
         frame_id = next(conn.state.ids)
-        conn.state.waiting[frame_id] = (party, time.time())  # type: ignore[assignment]
+        if self.stats.probing:
+            conn.state.waiting[frame_id] = (party, scheduled)  # type: ignore[assignment]
         conn.send(
             orjson.dumps({"type": "share", "party": party, "listing": listing, "id": frame_id})
         )
+
+    def unanswered(self, conn: Conn) -> None:
+        for frame_id, pending in list(conn.state.waiting.items()):
+            if isinstance(pending, tuple) and isinstance(frame_id, int):
+                del conn.state.waiting[frame_id]
+                self.stats.sends.append((pending[0], None, pending[1]))
 
     def on_text(self, conn: Conn, payload: bytes) -> None:
         stats = self.stats
         head = payload[:20]
         if head.startswith(b'{"type":"events"'):
-            stats.frames += 1
-            stats.bytes += len(payload)
-            stats.events += payload.count(b'"kind":')
+            stats.received(payload, payload.count(b'"kind":'))
             shares = payload.count(b'"kind":"share"')
             conn.state.shares_seen += shares
-            if conn.state.probe and stats.recording and shares:
-                now = time.time()
+            if conn.state.probe and stats.probing and shares:
                 frame = orjson.loads(payload)
-                party = frame["party"]
-                stats.arrivals.extend(
-                    (party, item["offset"], now)
-                    for item in frame["items"]
-                    if item["kind"] == "share"
-                )
+                items = [item for item in frame["items"] if item["kind"] == "share"]
+                self._arrived(items, frame["party"], "offset")
         elif head.startswith(b'{"type":"ack"'):
             ack = orjson.loads(payload)
             sent = conn.state.waiting.pop(ack["id"], None)
-            if sent is not None and stats.recording and "offset" in ack:
-                stats.sends.append((sent[0], ack["offset"], sent[1]))
+            if isinstance(sent, tuple) and stats.probing:
+                stats.sends.append((sent[0], ack.get("offset"), sent[1]))
         elif head.startswith(b'{"type":"joined"'):
             party = orjson.loads(payload)["party"]
             self._answer(conn, ("joined", party), None)
@@ -146,12 +183,14 @@ class EngineDialect(Dialect):
             pending = conn.state.waiting.pop(error.get("id"), None)
             if isinstance(pending, asyncio.Future) and not pending.done():  # a join's
                 pending.set_exception(JoinRefused(error["code"], error.get("message", "")))
+            elif isinstance(pending, tuple) and stats.probing:  # a refused share: undelivered
+                stats.sends.append((pending[0], None, pending[1]))
 
 
 class SocketIODialect(Dialect):
     """Engine.IO 4 / Socket.IO 5 over a plain WebSocket, as both Socket.IO peers speak it.
 
-    A share carries its send time (`t`), so receivers time it themselves.
+    A share carries its key (`k`) and scheduled send time (`t`), echoed to every receiver.
     """
 
     name = "socketio"
@@ -169,20 +208,19 @@ class SocketIODialect(Dialect):
                 conn.send(b"42%d" % ack_id + orjson.dumps(["join", party]))
                 await joined
 
-    def share(self, conn: Conn, party: str, listing: str) -> None:
-        event = ["share", {"party": party, "listing": listing, "t": time.time()}]
+    def share(self, conn: Conn, party: str, listing: str, scheduled: float) -> None:
+        key = self._keyed_share(party, scheduled)
+        event = ["share", {"party": party, "listing": listing, "t": scheduled, "k": key}]
         conn.send(b"42" + orjson.dumps(event))
 
     def on_text(self, conn: Conn, payload: bytes) -> None:
         stats = self.stats
         if payload.startswith(b'42["share"'):
-            stats.frames += 1
-            stats.events += 1
-            stats.bytes += len(payload)
+            stats.received(payload, 1)
             conn.state.shares_seen += 1
-            if conn.state.probe and stats.recording:
-                sent = orjson.loads(payload[2:])[1]["t"]
-                stats.latencies_ms.append((time.time() - sent) * 1000.0)
+            if conn.state.probe and stats.probing:
+                share = orjson.loads(payload[2:])[1]
+                self._arrived([share], share["party"], "k")
         elif payload == b"2":
             conn.send(b"3")  # Engine.IO ping -> pong, or the server drops us
         elif payload.startswith(b"43"):
@@ -197,7 +235,8 @@ class SocketIODialect(Dialect):
 
 
 class RawDialect(Dialect):
-    """The raw server: every text frame is one event; `blast N` asks for N seconds of them."""
+    """The raw servers (loadtests/peers/raw_server.py): join -> joined, share (with its key
+    `k` and scheduled time `t`) -> `events` frames of the engine's shape."""
 
     name = "raw"
 
@@ -205,14 +244,25 @@ class RawDialect(Dialect):
         return "/"
 
     async def join(self, conn: Conn, parties: list[str], patience: float) -> None:
-        return  # no rooms: the upgrade is the whole join
+        async with asyncio.timeout(patience):
+            for party in parties:
+                joined = self._expect(conn, ("joined", party))
+                conn.send(orjson.dumps({"type": "join", "party": party}))
+                await joined
 
-    def share(self, conn: Conn, party: str, listing: str) -> None:
-        raise NotImplementedError("the raw server takes no shares; it blasts")
+    def share(self, conn: Conn, party: str, listing: str, scheduled: float) -> None:
+        key = self._keyed_share(party, scheduled)
+        share = {"type": "share", "party": party, "listing": listing, "t": scheduled, "k": key}
+        conn.send(orjson.dumps(share))
 
     def on_text(self, conn: Conn, payload: bytes) -> None:
         stats = self.stats
-        stats.frames += 1
-        stats.events += 1
-        stats.bytes += len(payload)
-        conn.state.shares_seen += 1
+        if payload.startswith(b'{"type":"events"'):
+            shares = payload.count(b'"kind":')
+            stats.received(payload, shares)
+            conn.state.shares_seen += shares
+            if conn.state.probe and stats.probing:
+                frame = orjson.loads(payload)
+                self._arrived(frame["items"], frame["party"], "k")
+        elif payload.startswith(b'{"type":"joined"'):
+            self._answer(conn, ("joined", orjson.loads(payload)["party"]), None)

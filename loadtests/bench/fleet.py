@@ -9,6 +9,7 @@ address pair runs out of ephemeral ports near 28k, and a process here may hold a
 import asyncio
 import gc
 import math
+import os
 import random
 import resource
 import time
@@ -44,6 +45,9 @@ class Client:
     role: str  # receiver | probe | sender
 
 
+QUIET_SECONDS = 0.3  # no events frame for this long after the last share: the step drained
+
+
 @dataclass
 class Fleet:
     name: str
@@ -62,26 +66,39 @@ class Fleet:
         seconds: float,
         role: str = "receiver",
         parties_per_client: int = 1,
+        probe_every: int = 0,
         patience: float = 30.0,
     ) -> dict[str, Any]:
-        """Open `count` connections spread evenly over `seconds` (0: as fast as they go),
-        round-robin over targets and parties; each joins its parties."""
+        """Open `count` connections, round-robin over targets and parties; each joins its
+        parties. `seconds` > 0: client i arrives at its scheduled time (i/count of the way),
+        open loop, and its join time runs from that scheduled arrival, so a client that
+        waits (for a server, or for its own process) has that wait counted. `seconds` 0: as
+        fast as they go, at most 512 handshakes in flight (untimed bulk connects).
+        `probe_every` N: every Nth receiver is a probe, spread through the join order."""
         base = len(self.clients)
         # Paths (with their signed tokens) are made before the clock starts: signing is the
         # client's work, and only the engine's clients would pay it inside the storm.
         paths = [self.dialect.path(f"{self.name}-{base + index}") for index in range(count)]
         started = time.monotonic()
         join_ms: list[float] = []
+        lag_ms: list[float] = []  # how late this process began each scheduled arrival
         failures: dict[str, int] = {}
-        limit = asyncio.Semaphore(512)  # handshakes in flight; the backlog does the rest
+        joined_by_party: dict[str, int] = {}
+        probes_by_party: dict[str, int] = {}
+        limit = asyncio.Semaphore(512 if seconds <= 0 else count or 1)
 
         async def one(index: int) -> None:
+            scheduled = started + (seconds * index / count if seconds > 0 else 0.0)
             if seconds > 0:
-                await asyncio.sleep(max(0.0, started + seconds * index / count - time.monotonic()))
+                await asyncio.sleep(max(0.0, scheduled - time.monotonic()))
+                lag_ms.append((time.monotonic() - scheduled) * 1000.0)
             target = targets[index % len(targets)]
             mine = [parties[(index + k) % len(parties)] for k in range(parties_per_client)]
+            mine_role = role
+            if role == "receiver" and probe_every and index % probe_every == probe_every // 2:
+                mine_role = "probe"
             async with limit:
-                begin = time.monotonic()
+                begin = scheduled if seconds > 0 else time.monotonic()
                 conn = None
                 try:
                     conn = await open_conn(
@@ -89,7 +106,7 @@ class Fleet:
                         paths[index],
                         self.dialect.on_text, self.source_ip, patience,
                     )  # fmt: skip
-                    conn.state = ClientState(probe=role in ("probe", "sender"))
+                    conn.state = ClientState(probe=mine_role == "probe")
                     await self.dialect.join(conn, mine, patience)
                 except (OSError, TimeoutError, ConnectionError) as error:
                     if conn is not None:
@@ -100,7 +117,11 @@ class Fleet:
                     failures[kind] = failures.get(kind, 0) + 1
                     return
                 join_ms.append((time.monotonic() - begin) * 1000.0)
-                self.clients.append(Client(conn, mine, role))
+                self.clients.append(Client(conn, mine, mine_role))
+                for party in mine:
+                    joined_by_party[party] = joined_by_party.get(party, 0) + 1
+                    if mine_role == "probe":
+                        probes_by_party[party] = probes_by_party.get(party, 0) + 1
 
         await asyncio.gather(*(one(i) for i in range(count)))
         # The clients are long-lived: keep them out of the collector's full walks, or a
@@ -112,66 +133,91 @@ class Fleet:
             "failed": sum(failures.values()),
             "failures": failures,
             "join_ms": join_ms,
+            "lag_ms": lag_ms,
+            "joined_by_party": joined_by_party,
+            "probes_by_party": probes_by_party,
             "seconds": time.monotonic() - started,
         }
 
-    async def measure(self, seconds: float, warmup: float = 0.0) -> dict[str, Any]:
+    async def measure(self, seconds: float, warmup: float = 0.0, drain: float = 0.0) -> dict:
+        """Count what arrives: probes from the start, every receiver in the window
+        (after `warmup`, for `seconds`), then until the step drained (at most `drain` s)."""
+        self._begin_step()
         await asyncio.sleep(warmup)
-        self.stats.reset()
-        self.stats.recording = True
+        self.stats.counting = True
         started = time.monotonic()
         await asyncio.sleep(seconds)
-        self.stats.recording = False
-        return self._figures(time.monotonic() - started)
+        self.stats.counting = False
+        window = time.monotonic() - started
+        await self._drained(drain)
+        return self._end_step(window)
 
     async def send(
-        self, seconds: float, rate: float, window: int, listings: list[str], warmup: float = 0.0
+        self,
+        seconds: float,
+        rate: float,
+        window: int,
+        listings: list[str],
+        warmup: float = 0.0,
+        drain: float = 0.0,
     ) -> dict[str, Any]:
-        """Shares from this process's senders for `warmup` + `seconds`; only those sent after
-        the warm-up are reported (a server's first second opens pools, loads scripts...).
+        """Shares from this process's senders for `warmup` + `seconds`, then wait until the
+        step drained (at most `drain` s). The senders are members too: what they receive
+        counts like any receiver's.
 
-        With `rate` > 0: that many shares per second, spread over the senders and their
-        parties (open loop, for latency). With rate 0: closed loop, at most `window` shares
-        ahead of the slowest probe of this process (as fast as the system delivers, with a
-        bounded backlog, so a system that cannot keep up is measured, not buried).
+        With `rate` > 0, open loop: share i is due at start + i/rate, whatever came back,
+        and carries that scheduled time (a sender that falls behind sends its backlog with
+        the times it was due: no coordinated omission; `send_lag_*` says how far behind this
+        process fell). With rate 0, closed loop: at most `window` shares ahead of the
+        slowest probe of this process (saturation throughput, with a bounded backlog).
         """
         senders = [c for c in self.clients if c.role == "sender"]
         probes = [c for c in self.clients if c.role in ("probe", "sender")]
         if not senders:
             return {"sent": 0}
-        if isinstance(self.dialect, RawDialect):
-            for client in senders:
-                client.conn.send(f"blast {seconds}".encode())
-            await asyncio.sleep(seconds)
-            return {"sent": 0}
-        self.stats.reset()
-        self.stats.recording = True
+        self._begin_step()
         pairs = [(c.conn, party) for c in senders for party in c.parties]
         random.shuffle(pairs)
         seen_before = {p: p.conn.state.shares_seen for p in probes}
         sent = sent_in_warmup = 0
-        started = time.monotonic()
-        warm_at, warm_at_wall = started + warmup, time.time() + warmup
+        lag_ms: list[float] = []
+        started, started_wall = time.monotonic(), time.time()
+        warm_at = started + warmup
         deadline = warm_at + seconds
         while (now := time.monotonic()) < deadline:
             if now < warm_at:
                 sent_in_warmup = sent
+            else:
+                self.stats.counting = True
             if rate > 0:
-                due = math.floor((now - started) * rate) - sent
+                due = math.floor((now - started) * rate) + 1 - sent  # share i: at i/rate
+                if due > 0:
+                    lag_ms.append((time.time() - started_wall - sent / rate) * 1000.0)
             else:
                 # The senders share into the probes' party: a probe sees every share.
                 delivered = min(p.conn.state.shares_seen - seen_before[p] for p in probes)
                 due = window - (sent - delivered)
-            for _ in range(max(0, min(due, 200))):
+            for _ in range(max(0, due)):
                 conn, party = pairs[sent % len(pairs)]
-                self.dialect.share(conn, party, listings[sent % len(listings)])
+                scheduled = started_wall + sent / rate if rate > 0 else time.time()
+                self.dialect.share(conn, party, listings[sent % len(listings)], scheduled)
                 sent += 1
-            await asyncio.sleep(0.002 if rate > 0 else 0.0005)
-        await asyncio.sleep(0.5)  # acks and the last deliveries to arrive
-        self.stats.recording = False
-        self.stats.sends = [send for send in self.stats.sends if send[2] >= warm_at_wall]
-        figures = self._figures(time.monotonic() - warm_at)
-        figures["sent"] = sent - sent_in_warmup
+            await asyncio.sleep(0.001 if rate > 0 else 0.0005)
+        self.stats.counting = False
+        window_seconds = time.monotonic() - warm_at
+        await self._drained(drain)
+        for client in senders:
+            self.dialect.unanswered(client.conn)
+        figures = self._end_step(window_seconds)
+        lag_ms.sort()
+        figures |= {
+            "sent": sent - sent_in_warmup,
+            "sent_all": sent,
+            "measured_from": started_wall + warmup,  # scheduled times in the window
+            "measured_until": started_wall + warmup + seconds,
+            "send_lag_p99_ms": lag_ms[int(0.99 * len(lag_ms))] if lag_ms else 0.0,
+            "send_lag_max_ms": lag_ms[-1] if lag_ms else 0.0,
+        }
         return figures
 
     async def close(self) -> dict[str, Any]:
@@ -182,15 +228,31 @@ class Fleet:
         await asyncio.sleep(0.1)
         return {"closed": closed}
 
-    def _figures(self, seconds: float) -> dict[str, Any]:
+    # --- a step's bookkeeping ------------------------------------------------------------
+
+    def _begin_step(self) -> None:
+        self.stats.reset()
+        self.stats.probing = True
+        self.stats.last_event_at = time.monotonic()
+
+    async def _drained(self, drain: float) -> None:
+        """Wait until no events frame came for QUIET_SECONDS, at most `drain` seconds."""
+        deadline = time.monotonic() + drain
+        while (now := time.monotonic()) < deadline:
+            if now - self.stats.last_event_at >= QUIET_SECONDS:
+                return
+            await asyncio.sleep(0.05)
+
+    def _end_step(self, window: float) -> dict[str, Any]:
         stats = self.stats
+        stats.probing = stats.counting = False
         return {
-            "seconds": seconds,
+            "seconds": window,
             "frames": stats.frames,
             "events": stats.events,
+            "events_step": stats.events_step,
             "bytes": stats.bytes,
             "errors": stats.errors,
-            "latencies_ms": stats.latencies_ms,
             "arrivals": stats.arrivals,
             "sends": stats.sends,
             "held": sum(1 for c in self.clients if c.conn.transport is not None),
@@ -208,13 +270,18 @@ def _dialect(system: str, stats: Stats, jwt_secret: str) -> Dialect:
             return cache[user_id]
 
         return EngineDialect(stats, token_of)
-    if system == "raw":
+    if system.startswith("raw"):
         return RawDialect(stats)
     return SocketIODialect(stats)
 
 
-def main(pipe: Connection, name: str, source_ip: str, system: str, jwt_secret: str) -> None:
-    """A fleet process's entry point: serve commands from the pipe until `stop`."""
+def main(
+    pipe: Connection, name: str, source_ip: str, system: str, jwt_secret: str, cpus: list[int]
+) -> None:
+    """A fleet process's entry point: serve commands from the pipe until `stop`. `cpus`:
+    the CPUs it may run on (kept off the servers'), every CPU when empty."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     raise_fd_limit()
     try:
         import uvloop

@@ -1,46 +1,71 @@
-"""Scale knobs. `full` is the issue's load; `smoke` runs in seconds (CI)."""
+"""Scale knobs. `full` is issue 14's load; `smoke` runs in seconds (CI, `make test`)."""
 
 from dataclasses import dataclass, fields, replace
 
 
 @dataclass(frozen=True)
 class Profile:
-    fleet_processes: int = 4
+    runs: int = 3  # every system this many times, the order of systems rotated each run
+    fleet_processes: int = 4  # client processes; the first holds the senders
     gateways: int = 3  # server processes per system; 50k connections need three
-    # join storm: N clients joining within S seconds, over two server processes
+    # join storm: N clients arriving within S seconds over two server processes, each timed
+    # from its scheduled arrival, while shares flow into the party
     storm_clients: int = 20_000
     storm_seconds: float = 10.0
+    storm_share_rate: float = 20.0
     # connections held, across all server processes (the storm's clients count)
     hold_connections: int = 50_000
-    # fan-out: one party, receivers on one server process, a closed-loop sender
+    settle_seconds: float = 2.0  # after connecting them, before reading RSS
+    # one big party: receivers and senders on one server process; a capacity sweep from
+    # `big_rate` shares/s, then a closed-loop fan-out (at most `fanout_window` shares ahead)
     fanout_receivers: int = 10_000
+    big_rate: float = 2.0
     fanout_seconds: float = 10.0
-    fanout_window: int = 200  # shares ahead of the slowest probe
-    # share-to-delivery: senders on server 1, probes on server 2, open-loop rate
+    fanout_window: int = 200
+    # many parties: senders on server 1, receivers and probes on servers 1 and 2; a capacity
+    # sweep from `many_rate` shares/s, then one step at `latency_rate` (the old latency run)
     latency_connections: int = 20_000
     latency_parties: int = 200
+    many_rate: float = 62.5
     latency_rate: float = 1_000.0
-    latency_seconds: float = 15.0
-    latency_warmup_seconds: float = 1.0  # shares sent, not measured, before the latency run
-    probes_per_party: int = 2
+    latency_seconds: float = 5.0
+    latency_warmup_seconds: float = 1.0  # kept as the warm-up of every open-loop step
+    # every sweep step: warm-up, a measured window, then until drained (at most drain s)
+    step_seconds: float = 5.0
+    step_drain_seconds: float = 5.0
+    sweep_steps: int = 10  # at most this many rates, each double the last
+    sweep_refine: int = 2  # then bisected (geometric mean) between last pass and first fail
+    objective_ms: float = 50.0  # a step passes with p99 <= this and everything delivered
+    probe_every: int = 50  # every Nth receiver is a probe (latency, delivered ÷ expected)
     senders: int = 4
 
 
 PROFILES = {
     "full": Profile(),
     "smoke": Profile(
+        runs=1,
         fleet_processes=2,
         gateways=2,
         storm_clients=100,
         storm_seconds=1.0,
+        storm_share_rate=10.0,
         hold_connections=200,
+        settle_seconds=0.5,
         fanout_receivers=100,
-        fanout_seconds=2.0,
+        big_rate=20.0,
+        fanout_seconds=0.5,
         fanout_window=50,
         latency_connections=100,
         latency_parties=4,
+        many_rate=50.0,
         latency_rate=100.0,
-        latency_seconds=2.0,
+        latency_seconds=0.5,
+        latency_warmup_seconds=0.2,
+        step_seconds=0.5,
+        step_drain_seconds=1.0,
+        sweep_steps=1,
+        sweep_refine=0,
+        probe_every=10,
         senders=2,
     ),
 }

@@ -1,7 +1,15 @@
 """The benchmark's course: for each system in turn, on the same machine and the same load,
-a join storm, connections held (and RSS per connection), fan-out throughput and
-share-to-delivery latency across two server processes."""
+a join storm with shares flowing, connections held (and RSS per connection), then the
+capacity at a latency objective of one big party and of many parties (open-loop sweeps of
+share rates), a closed-loop fan-out and the old fixed-rate latency run.
 
+Every figure has one definition for every system: the same clients, parties, server
+processes and rates; a share is timed from its scheduled send time to each probe that
+receives it, and a share a probe never receives counts as lost (in delivered ÷ expected
+and, as an infinite latency, in the percentiles).
+"""
+
+import math
 import multiprocessing
 import statistics
 import sys
@@ -16,7 +24,7 @@ import psutil
 
 from . import fleet
 from .profiles import Profile
-from .systems import BENCH_SECRET, System
+from .systems import BENCH_SECRET, System, cpu_seconds
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -24,6 +32,34 @@ def percentile(values: list[float], share: float) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def percentile_with_losses(latencies: list[float], lost: int, share: float) -> float | None:
+    """The percentile of the latencies where `lost` more samples are infinitely late;
+    None when it falls among the lost ones (or there is nothing to rank)."""
+    total = len(latencies) + max(0, lost)
+    if total == 0:
+        return None
+    index = int(share * total)
+    if index >= len(latencies):
+        return None
+    return sorted(latencies)[index]
+
+
+@dataclass
+class CPUs:
+    """Where the processes run: servers (and their Redis) on some CPUs, clients on others."""
+
+    servers: set[int] | None = None
+    clients: set[int] | None = None
+
+    def describe(self) -> str:
+        if not self.servers or not self.clients:
+            return "not pinned: servers and clients share every CPU (client CPU share reported)"
+        return (
+            f"servers and Redis pinned to CPU {sorted(self.servers)}, clients and the "
+            f"coordinator to CPU {sorted(self.clients)}"
+        )
 
 
 @dataclass
@@ -52,11 +88,11 @@ class Progress:
                 except psutil.NoSuchProcess:
                     pass
             line = (
-                f"  {system.name:<9} {self.phase:<28} {time.monotonic() - self.started:6.1f} s"
+                f"  {system.name:<11} {self.phase:<34} {time.monotonic() - self.started:6.1f} s"
                 f" | server fds {fds:>7,.0f} | RSS {rss / 2**20:7.1f} MiB | CPU {cpu:4.0f}%"
             )
             if sys.stdout.isatty():
-                sys.stdout.write("\r" + line[:118].ljust(118))
+                sys.stdout.write("\r" + line[:126].ljust(126))
                 sys.stdout.flush()
             elif self.phase != self.printed:  # a log, not a terminal: one line per phase
                 self.printed = self.phase
@@ -70,8 +106,9 @@ class Progress:
 class Fleets:
     """The client processes of one system, driven over pipes."""
 
-    def __init__(self, system: System, count: int) -> None:
+    def __init__(self, system: System, count: int, cpus: set[int] | None) -> None:
         context = multiprocessing.get_context("spawn")
+        self.cpus = cpus
         self.pipes: list[Connection] = []
         self.processes = []
         for index in range(count):
@@ -84,6 +121,7 @@ class Fleets:
                     f"127.0.0.{10 + index}",
                     system.dialect,
                     BENCH_SECRET,
+                    sorted(cpus or ()),
                 ),
                 daemon=True,
             )
@@ -100,6 +138,9 @@ class Fleets:
             if "error" in answer:
                 raise RuntimeError(f"fleet {index}: {answer['error']}")
         return answers
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds([process.pid for process in self.processes if process.pid])
 
     def all(self, command: str, **arguments: Any) -> list[dict[str, Any]]:
         return list(self.run({i: (command, arguments) for i in range(len(self.pipes))}).values())
@@ -133,38 +174,172 @@ def tally(result: dict[str, Any], phase: str, *runs: dict[int, dict[str, Any]]) 
     return sum(answer["ok"] for answer in answers)
 
 
-def bench_system(system: System, profile: Profile, progress: Progress) -> dict[str, Any]:
-    p = profile
+@dataclass
+class Scenario:
+    """The clients of one load: who is in which party, which fleets receive."""
+
+    members: dict[str, int] = field(default_factory=dict)  # party -> clients joined
+    probes: dict[str, int] = field(default_factory=dict)  # party -> probes joined
+    receiver_fleets: list[int] = field(default_factory=list)
+
+    def add(self, *runs: dict[int, dict[str, Any]]) -> None:
+        for run in runs:
+            for answer in run.values():
+                for party, n in answer["joined_by_party"].items():
+                    self.members[party] = self.members.get(party, 0) + n
+                for party, n in answer["probes_by_party"].items():
+                    self.probes[party] = self.probes.get(party, 0) + n
+
+
+def step(
+    system: System,
+    fleets: "Fleets",
+    scenario: Scenario,
+    p: Profile,
+    rate: float,
+    listings: list[str],
+    seconds: float | None = None,
+    window: int = 0,
+) -> dict[str, Any]:
+    """One load step: fleet 0 shares (open loop at `rate`, or closed loop with `window`),
+    the others receive; figures of the measured window, CPU of the whole step."""
+    timing = {
+        "seconds": p.step_seconds if seconds is None else seconds,
+        "warmup": p.latency_warmup_seconds,
+        "drain": p.step_drain_seconds,
+    }
+    server_before, client_before = system.cpu_seconds(), fleets.cpu_seconds()
+    began = time.monotonic()
+    commands = {i: ("measure", timing) for i in scenario.receiver_fleets}
+    commands[0] = ("send", {**timing, "rate": rate, "window": window, "listings": listings})
+    answers = fleets.run(commands)
+    wall = time.monotonic() - began
+    server_cpu = system.cpu_seconds() - server_before
+    client_cpu = fleets.cpu_seconds() - client_before
+    sender = answers[0]
+    low, high = sender["measured_from"], sender["measured_until"]
+    measured = [(party, key) for party, key, t in sender["sends"] if low <= t < high]
+    sent_at = {(party, key): t for party, key, t in sender["sends"] if key is not None}
+    wanted = set(measured)
+    latencies = [
+        (t - sent_at[(party, key)]) * 1000.0
+        for answer in answers.values()
+        for party, key, t in answer["arrivals"]
+        if (party, key) in wanted
+    ]
+    expected = sum(scenario.probes.get(party, 0) for party, _ in measured)
+    lost = max(0, expected - len(latencies))
+    expected_all = sum(scenario.members.get(party, 0) for party, _, _ in sender["sends"])
+    events_step = sum(a["events_step"] for a in answers.values())
+    window_seconds = sender["seconds"]
+    p99 = percentile_with_losses(latencies, lost, 0.99)
+    delivered_ratio = len(latencies) / expected if expected else None
+    delivered_all = events_step / expected_all if expected_all else None
+    client_cores = len(fleets.cpus) if fleets.cpus else psutil.cpu_count()
+    return {
+        "rate": rate,
+        "sent": sender["sent"],
+        "expected": expected,
+        "delivered": len(latencies),
+        "delivered_ratio": delivered_ratio,
+        "delivered_ratio_all": delivered_all,
+        "events_per_s": sum(a["events"] for a in answers.values()) / window_seconds,
+        "p50_ms": percentile_with_losses(latencies, lost, 0.50),
+        "p99_ms": p99,
+        "p999_ms": percentile_with_losses(latencies, lost, 0.999),
+        "server_cpu_s": server_cpu,
+        "client_cpu_s": client_cpu,
+        "cpu_s_per_m_deliveries": server_cpu / events_step * 1e6 if events_step else None,
+        "client_cpu_share": client_cpu / (client_cpu + server_cpu) if client_cpu else 0.0,
+        "client_busy": client_cpu / wall / client_cores,  # near 1: the clients were the limit
+        "send_lag_p99_ms": sender["send_lag_p99_ms"],
+        # The clients, not the servers, may have been the limit of this step.
+        "client_limited": sender["send_lag_p99_ms"] > p.objective_ms / 2
+        or client_cpu / wall / client_cores > 0.9,
+        "passed": bool(
+            expected
+            and len(latencies) >= expected
+            and (delivered_all or 0) >= 0.999
+            and p99 is not None
+            and p99 <= p.objective_ms
+        ),
+        "answers": answers,  # for the callers' own figures; dropped before the JSON
+    }
+
+
+def sweep(try_step, start: float, steps: int, refine: int) -> list[dict[str, Any]]:
+    """Rates doubled from `start` until one fails (at most `steps`), halved from `start`
+    when the first fails (at most twice), then bisected `refine` times (geometric mean)
+    between the best that passed and the lowest that failed. A step that failed while the
+    clients were the limit is tried once more (both stay in the list)."""
+    done: list[dict[str, Any]] = []
+
+    def run_step(rate: float) -> dict[str, Any]:
+        result = try_step(rate)
+        if not result["passed"] and result["client_limited"]:
+            done.append(result | {"retried": True})
+            result = try_step(rate)
+        return result
+
+    rate = start
+    for _ in range(steps):
+        done.append(run_step(rate))
+        if not done[-1]["passed"]:
+            break
+        rate *= 2
+    for _ in range(2):
+        if any(s["passed"] for s in done):
+            break
+        rate = min(s["rate"] for s in done) / 2  # every one failed
+        done.append(run_step(rate))
+    for _ in range(refine):
+        passed = [s["rate"] for s in done if s["passed"]]
+        failed = [s["rate"] for s in done if not s["passed"] and not s.get("retried")]
+        if not passed or not failed:
+            break
+        done.append(run_step(math.sqrt(max(passed) * min(failed))))
+    return done
+
+
+def capacity(scope: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The highest rate that passed, with its step's figures, as `capacity_<scope>_*`."""
+    steps = [{k: v for k, v in s.items() if k != "answers"} for s in steps]
+    passed = [s for s in steps if s["passed"]]
+    best = max(passed, key=lambda s: s["rate"]) if passed else None
+    out: dict[str, Any] = {f"capacity_{scope}_steps": steps}
+    out[f"capacity_{scope}_shares_per_s"] = best["rate"] if best else 0.0
+    above = [s for s in steps if not s["passed"] and (best is None or s["rate"] > best["rate"])]
+    # What failed the next rate up: the servers, or the clients (their CPU, or the sender's
+    # lag past half the objective, twice): then the capacity is a floor, not the limit.
+    out[f"capacity_{scope}_limited_by"] = (
+        "not reached"
+        if not above
+        else "clients"
+        if all(s["client_limited"] for s in above)
+        else "servers"
+    )
+    for key in ("events_per_s", "p50_ms", "p99_ms", "p999_ms", "cpu_s_per_m_deliveries",
+                "client_cpu_share", "client_busy", "send_lag_p99_ms"):  # fmt: skip
+        out[f"capacity_{scope}_{key}"] = best.get(key) if best else None
+    return out
+
+
+def bench_system(system: System, p: Profile, progress: Progress, cpus: CPUs) -> dict[str, Any]:
     targets = system.targets
     parties, listings = system.prepare(p.latency_parties + 3)
-    storm_party, hold_party, fan_party, latency_parties = (
-        parties[0],
-        parties[1],
-        parties[2],
-        parties[3:],
-    )
-    fleets = Fleets(system, p.fleet_processes)
+    storm_party, hold_party, big_party = parties[:3]
+    many_parties = parties[3:]
+    fleets = Fleets(system, p.fleet_processes, cpus.clients)
     result: dict[str, Any] = {"system": system.name}
     try:
         rss_idle = system.rss_bytes()
-        count = p.fleet_processes
-
-        progress.set(f"join storm {p.storm_clients:,} in {p.storm_seconds:g}s")
-        storm = fleets.run({
-            i: ("connect", {"targets": targets[:2], "parties": [storm_party], "count": n,
-                            "seconds": p.storm_seconds})
-            for i, n in enumerate(split(p.storm_clients, count))
-        })  # fmt: skip
-        join_ms = [ms for a in storm.values() for ms in a["join_ms"]]
-        result["storm_ok"] = tally(result, "storm", storm)
-        result["storm_p99_join_ms"] = percentile(join_ms, 0.99)
-        result["storm_seconds"] = max(a["seconds"] for a in storm.values())
+        result.update(_storm(fleets, p, targets, storm_party, listings, progress))
+        connected = result["storm_ok"] + 1  # and the storm's sender
 
         # Fill every server process to an equal share (one may hold at most 20,000 fds);
         # the storm's clients sit on the first two.
         storm_on = split(result["storm_ok"], min(2, len(targets))) + [0] * len(targets)
         progress.set(f"holding {p.hold_connections:,}")
-        connected = result["storm_ok"]  # the storm's clients stay, and count
         for index, (target, share) in enumerate(
             zip(targets, split(p.hold_connections, len(targets)), strict=True)
         ):
@@ -172,52 +347,95 @@ def bench_system(system: System, profile: Profile, progress: Progress) -> dict[s
             hold = fleets.run({
                 i: ("connect", {"targets": [target], "parties": [hold_party], "count": n,
                                 "seconds": 0})
-                for i, n in enumerate(split(rest, count))
+                for i, n in enumerate(split(rest, len(fleets.pipes)))
             })  # fmt: skip
             connected += tally(result, "hold", hold)
-        time.sleep(2.0)  # let allocations settle before reading RSS
+        time.sleep(p.settle_seconds)  # let allocations settle before reading RSS
         held = sum(a["held"] for a in fleets.all("measure", seconds=0.5))
         result["connections_held"] = held
         result["hold_dropped"] = connected - held  # connected and joined, gone by now
         result["rss_per_connection_kib"] = (system.rss_bytes() - rss_idle) / max(1, held) / 1024
         fleets.all("close")
 
-        progress.set(f"fan-out to {p.fanout_receivers:,}")
-        result.update(_fanout(system, fleets, profile, fan_party, listings))
+        result.update(_big_party(system, fleets, p, big_party, listings, progress))
         fleets.all("close")
-
-        if system.name != "raw":
-            progress.set(f"latency {p.latency_rate:g} shares/s")
-            result.update(_latency(system, fleets, profile, latency_parties, listings))
-            fleets.all("close")
+        result.update(_many_parties(system, fleets, p, many_parties, listings, progress))
+        fleets.all("close")
     finally:
         fleets.stop()
     return result
 
 
-def _fanout(
-    system: System, fleets: Fleets, p: Profile, party: str, listings: list[str]
+def _storm(
+    fleets: Fleets,
+    p: Profile,
+    targets: list[tuple[str, int]],
+    party: str,
+    listings: list[str],
+    progress: Progress,
 ) -> dict[str, Any]:
-    """Receivers in one party on one server; fleet 0 holds the senders and probes."""
+    """Clients arrive over two server processes at scheduled times (fleets 1..), while
+    fleet 0's sender shares into the party, so no joiner is served a kept snapshot."""
+    progress.set(f"join storm {p.storm_clients:,} in {p.storm_seconds:g}s")
+    sender = fleets.run({0: ("connect", {"targets": targets[:1], "parties": [party],
+                                         "count": 1, "seconds": 0, "role": "sender"})})  # fmt: skip
+    if sender[0]["ok"] != 1:
+        raise RuntimeError(f"the storm's sender did not join: {sender[0]['failures']}")
+    joiners = list(range(1, len(fleets.pipes))) or [0]
+    commands = {
+        i: ("connect", {"targets": targets[:2], "parties": [party], "count": n,
+                        "seconds": p.storm_seconds})
+        for i, n in zip(joiners, split(p.storm_clients, len(joiners)), strict=True)
+    }  # fmt: skip
+    if 0 not in commands:
+        # Shares for as long as the storm is scheduled, and a little after (it may run late).
+        commands[0] = ("send", {"seconds": p.storm_seconds * 1.2, "rate": p.storm_share_rate,
+                                "window": 0, "listings": listings})  # fmt: skip
+    answers = fleets.run(commands)
+    storm = {i: a for i, a in answers.items() if i in joiners}
+    join_ms = [ms for a in storm.values() for ms in a["join_ms"]]
+    lag_ms = [ms for a in storm.values() for ms in a["lag_ms"]]
+    result: dict[str, Any] = {}
+    result["storm_ok"] = tally(result, "storm", storm)
+    result["storm_p50_join_ms"] = percentile(join_ms, 0.50)
+    result["storm_p99_join_ms"] = percentile(join_ms, 0.99)
+    result["storm_seconds"] = max(a["seconds"] for a in storm.values())
+    result["storm_client_lag_p99_ms"] = percentile(lag_ms, 0.99)
+    result["storm_shares_sent"] = answers[0].get("sent_all", 0) if 0 not in joiners else 0
+    return result
+
+
+def _big_party(
+    system: System, fleets: Fleets, p: Profile, party: str, listings: list[str], progress
+) -> dict[str, Any]:
+    """Receivers (every Nth a probe) and senders in one party on one server process: the
+    capacity sweep, then the closed-loop fan-out (the old `frames_per_s`... figures)."""
+    progress.set(f"one party of {p.fanout_receivers:,}: joining")
     target = system.targets[:1]
-    receivers = split(p.fanout_receivers, p.fleet_processes - 1)
+    receivers = list(range(1, len(fleets.pipes)))
     joined = fleets.run({
-        i + 1: ("connect", {"targets": target, "parties": [party], "count": n, "seconds": 0})
-        for i, n in enumerate(receivers)
+        i: ("connect", {"targets": target, "parties": [party], "count": n, "seconds": 0,
+                        "probe_every": p.probe_every})
+        for i, n in zip(receivers, split(p.fanout_receivers, len(receivers)), strict=True)
     })  # fmt: skip
     senders = fleets.run({0: ("connect", {"targets": target, "parties": [party],
                                           "count": p.senders, "seconds": 0,
                                           "role": "sender"})})  # fmt: skip
-    probes = fleets.run({0: ("connect", {"targets": target, "parties": [party], "count": 4,
-                                         "seconds": 0, "role": "probe"})})  # fmt: skip
+    scenario = Scenario(receiver_fleets=receivers)
+    scenario.add(joined, senders)
     result: dict[str, Any] = {}
     connected = tally(result, "fanout", joined)
-    tally(result, "fanout", senders, probes)
-    commands = {i: ("measure", {"seconds": p.fanout_seconds}) for i in range(1, p.fleet_processes)}
-    commands[0] = ("send", {"seconds": p.fanout_seconds, "rate": 0, "window": p.fanout_window,
-                            "listings": listings})  # fmt: skip
-    answers = fleets.run(commands)
-    measured = [answers[i] for i in range(1, p.fleet_processes)]
+    tally(result, "fanout", senders)
+
+    def run_step(rate: float) -> dict[str, Any]:
+        progress.set(f"one party of {p.fanout_receivers:,}: {rate:g} shares/s")
+        return step(system, fleets, scenario, p, rate, listings)
+
+    result.update(capacity("big", sweep(run_step, p.big_rate, p.sweep_steps, p.sweep_refine)))
+
+    progress.set(f"fan-out to {p.fanout_receivers:,}, closed loop")
+    closed = step(system, fleets, scenario, p, 0, listings, p.fanout_seconds, p.fanout_window)
+    measured = [closed["answers"][i] for i in receivers]
     seconds = statistics.mean(a["seconds"] for a in measured)
     frames = sum(a["frames"] for a in measured)
     events = sum(a["events"] for a in measured)
@@ -230,82 +448,99 @@ def _fanout(
         "events_per_frame": events / frames if frames else None,
         # Frames of one system may be larger than another's (a batch of events vs one).
         "fanout_mib_per_s": sum(a["bytes"] for a in measured) / seconds / 2**20,
-        "fanout_shares_sent": answers[0].get("sent", 0),
+        "fanout_shares_sent": closed["sent"],
+        "fanout_p99_ms": closed["p99_ms"],  # the delay the saturation costs
+        "fanout_cpu_s_per_m_deliveries": closed["cpu_s_per_m_deliveries"],
     }
 
 
-def _latency(
-    system: System, fleets: Fleets, p: Profile, parties: list[str], listings: list[str]
+def _many_parties(
+    system: System, fleets: Fleets, p: Profile, parties: list[str], listings: list[str], progress
 ) -> dict[str, Any]:
-    """Senders on server 1 (fleet 0); receivers on both servers; probes on server 2."""
+    """Senders on server 1 (fleet 0); receivers (every Nth a probe) on servers 1 and 2."""
+    progress.set(f"{len(parties)} parties, {p.latency_connections:,} conns: joining")
     first, second = system.targets[0], system.targets[1 % len(system.targets)]
-    receivers = p.latency_connections - p.senders - p.probes_per_party * len(parties)
-    shares = split(receivers, p.fleet_processes - 1)
+    receivers = list(range(1, len(fleets.pipes)))
+    count = p.latency_connections - p.senders
     joined = fleets.run({
-        i + 1: ("connect", {"targets": [first, second], "parties": parties, "count": n,
-                            "seconds": 0})
-        for i, n in enumerate(shares)
-    })  # fmt: skip
-    probes = split(p.probes_per_party * len(parties), p.fleet_processes - 1)
-    probing = fleets.run({
-        i + 1: ("connect", {"targets": [second], "parties": parties, "count": n, "seconds": 0,
-                            "role": "probe"})
-        for i, n in enumerate(probes)
+        i: ("connect", {"targets": [first, second], "parties": parties, "count": n,
+                        "seconds": 0, "probe_every": p.probe_every})
+        for i, n in zip(receivers, split(count, len(receivers)), strict=True)
     })  # fmt: skip
     per_sender = -(-len(parties) // p.senders)
     senders = fleets.run({0: ("connect", {"targets": [first], "parties": parties,
                                           "count": p.senders, "seconds": 0, "role": "sender",
                                           "parties_per_client": per_sender})})  # fmt: skip
+    scenario = Scenario(receiver_fleets=receivers)
+    scenario.add(joined, senders)
     result: dict[str, Any] = {}
-    connected = tally(result, "latency", joined, probing, senders)
-    timing = {"seconds": p.latency_seconds, "warmup": p.latency_warmup_seconds}
-    commands = {i: ("measure", timing) for i in range(1, p.fleet_processes)}
-    commands[0] = ("send", {**timing, "rate": p.latency_rate, "window": 0,
-                            "listings": listings})  # fmt: skip
-    answers = fleets.run(commands)
-    measured = [answers[i] for i in range(1, p.fleet_processes)]
-    latencies = [ms for a in measured for ms in a["latencies_ms"]]
-    sent_at = {(party, offset): t for party, offset, t in answers[0]["sends"]}
-    for a in measured:
-        for party, offset, t in a["arrivals"]:
-            if (party, offset) in sent_at:
-                latencies.append((t - sent_at[(party, offset)]) * 1000.0)
-    seconds = statistics.mean(a["seconds"] for a in measured)
-    held = sum(a.get("held", 0) for a in answers.values())  # fleet 0: its senders
+    connected = tally(result, "latency", joined, senders)
+
+    def run_step(rate: float) -> dict[str, Any]:
+        progress.set(f"{len(parties)} parties: {rate:g} shares/s")
+        return step(system, fleets, scenario, p, rate, listings)
+
+    steps = sweep(run_step, p.many_rate, p.sweep_steps, p.sweep_refine)
+    result.update(capacity("many", steps))
+
+    # The old latency run: one fixed rate, whatever the capacity (last: it may overload).
+    progress.set(f"latency {p.latency_rate:g} shares/s")
+    fixed = step(system, fleets, scenario, p, p.latency_rate, listings, p.latency_seconds)
+    held = sum(a.get("held", 0) for a in fixed["answers"].values())  # fleet 0: its senders
     return result | {
         "latency_connections": held,
         "latency_dropped": connected - held,  # connected and joined, gone by now
-        "latency_shares_per_s": answers[0].get("sent", 0) / p.latency_seconds,
-        "latency_events_per_s": sum(a["events"] for a in measured) / seconds,
-        "latency_samples": len(latencies),
-        "latency_p50_ms": percentile(latencies, 0.50),
-        "latency_p99_ms": percentile(latencies, 0.99),
+        "latency_shares_per_s": fixed["sent"] / p.latency_seconds,
+        "latency_events_per_s": fixed["events_per_s"],
+        "latency_samples": fixed["delivered"],
+        "latency_delivered_ratio": fixed["delivered_ratio"],
+        "latency_p50_ms": fixed["p50_ms"],
+        "latency_p99_ms": fixed["p99_ms"],
+        "latency_p999_ms": fixed["p999_ms"],
     }
 
 
+def rotations(systems: list[str], runs: int) -> list[list[str]]:
+    """The order of systems in each run: run r starts with the r-th system."""
+    return [systems[r % len(systems) :] + systems[: r % len(systems)] for r in range(runs)]
+
+
 def run_all(
-    systems: list[str], profile: Profile, redis_url: str, logdir: Path, flush
-) -> list[dict[str, Any]]:
+    systems: list[str],
+    profile: Profile,
+    redis_url: str,
+    redis_pid: int | None,
+    logdir: Path,
+    flush,
+    cpus: CPUs,
+) -> list[list[dict[str, Any]]]:
+    """`profile.runs` runs of every system; run r starts with the r-th system (rotated)."""
     progress = Progress()
     ticker = threading.Thread(target=progress.run, daemon=True)
     ticker.start()
-    results = []
+    runs = []
     try:
-        for name in systems:
-            flush()
-            system = System(name, redis_url, logdir)
-            system.start(profile.gateways)
-            progress.system = system
-            try:
-                results.append(bench_system(system, profile, progress))
-            except Exception as error:
-                results.append({"system": name, "error": f"{type(error).__name__}: {error}"})
-            finally:
-                progress.system = None
-                system.stop()
-            if sys.stdout.isatty():
-                sys.stdout.write("\r" + " " * 118 + "\r")
-            print(f"  {name}: done", flush=True)
+        for run, order in enumerate(rotations(systems, profile.runs)):
+            print(f"run {run + 1} of {profile.runs}: {', '.join(order)}", flush=True)
+            results = []
+            for name in order:
+                flush()
+                system = System(name, redis_url, logdir, redis_pid)
+                progress.system = system
+                began = time.monotonic()
+                try:
+                    system.start(profile.gateways, cpus.servers)
+                    results.append(bench_system(system, profile, progress, cpus))
+                    results[-1]["bench_seconds"] = time.monotonic() - began
+                except Exception as error:
+                    results.append({"system": name, "error": f"{type(error).__name__}: {error}"})
+                finally:
+                    progress.system = None
+                    system.stop()
+                if sys.stdout.isatty():
+                    sys.stdout.write("\r" + " " * 126 + "\r")
+                print(f"  {name}: done in {time.monotonic() - began:.1f} s", flush=True)
+            runs.append(results)
     finally:
         progress.stop.set()
-    return results
+    return runs

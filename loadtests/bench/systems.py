@@ -1,9 +1,14 @@
 """The systems under test: how to start N server processes of each, and stop them.
 
-engine    `party-engine serve` gateways on one Redis
-raw       loadtests/peers/raw_server.py (no Redis: the machine's limit, one process each)
-socketio  loadtests/peers/socketio_peer.py, python-socketio + AsyncRedisManager
-node      loadtests/peers/node/server.js, Socket.IO + @socket.io/redis-adapter
+engine       `party-engine serve` gateways on one Redis (coalescing tick: PARTY_FANOUT_TICK_MS)
+raw          loadtests/peers/raw_server.py: rooms and transport.write, one frame per share;
+             the processes pass shares to each other over plain TCP links (no Redis)
+raw-batched  the same with the engine's tick: one frame of N events per room per tick
+socketio     loadtests/peers/socketio_peer.py, python-socketio + AsyncRedisManager
+node         loadtests/peers/node/server.js, Socket.IO + @socket.io/redis-adapter
+
+Each system's server processes (and the Redis they share, for those that use it) can be
+pinned to some CPUs and the clients to the others: `pin`, `cpu_seconds`.
 """
 
 import os
@@ -20,6 +25,7 @@ import httpx
 import jwt
 import psutil
 
+from party_engine.config import Settings
 from tests.servers import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,13 +33,50 @@ PEERS = ROOT / "loadtests" / "peers"
 NODE_DIR = PEERS / "node"
 HOST = "127.0.0.1"
 BENCH_SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
-DIALECT = {"engine": "engine", "raw": "raw", "socketio": "socketio", "node": "socketio"}
+DIALECT = {
+    "engine": "engine",
+    "raw": "raw",
+    "raw-batched": "raw",
+    "socketio": "socketio",
+    "node": "socketio",
+}
 LABEL = {
     "engine": "party engine",
-    "raw": "raw transport.write",
+    "raw": "raw transport.write, a frame per share",
+    "raw-batched": "raw transport.write, a frame per tick",
     "socketio": "python-socketio",
     "node": "Node Socket.IO",
 }
+# The engine's coalescing tick, which the batched raw server uses too.
+TICK_MS = Settings.model_fields["fanout_tick_ms"].default
+
+
+def pin(pid: int, cpus: set[int] | None) -> None:
+    """Keep every thread of a process and of its children on `cpus` (None: leave as is).
+    Threads started later inherit it from the thread that starts them."""
+    if not cpus:
+        return
+    try:
+        processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        for process in processes:
+            for thread in process.threads():
+                os.sched_setaffinity(thread.id, cpus)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        pass
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and their children so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            for process in [root, *root.children(recursive=True)]:
+                times = process.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def node_ready() -> str | None:
@@ -50,9 +93,11 @@ def node_ready() -> str | None:
 
 
 class System:
-    def __init__(self, name: str, redis_url: str, logdir: Path) -> None:
+    def __init__(self, name: str, redis_url: str, logdir: Path, redis_pid: int | None) -> None:
         self.name = name
         self.redis_url = redis_url
+        # The Redis it works through is part of the system (the raw servers use none).
+        self.redis_pid = None if name.startswith("raw") else redis_pid
         self.logdir = logdir
         self.processes: list[subprocess.Popen[bytes]] = []
         self.targets: list[tuple[str, int]] = []
@@ -61,11 +106,13 @@ class System:
     def dialect(self) -> str:
         return DIALECT[self.name]
 
-    def start(self, count: int, timeout: float = 30.0) -> list[tuple[str, int]]:
+    def start(
+        self, count: int, cpus: set[int] | None = None, timeout: float = 30.0
+    ) -> list[tuple[str, int]]:
         ports = free_ports(count)
         for index, port in enumerate(ports):
             log = open(self.logdir / f"{self.name}-{index}.log", "wb")
-            command, env = self._command(port)
+            command, env = self._command(port, [p for p in ports if p != port])
             self.processes.append(
                 subprocess.Popen(
                     command,
@@ -79,15 +126,28 @@ class System:
         self.targets = [(HOST, port) for port in ports]
         deadline = time.monotonic() + timeout
         for process, target in zip(self.processes, self.targets, strict=True):
-            while not _accepts(target):
+            while not self._ready(target):
                 if process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError(f"{self.name} did not start; see {self.logdir}")
                 time.sleep(0.1)
+            pin(process.pid, cpus)
         return self.targets
+
+    def _ready(self, target: tuple[str, int]) -> bool:
+        if not self.name.startswith("raw"):
+            return _accepts(target)
+        try:  # its links to the other raw servers are up
+            return httpx.get(f"http://{target[0]}:{target[1]}/ready", timeout=1).is_success
+        except httpx.HTTPError:
+            return False
 
     def pids(self) -> list[int]:
         return [process.pid for process in self.processes]
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds so far of its server processes (their children too) and its Redis."""
+        return cpu_seconds(self.pids() + ([self.redis_pid] if self.redis_pid else []))
 
     def rss_bytes(self) -> int:
         total = 0
@@ -133,7 +193,7 @@ class System:
                 listings.append(http.post("/listings", json=body).raise_for_status().json()["id"])
         return parties, listings
 
-    def _command(self, port: int) -> tuple[list[str], dict[str, str]]:
+    def _command(self, port: int, peers: list[int]) -> tuple[list[str], dict[str, str]]:
         if self.name == "engine":
             env = {
                 "PARTY_HOST": HOST,
@@ -151,8 +211,11 @@ class System:
                 "PARTY_EVENT_BUFFER": "10000000",
             }
             return [str(Path(sys.executable).parent / "party-engine"), "serve"], env
-        if self.name == "raw":
-            return [sys.executable, str(PEERS / "raw_server.py"), "--port", str(port)], {}
+        if self.name.startswith("raw"):
+            batch_ms = TICK_MS if self.name == "raw-batched" else 0
+            command = [sys.executable, str(PEERS / "raw_server.py"), "--port", str(port)]
+            command += ["--batch-ms", str(batch_ms), "--peers", ",".join(map(str, peers))]
+            return command, {}
         if self.name == "socketio":
             command = [sys.executable, str(PEERS / "socketio_peer.py"), "--port", str(port)]
             return [*command, "--redis", self.redis_url], {}

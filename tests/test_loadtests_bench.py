@@ -1,0 +1,76 @@
+"""The bench's bookkeeping (loadtests/bench): how runs are ordered and summarised, how lost
+deliveries count in the percentiles, and how the capacity sweep picks its rates. Pure
+functions on made-up figures; the bench itself runs in tests/test_loadtests_smoke.py."""
+
+from loadtests.bench.report import aggregate, table
+from loadtests.bench.run import capacity, percentile_with_losses, rotations, sweep
+
+
+def test_each_run_starts_with_the_next_system() -> None:
+    assert rotations(["a", "b", "c"], 4) == [
+        ["a", "b", "c"],
+        ["b", "c", "a"],
+        ["c", "a", "b"],
+        ["a", "b", "c"],
+    ]
+
+
+def test_a_lost_delivery_counts_as_infinitely_late() -> None:
+    latencies = [float(ms) for ms in range(1, 100)]  # 99 delivered, 1 to 99 ms
+    assert percentile_with_losses(latencies, 0, 0.99) == 99.0
+    assert percentile_with_losses(latencies, 1, 0.50) == 51.0
+    assert percentile_with_losses(latencies, 1, 0.99) is None  # among the lost: no figure
+    assert percentile_with_losses([], 0, 0.5) is None
+
+
+def test_the_summary_is_the_median_with_its_range_and_keeps_every_failure() -> None:
+    runs = [
+        [{"system": "engine", "capacity_many_shares_per_s": v, "storm_failures": {"T": 1}}]
+        for v in (100.0, 400.0, 200.0)
+    ]
+    runs[1].append({"system": "node", "error": "RuntimeError: boom"})
+    [engine, node] = aggregate(runs, ["engine", "node"])
+    assert engine["capacity_many_shares_per_s"] == 200.0
+    assert engine["ranges"]["capacity_many_shares_per_s"] == [100.0, 400.0]
+    assert engine["storm_failures"] == {"T": 3}
+    assert node == {"system": "node", "error": "RuntimeError: boom"}
+    profile = {"fanout_receivers": 10, "objective_ms": 50, "latency_parties": 2,
+               "latency_connections": 20}  # fmt: skip
+    assert "| 200 (100 to 400) " in table([engine], profile)
+
+
+def _fake_step(limit: float, client_limited_at: frozenset[float] = frozenset()):
+    tried: list[float] = []
+
+    def step(rate: float) -> dict:
+        tried.append(rate)
+        flaky = rate in client_limited_at and tried.count(rate) == 1
+        passed = rate <= limit and not flaky
+        return {"rate": rate, "passed": passed, "client_limited": flaky, "p99_ms": 1.0}
+
+    return step, tried
+
+
+def test_the_sweep_doubles_until_a_failure_then_bisects() -> None:
+    step, tried = _fake_step(limit=300)
+    steps = sweep(step, 50, steps=10, refine=2)
+    assert tried[:4] == [50, 100, 200, 400]
+    assert round(tried[4]) == 283  # sqrt(200 * 400): passes
+    assert round(tried[5]) == 336  # sqrt(283 * 400): fails
+    assert capacity("many", steps)["capacity_many_shares_per_s"] == tried[4]
+    assert capacity("many", steps)["capacity_many_limited_by"] == "servers"
+
+
+def test_the_sweep_goes_down_when_the_first_rate_fails() -> None:
+    step, tried = _fake_step(limit=20)
+    steps = sweep(step, 50, steps=10, refine=0)
+    assert tried == [50, 25, 12.5]
+    assert capacity("big", steps)["capacity_big_shares_per_s"] == 12.5
+
+
+def test_a_step_failed_by_the_clients_is_tried_again() -> None:
+    step, tried = _fake_step(limit=1000, client_limited_at=frozenset({100}))
+    steps = sweep(step, 50, steps=3, refine=0)
+    assert tried == [50, 100, 100, 200]
+    assert [s.get("retried", False) for s in steps] == [False, True, False, False]
+    assert capacity("big", steps)["capacity_big_limited_by"] == "not reached"
