@@ -3,7 +3,7 @@ deliveries count in the percentiles, and how the capacity sweep picks its rates.
 functions on made-up figures; the bench itself runs in tests/test_loadtests_smoke.py."""
 
 from loadtests.bench.report import aggregate, table
-from loadtests.bench.run import capacity, percentile_with_losses, rotations, sweep
+from loadtests.bench.run import capacity, level, percentile_with_losses, rotations, sweep
 
 
 def test_each_run_starts_with_the_next_system() -> None:
@@ -13,6 +13,14 @@ def test_each_run_starts_with_the_next_system() -> None:
         ["c", "a", "b"],
         ["a", "b", "c"],
     ]
+
+
+def test_connections_fill_the_emptiest_fleet_process_first() -> None:
+    held = [1, 6667, 6667, 6666]  # the storm's sender, and its clients
+    added = level(held, 12_500)
+    assert sum(added) == 12_500
+    assert [a + b for a, b in zip(held, added, strict=True)] == [8126, 8125, 8125, 8125]
+    assert level([0, 0], 3) == [2, 1]
 
 
 def test_a_lost_delivery_counts_as_infinitely_late() -> None:

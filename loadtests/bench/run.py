@@ -162,6 +162,16 @@ def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
+def level(held: list[int], extra: int) -> list[int]:
+    """How many of `extra` connections each fleet process takes so that the fullest ends
+    as empty as it can be (the emptiest fill first)."""
+    add = [0] * len(held)
+    for _ in range(extra):
+        index = min(range(len(held)), key=lambda i: held[i] + add[i])
+        add[index] += 1
+    return add
+
+
 def tally(result: dict[str, Any], phase: str, *runs: dict[int, dict[str, Any]]) -> int:
     """Add the failures of a phase's connect runs to `result`, as `<phase>_failed` and
     `<phase>_failures` (by kind); how many of these runs' clients connected and joined."""
@@ -336,18 +346,20 @@ def bench_system(system: System, p: Profile, progress: Progress, cpus: CPUs) -> 
         result.update(_storm(fleets, p, targets, storm_party, listings, progress))
         connected = result["storm_ok"] + 1  # and the storm's sender
 
-        # Fill every server process to an equal share (one may hold at most 20,000 fds);
-        # the storm's clients sit on the first two.
+        # Fill every server process to an equal share, and every fleet process too (one
+        # may hold at most 20,000 fds); the storm's clients sit on the first two servers.
         storm_on = split(result["storm_ok"], min(2, len(targets))) + [0] * len(targets)
+        per_fleet = [result.pop("storm_ok_by_fleet").get(i, 0) for i in range(p.fleet_processes)]
         progress.set(f"holding {p.hold_connections:,}")
         for index, (target, share) in enumerate(
             zip(targets, split(p.hold_connections, len(targets)), strict=True)
         ):
-            rest = max(0, share - storm_on[index])
+            counts = level(per_fleet, max(0, share - storm_on[index]))
+            per_fleet = [a + b for a, b in zip(per_fleet, counts, strict=True)]
             hold = fleets.run({
                 i: ("connect", {"targets": [target], "parties": [hold_party], "count": n,
                                 "seconds": 0})
-                for i, n in enumerate(split(rest, len(fleets.pipes)))
+                for i, n in enumerate(counts)
             })  # fmt: skip
             connected += tally(result, "hold", hold)
         time.sleep(p.settle_seconds)  # let allocations settle before reading RSS
@@ -401,6 +413,8 @@ def _storm(
     result["storm_p99_join_ms"] = percentile(join_ms, 0.99)
     result["storm_seconds"] = max(a["seconds"] for a in storm.values())
     result["storm_client_lag_p99_ms"] = percentile(lag_ms, 0.99)
+    result["storm_ok_by_fleet"] = {i: a["ok"] for i, a in storm.items()}
+    result["storm_ok_by_fleet"][0] = result["storm_ok_by_fleet"].get(0, 0) + 1  # the sender
     result["storm_shares_sent"] = answers[0].get("sent_all", 0) if 0 not in joiners else 0
     return result
 

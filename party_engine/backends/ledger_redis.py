@@ -95,6 +95,14 @@ class RedisLedger(RedisBackend):
     async def mark_done(self, queue: str, event_ids: list[str]) -> None:
         await self.commit_tally(queue, event_ids, Tally())
 
+    async def done_marks(self, queue: str, event_ids: list[str]) -> list[bool]:
+        """Whether `queue`'s workers have done each of these events (loadtests/bench_workers.py
+        stops its clock when every queue has done every event)."""
+        if not event_ids:
+            return []
+        marks = await self.client.mget([self._work_key(queue, e) for e in event_ids])
+        return [mark in ("done", b"done") for mark in marks]
+
     async def commit_tally(self, queue: str, event_ids: list[str], tally: Tally) -> None:
         if not event_ids:
             return
