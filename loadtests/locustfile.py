@@ -2,9 +2,12 @@
 
 A host schedules a party and, at T0, starts it over HTTP. Shoppers browse over HTTP, join the
 live party over WebSocket, share their own listings that match the theme and like what others
-share. Shoppers double within the ramp and their shares and likes rise to four times the
-baseline; a steady phase follows; the host ends the party. Join, share-ack, like-ack and
-share-to-delivery times are locust request events (type WS), next to the HTTP calls.
+share. At T0 the shoppers double (a step: locust's spawn rate is derived from it and printed)
+and each one's shares and likes step to four times the baseline rate, sent open loop (a
+Poisson schedule per shopper; acks are reported as they come, never waited for); the host
+ends the party after the peak. Join, share-ack, like-ack and share-to-delivery times are
+locust request events (type WS), next to the HTTP calls. At the end, each phase's achieved
+shoppers and shares+likes per second are printed next to the intended ones.
 
     locust -f loadtests/locustfile.py --headless --host http://127.0.0.1:8000
     (see `make loadtest` and the README for the options and distributed runs)
@@ -20,15 +23,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import gevent
 import jwt
 from locust import HttpUser, LoadTestShape, between, events, task
 from locust.env import Environment
+from locust.runners import WorkerRunner
 from spike.party_socket import PartySocket
-from spike.timeline import Timeline
+from spike.phases import METER
+from spike.timeline import BASELINE_LIKE_EVERY, BASELINE_SHARE_EVERY, Timeline
 
 DEV_SECRET = "dev-only-secret-change-me-in-production"
-BASELINE_SHARE_EVERY = 12.0  # seconds between a shopper's shares at the baseline
-BASELINE_LIKE_EVERY = 6.0
 
 
 @events.init_command_line_parser.add_listener
@@ -47,16 +51,10 @@ def _options(parser: Any) -> None:
         help="seconds of browsing before the host starts the party (T0)",
     )
     parser.add_argument(
-        "--party-ramp",
+        "--party-peak",
         type=float,
-        default=float(env("PARTY_LT_RAMP", "30")),
-        help="seconds over which users double and activity reaches 4x",
-    )
-    parser.add_argument(
-        "--party-steady",
-        type=float,
-        default=float(env("PARTY_LT_STEADY", "50")),
-        help="seconds of steady peak",
+        default=float(env("PARTY_LT_PEAK", "60")),
+        help="seconds of the party from T0: twice the shoppers, 4x the shares and likes",
     )
     parser.add_argument(
         "--party-end",
@@ -65,10 +63,11 @@ def _options(parser: Any) -> None:
         help="seconds after the host ends the party",
     )
     parser.add_argument(
-        "--party-spawn-rate",
+        "--party-spawn-seconds",
         type=float,
-        default=float(env("PARTY_LT_SPAWN_RATE", "10")),
-        help="users started per second when the shape grows",
+        default=float(env("PARTY_LT_SPAWN_SECONDS", "1")),
+        help="the step: the new shoppers all start within this after T0 (the spawn rate "
+        "follows: baseline users / these seconds)",
     )
     parser.add_argument(
         "--party-brand",
@@ -90,10 +89,9 @@ def _timeline(environment: Environment) -> Timeline:
     return Timeline(
         baseline_users=options.party_users,
         baseline_seconds=options.party_baseline,
-        ramp_seconds=options.party_ramp,
-        steady_seconds=options.party_steady,
+        peak_seconds=options.party_peak,
         end_seconds=options.party_end,
-        spawn_rate=options.party_spawn_rate,
+        spawn_seconds=options.party_spawn_seconds,
     )
 
 
@@ -101,9 +99,44 @@ _started_at = time.monotonic()
 
 
 @events.test_start.add_listener
-def _on_test_start(**_: Any) -> None:
+def _on_test_start(environment: Environment, **_: Any) -> None:
     global _started_at
     _started_at = time.monotonic()
+    if not isinstance(environment.runner, WorkerRunner):  # where the shape runs
+        timeline = _timeline(environment)
+        print(
+            f"party spike: {timeline.baseline_users} shoppers, then {timeline.peak_users} from "
+            f"T0 = {timeline.start_at:g} s; spawn rate {timeline.spawn_rate:g} users/s (the "
+            f"step of {timeline.peak_users - timeline.baseline_users} within "
+            f"{timeline.spawn_seconds:g} s)",
+            flush=True,
+        )
+        gevent.spawn(_sample_users, environment, timeline)
+
+
+def _sample_users(environment: Environment, timeline: Timeline) -> None:
+    """Shoppers running, once a second, into their phase (the host not counted)."""
+    while (elapsed := _elapsed()) < timeline.total_seconds:
+        runner = environment.runner
+        if runner is not None:
+            METER.users(timeline.phase_at(elapsed), max(0, runner.user_count - 1))
+        gevent.sleep(1.0)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    if not isinstance(environment.runner, WorkerRunner):
+        print("party spike, achieved (intended):\n" + METER.table(_timeline(environment)))
+
+
+@events.report_to_master.add_listener
+def _report_to_master(client_id: str, data: dict[str, Any]) -> None:
+    data["party_phases"] = METER.take_unreported()
+
+
+@events.worker_report.add_listener
+def _worker_report(client_id: str, data: dict[str, Any]) -> None:
+    METER.add_reported(data.get("party_phases", {}))
 
 
 def _elapsed() -> float:
@@ -124,7 +157,7 @@ def _brand(environment: Environment) -> str:
 
 
 class PartyShape(LoadTestShape):
-    """Baseline, T0, the rush (users x2, activity x4), steady, the end."""
+    """Baseline, the step at T0 (users x2, activity x4), the peak, the end."""
 
     def tick(self) -> tuple[int, float] | None:
         timeline = _timeline(self.runner.environment)
@@ -186,10 +219,11 @@ class Shopper(HttpUser):
         self.listings = [self._list_item(n) for n in range(2)]
         self.listings = [listing for listing in self.listings if listing]
         self.party_id: str | None = None
-        self.next_share = self.next_like = 0.0
         self.socket = PartySocket(_ws_url(self.host), token, self.user_id, events.request.fire)
+        self.interactions = gevent.spawn(self._interact)
 
     def on_stop(self) -> None:
+        self.interactions.kill(block=False)
         self.socket.close()
 
     def _list_item(self, n: int) -> str | None:
@@ -213,21 +247,40 @@ class Shopper(HttpUser):
 
     @task(10)
     def party(self) -> None:
+        """Find the live party and join it (the shares and likes are `_interact`'s)."""
         if _elapsed() >= self.timeline.end_at:  # the party is over
             self.socket.close()
             return
         if self.party_id is None or not self.socket.connected:
-            if not self._find_and_join():
+            self._find_and_join()
+
+    def _interact(self) -> None:
+        """Shares and likes on a Poisson schedule at the timeline's rate, open loop: each is
+        due at its scheduled time whatever the server answered (acks come back on their
+        own); none while this shopper is not in the live party."""
+        due = time.monotonic()
+        while (elapsed := _elapsed()) < self.timeline.end_at:
+            if elapsed < self.timeline.start_at:  # no party yet: wait for T0
+                gevent.sleep(self.timeline.start_at - elapsed)
+                due = time.monotonic()
+                continue
+            activity = self.timeline.activity_at(elapsed)
+            share_rate, like_rate = activity / BASELINE_SHARE_EVERY, activity / BASELINE_LIKE_EVERY
+            due += random.expovariate(share_rate + like_rate)
+            gevent.sleep(max(0.0, due - time.monotonic()))
+            phase = self.timeline.phase_at(_elapsed())
+            if phase != "peak":  # the party ended meanwhile
                 return
-        assert self.party_id is not None
-        activity = self.timeline.activity_at(_elapsed())
-        now = time.monotonic()
-        if self.listings and now >= self.next_share:
-            self.socket.share(self.party_id, random.choice(self.listings))
-            self.next_share = now + random.expovariate(activity / BASELINE_SHARE_EVERY)
-        if self.socket.shares_seen and now >= self.next_like:
-            self.socket.like(self.party_id, random.choice(self.socket.shares_seen))
-            self.next_like = now + random.expovariate(activity / BASELINE_LIKE_EVERY)
+            if self.party_id is None or not self.socket.connected or not self.listings:
+                METER.sent(phase, "not in the party")
+            elif random.random() * (share_rate + like_rate) < share_rate:
+                self.socket.share(self.party_id, random.choice(self.listings))
+                METER.sent(phase, "share")
+            elif self.socket.shares_seen:
+                self.socket.like(self.party_id, random.choice(self.socket.shares_seen))
+                METER.sent(phase, "like")
+            else:
+                METER.sent(phase, "like skipped")
 
     def _find_and_join(self) -> bool:
         params = {"state": "live", "theme_kind": "brand", "theme_value": self.brand, "limit": 1}

@@ -54,8 +54,8 @@ def test_the_locust_spike_plays_a_party_and_reports_websocket_timings(
     command = [
         BIN / "locust", "-f", "locustfile.py", "--headless", "--host", engine_url,
         "--csv", tmp_path / "spike", "--html", tmp_path / "spike.html", "--only-summary",
-        "--party-users", "3", "--party-baseline", "2", "--party-ramp", "2",
-        "--party-steady", "4", "--party-end", "1", "--party-spawn-rate", "20",
+        "--party-users", "3", "--party-baseline", "2", "--party-peak", "6",
+        "--party-end", "1", "--party-spawn-seconds", "0.5",
     ]  # fmt: skip
     result = subprocess.run(
         command, cwd=ROOT / "loadtests", capture_output=True, text=True, timeout=90, check=False
@@ -71,6 +71,11 @@ def test_the_locust_spike_plays_a_party_and_reports_websocket_timings(
         assert count.get(("WS", name), 0) > 0, f"no WS {name} in {sorted(count)}"
         assert failures[("WS", name)] == 0, result.stderr[-2000:]
     assert float(rows[("WS", "share → delivery")]["Average Response Time"]) > 0
+    # the step's spawn rate is stated, and each phase's achieved rates beside the intended
+    assert "spawn rate 6 users/s (the step of 3 within 0.5 s)" in result.stdout
+    table = result.stdout[result.stdout.index("party spike, achieved (intended):") :]
+    peak = next(line for line in table.splitlines() if line.startswith("peak "))
+    assert "(6 = 2x)" in peak and "(1.00 = 4x 0.25)" in peak, table
 
 
 @pytest.mark.timeout(300)

@@ -2,7 +2,8 @@
 
 Everything measurable is reported as a locust request event (request_type "WS"), so join,
 share and like times and the share-to-delivery latency land in locust's CSV and HTML report
-next to the HTTP calls.
+next to the HTTP calls. Shares and likes do not wait for their acks (open loop): each ack (or
+error, or the timeout) is reported when it comes, by the receive greenlet.
 """
 
 import itertools
@@ -35,7 +36,7 @@ class PartySocket:
         self._report = report
         self._timeout = timeout
         self._ids = itertools.count(1)
-        self._waiting: dict[int, AsyncResult] = {}
+        self._pending: dict[int, tuple[str, float]] = {}  # frame id -> (name, sent at)
         self._joined: dict[str, AsyncResult] = {}
         self._ws: websocket.WebSocket | None = None
         self._receiver: gevent.Greenlet | None = None
@@ -78,28 +79,34 @@ class PartySocket:
         if self._receiver is not None:
             self._receiver.kill(block=False)
             self._receiver = None
-        for waiting in self._waiting.values():
-            waiting.set_exception(ConnectionError("closed"))
-        self._waiting.clear()
+        pending, self._pending = self._pending, {}
+        for name, started in pending.values():
+            self._fire(name, started, ConnectionError("closed before the ack"))
 
     # ----------------------------------------------------------------------------------
 
     def _request(self, name: str, frame: dict[str, Any]) -> None:
+        """Send and go on; the ack is reported when it comes (`_on_frame`)."""
         if not self.connected:
             self._fire(name, time.perf_counter(), ConnectionError("not connected"))
             return
+        self._expire()
         frame_id = next(self._ids)
-        answer = self._waiting[frame_id] = AsyncResult()
         started = time.perf_counter()
+        self._pending[frame_id] = (name, started)
         try:
             self._send({**frame, "id": frame_id})
-            answer.get(timeout=self._timeout)
         except Exception as error:
+            self._pending.pop(frame_id, None)
             self._fire(name, started, error)
-        else:
-            self._fire(name, started)
-        finally:
-            self._waiting.pop(frame_id, None)
+
+    def _expire(self) -> None:
+        """Report the requests that waited longer than the timeout for their ack."""
+        too_old = time.perf_counter() - self._timeout
+        for frame_id, (name, started) in list(self._pending.items()):
+            if started < too_old:
+                del self._pending[frame_id]
+                self._fire(name, started, TimeoutError(f"no ack in {self._timeout:g} s"))
 
     def _send(self, frame: dict[str, Any]) -> None:
         assert self._ws is not None
@@ -128,11 +135,11 @@ class PartySocket:
             if waiting is not None:
                 waiting.set(frame)
         elif kind in ("ack", "error"):
-            waiting = self._waiting.get(frame.get("id"))  # type: ignore[arg-type]
-            if waiting is not None and kind == "ack":
-                waiting.set(frame)
-            elif waiting is not None:
-                waiting.set_exception(FrameRefused(f"{frame['code']}: {frame['message']}"))
+            pending = self._pending.pop(frame.get("id"), None)  # type: ignore[arg-type]
+            if pending is not None and kind == "ack":
+                self._fire(*pending)
+            elif pending is not None:
+                self._fire(*pending, FrameRefused(f"{frame['code']}: {frame['message']}"))
             elif kind == "error":  # not an answer to a frame of ours: still worth a line
                 self._fire("unsolicited error", time.perf_counter(), FrameRefused(frame["code"]))
 
