@@ -1,9 +1,10 @@
 """What each system's frames mean to a bench client: join, share, count, time.
 
 Every dialect counts the fan-out the same way: `frames` are WebSocket frames that carry
-party events, `events` the party events inside them (the engine batches several per frame;
-Socket.IO and the raw server send one per frame). Probes, a few receivers per party, also
-note arrival times for the share-to-delivery latency and pace the closed-loop sender.
+party events, `events` the party events inside them (the engine and the batched raw server
+put several in a frame; Socket.IO and the unbatched raw server one). Senders stamp each share
+with its scheduled send time; probes, every Nth receiver, note what arrives and when, and the
+coordinator pairs the two (run.py), so a share that never arrives is counted, not skipped.
 """
 
 import asyncio

@@ -66,15 +66,16 @@ class Fleet:
         seconds: float,
         role: str = "receiver",
         parties_per_client: int = 1,
-        probe_every: int = 0,
+        offset: int = 0,
         patience: float = 30.0,
     ) -> dict[str, Any]:
-        """Open `count` connections, round-robin over targets and parties; each joins its
-        parties. `seconds` > 0: client i arrives at its scheduled time (i/count of the way),
-        open loop, and its join time runs from that scheduled arrival, so a client that
-        waits (for a server, or for its own process) has that wait counted. `seconds` 0: as
-        fast as they go, at most 512 handshakes in flight (untimed bulk connects).
-        `probe_every` N: every Nth receiver is a probe, spread through the join order."""
+        """Open `count` connections, round-robin over targets and parties (from client
+        `offset` on, so several calls continue one round-robin; a client of several parties
+        takes the next `parties_per_client`); each joins its parties. `seconds` > 0: client
+        i arrives at its scheduled time (i/count of the way), open loop, and its join time
+        runs from that scheduled arrival, so a client that waits (for a server, or for its
+        own process) has that wait counted. `seconds` 0: as
+        fast as they go, at most 512 handshakes in flight (untimed bulk connects)."""
         base = len(self.clients)
         # Paths (with their signed tokens) are made before the clock starts: signing is the
         # client's work, and only the engine's clients would pay it inside the storm.
@@ -92,11 +93,10 @@ class Fleet:
             if seconds > 0:
                 await asyncio.sleep(max(0.0, scheduled - time.monotonic()))
                 lag_ms.append((time.monotonic() - scheduled) * 1000.0)
-            target = targets[index % len(targets)]
-            mine = [parties[(index + k) % len(parties)] for k in range(parties_per_client)]
-            mine_role = role
-            if role == "receiver" and probe_every and index % probe_every == probe_every // 2:
-                mine_role = "probe"
+            slot = offset + index
+            target = targets[slot % len(targets)]
+            first = slot * parties_per_client
+            mine = [parties[(first + k) % len(parties)] for k in range(parties_per_client)]
             async with limit:
                 begin = scheduled if seconds > 0 else time.monotonic()
                 conn = None
@@ -106,7 +106,7 @@ class Fleet:
                         paths[index],
                         self.dialect.on_text, self.source_ip, patience,
                     )  # fmt: skip
-                    conn.state = ClientState(probe=mine_role == "probe")
+                    conn.state = ClientState(probe=role == "probe")
                     await self.dialect.join(conn, mine, patience)
                 except (OSError, TimeoutError, ConnectionError) as error:
                     if conn is not None:
@@ -117,10 +117,10 @@ class Fleet:
                     failures[kind] = failures.get(kind, 0) + 1
                     return
                 join_ms.append((time.monotonic() - begin) * 1000.0)
-                self.clients.append(Client(conn, mine, mine_role))
+                self.clients.append(Client(conn, mine, role))
                 for party in mine:
                     joined_by_party[party] = joined_by_party.get(party, 0) + 1
-                    if mine_role == "probe":
+                    if role == "probe":
                         probes_by_party[party] = probes_by_party.get(party, 0) + 1
 
         await asyncio.gather(*(one(i) for i in range(count)))

@@ -32,7 +32,8 @@ class Profile:
     latency_warmup_seconds: float = 1.0  # kept as the warm-up of every open-loop step
     # every sweep step: warm-up, a measured window, then until drained (at most drain s)
     step_seconds: float = 5.0
-    step_drain_seconds: float = 5.0
+    step_min_shares: int = 30  # a slow step measures longer, so its p99 is not one share's
+    step_drain_seconds: float = 10.0
     sweep_steps: int = 10  # at most this many rates, each double the last
     sweep_refine: int = 2  # then bisected (geometric mean) between last pass and first fail
     objective_ms: float = 50.0  # a step passes with p99 <= this and everything delivered
@@ -62,6 +63,7 @@ PROFILES = {
         latency_seconds=0.5,
         latency_warmup_seconds=0.2,
         step_seconds=0.5,
+        step_min_shares=0,
         step_drain_seconds=1.0,
         sweep_steps=1,
         sweep_refine=0,

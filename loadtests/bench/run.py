@@ -213,8 +213,10 @@ def step(
 ) -> dict[str, Any]:
     """One load step: fleet 0 shares (open loop at `rate`, or closed loop with `window`),
     the others receive; figures of the measured window, CPU of the whole step."""
+    if seconds is None:
+        seconds = max(p.step_seconds, p.step_min_shares / rate if rate else 0.0)
     timing = {
-        "seconds": p.step_seconds if seconds is None else seconds,
+        "seconds": seconds,
         "warmup": p.latency_warmup_seconds,
         "drain": p.step_drain_seconds,
     }
@@ -349,7 +351,8 @@ def bench_system(system: System, p: Profile, progress: Progress, cpus: CPUs) -> 
         # Fill every server process to an equal share, and every fleet process too (one
         # may hold at most 20,000 fds); the storm's clients sit on the first two servers.
         storm_on = split(result["storm_ok"], min(2, len(targets))) + [0] * len(targets)
-        per_fleet = [result.pop("storm_ok_by_fleet").get(i, 0) for i in range(p.fleet_processes)]
+        stormed = result.pop("storm_ok_by_fleet")
+        per_fleet = [stormed.get(i, 0) for i in range(p.fleet_processes)]
         progress.set(f"holding {p.hold_connections:,}")
         for index, (target, share) in enumerate(
             zip(targets, split(p.hold_connections, len(targets)), strict=True)
@@ -419,27 +422,61 @@ def _storm(
     return result
 
 
+JOIN_ROUNDS = 4  # receivers and probes join in rounds: probes all through the join order
+
+
+def _join(
+    fleets: Fleets,
+    p: Profile,
+    targets: list[tuple[str, int]],
+    parties: list[str],
+    count: int,
+    sender_targets: list[tuple[str, int]],
+) -> tuple[Scenario, dict[str, Any], int]:
+    """`count` clients in `parties` (round-robin), on `targets` (round-robin): every
+    `probe_every`th a probe, in fleet 0 beside the senders, the rest in fleets 1.. . Fleet 0
+    is a light process, so it reads a probe's frame when it comes: what the probes time is the
+    servers' delay, not the bulk receivers' own lag (which shows as client CPU). The probes
+    join in rounds with the bulk, so they are spread through each party's join order (a
+    server writes to a party's members in that order). Then the senders (fleet 0) join,
+    `parties` split among them. Returns the scenario, the failures, and how many joined."""
+    bulk_fleets = list(range(1, len(fleets.pipes)))
+    probes = count // p.probe_every if p.probe_every else 0
+    bulk = split(count - probes, len(bulk_fleets))
+    scenario = Scenario(receiver_fleets=bulk_fleets)
+    result: dict[str, Any] = {}
+    joined = 0
+    offsets = dict.fromkeys(range(len(fleets.pipes)), 0)
+    for round_ in range(JOIN_ROUNDS):
+        counts = {i: split(n, JOIN_ROUNDS)[round_] for i, n in zip(bulk_fleets, bulk, strict=True)}
+        counts[0] = split(probes, JOIN_ROUNDS)[round_]
+        answers = fleets.run({
+            i: ("connect", {"targets": targets, "parties": parties, "count": n, "seconds": 0,
+                            "role": "probe" if i == 0 else "receiver", "offset": offsets[i]})
+            for i, n in counts.items()
+        })  # fmt: skip
+        for i, n in counts.items():
+            offsets[i] += n
+        scenario.add(answers)
+        joined += tally(result, "join", answers)
+    per_sender = -(-len(parties) // p.senders)
+    senders = fleets.run({0: ("connect", {"targets": sender_targets, "parties": parties,
+                                          "count": p.senders, "seconds": 0, "role": "sender",
+                                          "parties_per_client": per_sender})})  # fmt: skip
+    scenario.add(senders)
+    joined += tally(result, "join", senders)
+    return scenario, result, joined
+
+
 def _big_party(
     system: System, fleets: Fleets, p: Profile, party: str, listings: list[str], progress
 ) -> dict[str, Any]:
-    """Receivers (every Nth a probe) and senders in one party on one server process: the
-    capacity sweep, then the closed-loop fan-out (the old `frames_per_s`... figures)."""
+    """One party on one server process: the capacity sweep, then the closed-loop fan-out
+    (the old `frames_per_s`... figures)."""
     progress.set(f"one party of {p.fanout_receivers:,}: joining")
     target = system.targets[:1]
-    receivers = list(range(1, len(fleets.pipes)))
-    joined = fleets.run({
-        i: ("connect", {"targets": target, "parties": [party], "count": n, "seconds": 0,
-                        "probe_every": p.probe_every})
-        for i, n in zip(receivers, split(p.fanout_receivers, len(receivers)), strict=True)
-    })  # fmt: skip
-    senders = fleets.run({0: ("connect", {"targets": target, "parties": [party],
-                                          "count": p.senders, "seconds": 0,
-                                          "role": "sender"})})  # fmt: skip
-    scenario = Scenario(receiver_fleets=receivers)
-    scenario.add(joined, senders)
-    result: dict[str, Any] = {}
-    connected = tally(result, "fanout", joined)
-    tally(result, "fanout", senders)
+    scenario, joins, connected = _join(fleets, p, target, [party], p.fanout_receivers, target)
+    result = {f"fanout_{k.removeprefix('join_')}": v for k, v in joins.items()}
 
     def run_step(rate: float) -> dict[str, Any]:
         progress.set(f"one party of {p.fanout_receivers:,}: {rate:g} shares/s")
@@ -449,14 +486,14 @@ def _big_party(
 
     progress.set(f"fan-out to {p.fanout_receivers:,}, closed loop")
     closed = step(system, fleets, scenario, p, 0, listings, p.fanout_seconds, p.fanout_window)
-    measured = [closed["answers"][i] for i in receivers]
+    measured = list(closed["answers"].values())
     seconds = statistics.mean(a["seconds"] for a in measured)
     frames = sum(a["frames"] for a in measured)
     events = sum(a["events"] for a in measured)
-    held = sum(a["held"] for a in measured)
+    held = sum(a["held"] for a in closed["answers"].values())
     return result | {
         "fanout_receivers": held,
-        "fanout_dropped": connected - held,  # receivers connected and joined, gone by now
+        "fanout_dropped": connected - held,  # connected and joined, gone by now
         "frames_per_s": frames / seconds,
         "events_per_s": events / seconds,
         "events_per_frame": events / frames if frames else None,
@@ -471,24 +508,12 @@ def _big_party(
 def _many_parties(
     system: System, fleets: Fleets, p: Profile, parties: list[str], listings: list[str], progress
 ) -> dict[str, Any]:
-    """Senders on server 1 (fleet 0); receivers (every Nth a probe) on servers 1 and 2."""
+    """Senders on server 1; receivers and probes on servers 1 and 2."""
     progress.set(f"{len(parties)} parties, {p.latency_connections:,} conns: joining")
     first, second = system.targets[0], system.targets[1 % len(system.targets)]
-    receivers = list(range(1, len(fleets.pipes)))
     count = p.latency_connections - p.senders
-    joined = fleets.run({
-        i: ("connect", {"targets": [first, second], "parties": parties, "count": n,
-                        "seconds": 0, "probe_every": p.probe_every})
-        for i, n in zip(receivers, split(count, len(receivers)), strict=True)
-    })  # fmt: skip
-    per_sender = -(-len(parties) // p.senders)
-    senders = fleets.run({0: ("connect", {"targets": [first], "parties": parties,
-                                          "count": p.senders, "seconds": 0, "role": "sender",
-                                          "parties_per_client": per_sender})})  # fmt: skip
-    scenario = Scenario(receiver_fleets=receivers)
-    scenario.add(joined, senders)
-    result: dict[str, Any] = {}
-    connected = tally(result, "latency", joined, senders)
+    scenario, joins, connected = _join(fleets, p, [first, second], parties, count, [first])
+    result = {f"latency_{k.removeprefix('join_')}": v for k, v in joins.items()}
 
     def run_step(rate: float) -> dict[str, Any]:
         progress.set(f"{len(parties)} parties: {rate:g} shares/s")
@@ -500,7 +525,7 @@ def _many_parties(
     # The old latency run: one fixed rate, whatever the capacity (last: it may overload).
     progress.set(f"latency {p.latency_rate:g} shares/s")
     fixed = step(system, fleets, scenario, p, p.latency_rate, listings, p.latency_seconds)
-    held = sum(a.get("held", 0) for a in fixed["answers"].values())  # fleet 0: its senders
+    held = sum(a.get("held", 0) for a in fixed["answers"].values())
     return result | {
         "latency_connections": held,
         "latency_dropped": connected - held,  # connected and joined, gone by now
