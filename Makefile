@@ -40,7 +40,7 @@ loadtest: $(STAMP)
 	cd loadtests && ../$(BIN)/locust -f locustfile.py --headless --host $(PARTY_URL) \
 		--csv results/spike --html results/spike.html --only-summary $(LOCUST_ARGS)
 
-## bench: the engine side by side with a raw server, python-socketio and Node Socket.IO (BENCH_ARGS="--profile smoke")
+## bench: the fair table: the engine beside two raw servers, python-socketio and Node Socket.IO; 3 runs, medians (BENCH_ARGS="--profile smoke")
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[dev,bench]"
@@ -60,6 +60,6 @@ bench-fanout: $(STAMP)
 bench-broker: $(STAMP)
 	$(BIN)/python -m loadtests.bench_broker $(BENCH_BROKER_ARGS)
 
-## bench-workers: one worker process on a pre-filled RabbitMQ queue (idempotency on); prints events/s (BENCH_WORKERS_ARGS="--events 50000")
+## bench-workers: one worker process on pre-filled RabbitMQ queues (idempotency on); prints events/s until every queue is drained (BENCH_WORKERS_ARGS="--events 50000")
 bench-workers: services $(STAMP)
 	$(BIN)/python -m loadtests.bench_workers $(BENCH_WORKERS_ARGS)
