@@ -25,7 +25,7 @@ import struct
 
 import orjson
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455
 PEER_HELLO = b"PEER\r\n\r\n"
 ROOM_IN_BUFFER = 64 * 1024  # skip a transport this far behind, as a slow-consumer cut would
 
