@@ -1,7 +1,9 @@
 """Fan-out benchmark: one gateway (`party-engine serve`, embedded default) and N clients in one
 party; a publisher shares at a steady rate. Prints connections, frames/s, events/s and gateway
 RSS per connection, next to a raw `transport.write` server sending the same frame to as many
-sockets on the same machine. Writes the figures to loadtests/results/fanout-<time>.json.
+sockets on the same machine as fast as it can: its ceiling, not the same load (the paced,
+like-for-like comparison is `make bench`). Writes the figures to
+loadtests/results/fanout-<time>.json.
 
     python -m loadtests.bench_fanout [--clients 500] [--rate 200] [--seconds 10]
 """
@@ -184,7 +186,10 @@ async def main() -> None:
     )
     rss, per_connection = gateway["gateway_rss_mib"], gateway["rss_per_connection_kib"]
     print(f"gateway RSS          {rss} MiB, {per_connection} KiB per connection")
-    print(f"raw transport.write  {raw['frames_per_s']} frames/s (same machine, same clients count)")
+    print(
+        f"raw transport.write  {raw['frames_per_s']} frames/s (same machine, same clients "
+        "count; not paced: its ceiling, not the same load as the gateway's)"
+    )
     RESULTS.mkdir(exist_ok=True)
     result = {
         **provenance("loadtests.bench_fanout", sys.argv[1:]),

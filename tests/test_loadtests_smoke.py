@@ -108,7 +108,7 @@ def test_the_bench_runs_every_system_and_writes_its_figures(tmp_path: Path) -> N
         [run] = [r for r in document["runs"][0] if r["system"] == name]
         for step in run["capacity_many_steps"] + run["capacity_big_steps"]:
             assert step["expected"] > 0 and 0 < step["delivered"] <= step["expected"], name
-            assert step["server_cpu_s"] >= 0 and step["client_cpu_s"] > 0, name
+            assert step["server_cpu_s"] >= 0 and step["client_cpu_s"] >= 0, name
         assert figures["latency_samples"] > 0 and figures["latency_p50_ms"] > 0, name
     # the batched raw server writes frames of several events; the unbatched one, one each
     assert systems["raw-batched"]["events_per_frame"] > 1

@@ -22,6 +22,7 @@ class Profile:
     big_rate: float = 2.0
     fanout_seconds: float = 10.0
     fanout_window: int = 200
+    fanout_drain_seconds: float = 30.0  # its backlog (window x receivers) may take this long
     # many parties: senders on server 1, receivers and probes on servers 1 and 2; a capacity
     # sweep from `many_rate` shares/s, then one step at `latency_rate` (the old latency run)
     latency_connections: int = 20_000
@@ -56,6 +57,7 @@ PROFILES = {
         big_rate=20.0,
         fanout_seconds=0.5,
         fanout_window=50,
+        fanout_drain_seconds=2.0,
         latency_connections=100,
         latency_parties=4,
         many_rate=50.0,

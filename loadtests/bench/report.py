@@ -43,6 +43,7 @@ ROWS = [
     ("events_per_frame", "events per frame", "{:,.1f}"),
     ("fanout_mib_per_s", "fan-out MiB/s received", "{:,.1f}"),
     ("fanout_p99_ms", "fan-out p99 at saturation (ms)", "{:,.0f}"),
+    ("fanout_delivered_ratio", "fan-out: delivered ÷ expected", "{:.3f}"),
     ("fanout_failed", "fan-out: failed to connect", "{:,.0f}"),
     ("fanout_dropped", "fan-out: dropped after connect", "{:,.0f}"),
     ("latency_connections", "latency run: connections", "{:,.0f}"),

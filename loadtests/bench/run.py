@@ -210,6 +210,7 @@ def step(
     listings: list[str],
     seconds: float | None = None,
     window: int = 0,
+    drain: float | None = None,
 ) -> dict[str, Any]:
     """One load step: fleet 0 shares (open loop at `rate`, or closed loop with `window`),
     the others receive; figures of the measured window, CPU of the whole step."""
@@ -218,7 +219,7 @@ def step(
     timing = {
         "seconds": seconds,
         "warmup": p.latency_warmup_seconds,
-        "drain": p.step_drain_seconds,
+        "drain": p.step_drain_seconds if drain is None else drain,
     }
     server_before, client_before = system.cpu_seconds(), fleets.cpu_seconds()
     began = time.monotonic()
@@ -485,7 +486,8 @@ def _big_party(
     result.update(capacity("big", sweep(run_step, p.big_rate, p.sweep_steps, p.sweep_refine)))
 
     progress.set(f"fan-out to {p.fanout_receivers:,}, closed loop")
-    closed = step(system, fleets, scenario, p, 0, listings, p.fanout_seconds, p.fanout_window)
+    closed = step(system, fleets, scenario, p, 0, listings, p.fanout_seconds, p.fanout_window,
+                  p.fanout_drain_seconds)  # fmt: skip
     measured = list(closed["answers"].values())
     seconds = statistics.mean(a["seconds"] for a in measured)
     frames = sum(a["frames"] for a in measured)
@@ -501,6 +503,7 @@ def _big_party(
         "fanout_mib_per_s": sum(a["bytes"] for a in measured) / seconds / 2**20,
         "fanout_shares_sent": closed["sent"],
         "fanout_p99_ms": closed["p99_ms"],  # the delay the saturation costs
+        "fanout_delivered_ratio": closed["delivered_ratio"],
         "fanout_cpu_s_per_m_deliveries": closed["cpu_s_per_m_deliveries"],
     }
 

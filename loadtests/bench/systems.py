@@ -40,13 +40,6 @@ DIALECT = {
     "socketio": "socketio",
     "node": "socketio",
 }
-LABEL = {
-    "engine": "party engine",
-    "raw": "raw transport.write, a frame per share",
-    "raw-batched": "raw transport.write, a frame per tick",
-    "socketio": "python-socketio",
-    "node": "Node Socket.IO",
-}
 # The engine's coalescing tick, which the batched raw server uses too.
 TICK_MS = Settings.model_fields["fanout_tick_ms"].default
 
