@@ -194,8 +194,10 @@ class Fleet:
                 if due > 0:
                     lag_ms.append((time.time() - started_wall - sent / rate) * 1000.0)
             else:
-                # The senders share into the probes' party: a probe sees every share.
-                delivered = min(p.conn.state.shares_seen - seen_before[p] for p in probes)
+                # The senders share into the probes' party: a probe sees every share (one
+                # that was dropped sees no more, and would stop the sender: it is left out).
+                live = [p for p in probes if p.conn.transport is not None] or probes
+                delivered = min(p.conn.state.shares_seen - seen_before[p] for p in live)
                 due = window - (sent - delivered)
             for _ in range(max(0, due)):
                 conn, party = pairs[sent % len(pairs)]

@@ -14,8 +14,10 @@ ROWS = [
     ("capacity_big_p50_ms", "1 party: p50 at capacity (ms)", "{:,.1f}"),
     ("capacity_big_p99_ms", "1 party: p99 at capacity (ms)", "{:,.1f}"),
     ("capacity_big_p999_ms", "1 party: p99.9 at capacity (ms)", "{:,.1f}"),
-    ("capacity_big_cpu_s_per_m_deliveries", "1 party: server CPU-s per 1M deliveries",
+    ("capacity_big_cpu_s_per_m_deliveries", "1 party: server CPU-s per 1M deliveries at capacity",
      "{:,.2f}"),
+    ("capacity_big_first_cpu_s_per_m_deliveries",
+     "1 party: server CPU-s per 1M deliveries at {b} shares/s", "{:,.2f}"),
     ("capacity_big_client_cpu_share", "1 party: clients' share of the CPU", "{:.0%}"),
     ("capacity_big_limited_by", "1 party: what failed the next rate", "{}"),
     ("capacity_many_shares_per_s", "{p} parties, {c} conns: capacity (shares/s, p99 <= {o} ms)",
@@ -24,8 +26,11 @@ ROWS = [
     ("capacity_many_p50_ms", "{p} parties: p50 at capacity (ms)", "{:,.1f}"),
     ("capacity_many_p99_ms", "{p} parties: p99 at capacity (ms)", "{:,.1f}"),
     ("capacity_many_p999_ms", "{p} parties: p99.9 at capacity (ms)", "{:,.1f}"),
-    ("capacity_many_cpu_s_per_m_deliveries", "{p} parties: server CPU-s per 1M deliveries",
+    ("capacity_many_cpu_s_per_m_deliveries",
+     "{p} parties: server CPU-s per 1M deliveries at capacity",
      "{:,.2f}"),
+    ("capacity_many_first_cpu_s_per_m_deliveries",
+     "{p} parties: server CPU-s per 1M deliveries at {m} shares/s", "{:,.2f}"),
     ("capacity_many_client_cpu_share", "{p} parties: clients' share of the CPU", "{:.0%}"),
     ("capacity_many_limited_by", "{p} parties: what failed the next rate", "{}"),
     ("storm_ok", "join storm (shares flowing): joined", "{:,.0f}"),
@@ -135,6 +140,8 @@ def table(results: list[dict[str, Any]], profile: dict[str, Any]) -> str:
         "o": f"{profile['objective_ms']:g}",
         "p": f"{profile['latency_parties']:,}",
         "c": f"{profile['latency_connections']:,}",
+        "b": f"{profile['big_rate']:g}",
+        "m": f"{profile['many_rate']:g}",
     }
     lines = []
     for key, label, fmt in ROWS:

@@ -27,7 +27,6 @@ import orjson
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455
 PEER_HELLO = b"PEER\r\n\r\n"
-ROOM_IN_BUFFER = 64 * 1024  # skip a transport this far behind, as a slow-consumer cut would
 
 # Beside the share's own fields, what the engine's share event carries (a listing, a user, a
 # time): the same bytes on the wire.
@@ -99,9 +98,8 @@ class Server:
     @staticmethod
     def deliver(party: str, room: Room, items: list[dict]) -> None:
         frame = text_frame(orjson.dumps({"type": "events", "party": party, "items": items}))
-        for transport in room.members:
-            if transport.get_write_buffer_size() < ROOM_IN_BUFFER:
-                transport.write(frame)
+        for transport in room.members:  # never skips a slow one: everything is delivered
+            transport.write(frame)
 
     def leave_all(self, transport: asyncio.Transport, parties: set[str]) -> None:
         for party in parties:
