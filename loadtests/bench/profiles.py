@@ -33,7 +33,7 @@ class Profile:
     latency_warmup_seconds: float = 1.0  # kept as the warm-up of every open-loop step
     # every sweep step: warm-up, a measured window, then until drained (at most drain s)
     step_seconds: float = 5.0
-    step_min_shares: int = 30  # a slow step measures longer, so its p99 is not one share's
+    step_min_shares: int = 30  # a slow step runs longer (at most 3 windows) to send this many
     step_drain_seconds: float = 10.0
     sweep_steps: int = 10  # at most this many rates, each double the last
     sweep_refine: int = 2  # then bisected (geometric mean) between last pass and first fail

@@ -215,7 +215,9 @@ def step(
     """One load step: fleet 0 shares (open loop at `rate`, or closed loop with `window`),
     the others receive; figures of the measured window, CPU of the whole step."""
     if seconds is None:
-        seconds = max(p.step_seconds, p.step_min_shares / rate if rate else 0.0)
+        # At least step_min_shares shares, within three windows.
+        wanted = p.step_min_shares / rate if rate else 0.0
+        seconds = max(p.step_seconds, min(wanted, 3 * p.step_seconds))
     timing = {
         "seconds": seconds,
         "warmup": p.latency_warmup_seconds,
