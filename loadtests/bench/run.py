@@ -203,7 +203,7 @@ class Scenario:
 
 def step(
     system: System,
-    fleets: "Fleets",
+    fleets: Fleets,
     scenario: Scenario,
     p: Profile,
     rate: float,
@@ -235,12 +235,12 @@ def step(
     low, high = sender["measured_from"], sender["measured_until"]
     measured = [(party, key) for party, key, t in sender["sends"] if low <= t < high]
     sent_at = {(party, key): t for party, key, t in sender["sends"] if key is not None}
-    wanted = set(measured)
+    in_window = set(measured)
     latencies = [
         (t - sent_at[(party, key)]) * 1000.0
         for answer in answers.values()
         for party, key, t in answer["arrivals"]
-        if (party, key) in wanted
+        if (party, key) in in_window
     ]
     expected = sum(scenario.probes.get(party, 0) for party, _ in measured)
     lost = max(0, expected - len(latencies))
