@@ -8,6 +8,7 @@ coordinator pairs the two (run.py), so a share that never arrives is counted, no
 """
 
 import asyncio
+import builtins
 import itertools
 import time
 from abc import ABC, abstractmethod
@@ -45,7 +46,7 @@ class Stats:
         self.frames = self.events = self.bytes = self.errors = self.events_step = 0
         self.arrivals, self.sends = [], []
 
-    def received(self, payload: bytes, events: int) -> None:
+    def received(self, payload: builtins.bytes, events: int) -> None:
         self.last_event_at = time.monotonic()
         self.events_step += events
         if self.counting:
