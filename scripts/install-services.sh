@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the servers the test suite starts on its own (on free loopback ports, in temporary
-# folders): redis-server and rabbitmq-server from Debian's packages. Nothing is started here,
-# and the packages' own system services are kept from starting.
+# folders): redis-server and rabbitmq-server from Debian's packages, and Chromium and Node.js,
+# which some tests drive. Nothing is started here, and the packages' own system services are
+# kept from starting.
 set -euo pipefail
 
 missing=()
@@ -9,6 +10,9 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
 # The host console's browser tests drive Debian's Chromium (never a downloaded browser).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# The bench's Node Socket.IO peer (its smoke run is part of the suite; it npm-installs itself).
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 SUDO=""
