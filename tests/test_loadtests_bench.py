@@ -43,7 +43,7 @@ def test_the_summary_is_the_median_with_its_range_and_keeps_every_failure() -> N
     assert engine["storm_failures"] == {"T": 3}
     assert node == {"system": "node", "error": "RuntimeError: boom"}
     profile = {"fanout_receivers": 10, "objective_ms": 50, "latency_parties": 2,
-               "latency_connections": 20}  # fmt: skip
+               "latency_connections": 20, "big_rate": 2, "many_rate": 50}  # fmt: skip
     assert "| 200 (100 to 400) " in table([engine], profile)
 
 

@@ -337,7 +337,7 @@ def capacity(scope: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
     first = [s for s in steps if s["rate"] == steps[0]["rate"] and not s.get("retried")]
     out[f"capacity_{scope}_first_rate"] = steps[0]["rate"]
     out[f"capacity_{scope}_first_cpu_s_per_m_deliveries"] = (
-        first[0]["cpu_s_per_m_deliveries"] if first else None
+        first[0].get("cpu_s_per_m_deliveries") if first else None
     )
     for key in ("events_per_s", "p50_ms", "p99_ms", "p999_ms", "cpu_s_per_m_deliveries",
                 "client_cpu_share", "client_busy", "send_lag_p99_ms"):  # fmt: skip
