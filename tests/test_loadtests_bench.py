@@ -47,37 +47,39 @@ def test_the_summary_is_the_median_with_its_range_and_keeps_every_failure() -> N
     assert "| 200 (100 to 400) " in table([engine], profile)
 
 
-def _fake_step(limit: float, client_limited_at: frozenset[float] = frozenset()):
+def _fake_step(limit: float, stalls_at: frozenset[float] = frozenset()):
+    """Steps pass up to `limit`; at a rate in `stalls_at` the first try fails (a stall of
+    the clients)."""
     tried: list[float] = []
 
     def step(rate: float) -> dict:
         tried.append(rate)
-        flaky = rate in client_limited_at and tried.count(rate) == 1
-        passed = rate <= limit and not flaky
-        return {"rate": rate, "passed": passed, "client_limited": flaky, "p99_ms": 1.0}
+        stalled = rate in stalls_at and tried.count(rate) == 1
+        passed = rate <= limit and not stalled
+        return {"rate": rate, "passed": passed, "client_limited": stalled, "p99_ms": 1.0}
 
     return step, tried
 
 
-def test_the_sweep_doubles_until_a_failure_then_bisects() -> None:
+def test_the_sweep_doubles_until_a_rate_fails_twice_then_bisects() -> None:
     step, tried = _fake_step(limit=300)
     steps = sweep(step, 50, steps=10, refine=2)
-    assert tried[:4] == [50, 100, 200, 400]
-    assert round(tried[4]) == 283  # sqrt(200 * 400): passes
-    assert round(tried[5]) == 336  # sqrt(283 * 400): fails
-    assert capacity("many", steps)["capacity_many_shares_per_s"] == tried[4]
+    assert tried[:5] == [50, 100, 200, 400, 400]
+    assert round(tried[5]) == 283  # sqrt(200 * 400): passes
+    assert [round(r) for r in tried[6:]] == [336, 336]  # sqrt(283 * 400): fails, twice
+    assert capacity("many", steps)["capacity_many_shares_per_s"] == tried[5]
     assert capacity("many", steps)["capacity_many_limited_by"] == "servers"
 
 
 def test_the_sweep_goes_down_when_the_first_rate_fails() -> None:
     step, tried = _fake_step(limit=20)
     steps = sweep(step, 50, steps=10, refine=0)
-    assert tried == [50, 25, 12.5]
+    assert tried == [50, 50, 25, 25, 12.5]
     assert capacity("big", steps)["capacity_big_shares_per_s"] == 12.5
 
 
-def test_a_step_failed_by_the_clients_is_tried_again() -> None:
-    step, tried = _fake_step(limit=1000, client_limited_at=frozenset({100}))
+def test_a_rate_that_passes_on_its_second_try_passes() -> None:
+    step, tried = _fake_step(limit=1000, stalls_at=frozenset({100}))
     steps = sweep(step, 50, steps=3, refine=0)
     assert tried == [50, 100, 100, 200]
     assert [s.get("retried", False) for s in steps] == [False, True, False, False]

@@ -285,13 +285,14 @@ def step(
 def sweep(try_step, start: float, steps: int, refine: int) -> list[dict[str, Any]]:
     """Rates doubled from `start` until one fails (at most `steps`), halved from `start`
     when the first fails (at most twice), then bisected `refine` times (geometric mean)
-    between the best that passed and the lowest that failed. A step that failed while the
-    clients were the limit is tried once more (both stay in the list)."""
+    between the best that passed and the lowest that failed. A rate fails only if it fails
+    twice: one stall of a shared machine (or of the clients) does not end a sweep (both
+    tries stay in the list)."""
     done: list[dict[str, Any]] = []
 
     def run_step(rate: float) -> dict[str, Any]:
         result = try_step(rate)
-        if not result["passed"] and result["client_limited"]:
+        if not result["passed"]:
             done.append(result | {"retried": True})
             result = try_step(rate)
         return result
@@ -325,7 +326,7 @@ def capacity(scope: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
     out[f"capacity_{scope}_shares_per_s"] = best["rate"] if best else 0.0
     above = [s for s in steps if not s["passed"] and (best is None or s["rate"] > best["rate"])]
     # What failed the next rate up: the servers, or the clients (their CPU, or the sender's
-    # lag past half the objective, twice): then the capacity is a floor, not the limit.
+    # lag past half the objective, in both tries): then the capacity is a floor, not a limit.
     out[f"capacity_{scope}_limited_by"] = (
         "not reached"
         if not above
