@@ -45,9 +45,6 @@ class Client:
     role: str  # receiver | probe | sender
 
 
-QUIET_SECONDS = 0.3  # no events frame for this long after the last share: the step drained
-
-
 @dataclass
 class Fleet:
     name: str
@@ -139,9 +136,14 @@ class Fleet:
             "seconds": time.monotonic() - started,
         }
 
-    async def measure(self, seconds: float, warmup: float = 0.0, drain: float = 0.0) -> dict:
+    async def measure(
+        self, seconds: float, warmup: float = 0.0, drain: float = 0.0, quiet: float = 0.3
+    ) -> dict:
         """Count what arrives: probes from the start, every receiver in the window
-        (after `warmup`, for `seconds`), then until the step drained (at most `drain` s)."""
+        (after `warmup`, for `seconds`), then until the step drained: no events frame for
+        `quiet` seconds (at most `drain` s). A server may write nothing for a while as it
+        works through a backlog; the senders' process waits for its probes to have every
+        share instead."""
         self._begin_step()
         await asyncio.sleep(warmup)
         self.stats.counting = True
@@ -149,7 +151,7 @@ class Fleet:
         await asyncio.sleep(seconds)
         self.stats.counting = False
         window = time.monotonic() - started
-        await self._drained(drain)
+        await self._drained(drain, quiet)
         return self._end_step(window)
 
     async def send(
@@ -160,10 +162,12 @@ class Fleet:
         listings: list[str],
         warmup: float = 0.0,
         drain: float = 0.0,
+        quiet: float = 0.3,
     ) -> dict[str, Any]:
-        """Shares from this process's senders for `warmup` + `seconds`, then wait until the
-        step drained (at most `drain` s). The senders are members too: what they receive
-        counts like any receiver's.
+        """Shares from this process's senders for `warmup` + `seconds`, then wait until this
+        process's probes have every share (at most `drain` s; `quiet` is for `measure`, which
+        gets the same timing). The senders are members too: what they receive counts like
+        any receiver's.
 
         With `rate` > 0, open loop: share i is due at start + i/rate, whatever came back,
         and carries that scheduled time (a sender that falls behind sends its backlog with
@@ -178,7 +182,8 @@ class Fleet:
         self._begin_step()
         pairs = [(c.conn, party) for c in senders for party in c.parties]
         random.shuffle(pairs)
-        seen_before = {p: p.conn.state.shares_seen for p in probes}
+        seen_before = {p: p.conn.state.shares_seen for p in self.clients}
+        sent_to: dict[str, int] = {}  # party -> shares sent into it in this step
         sent = sent_in_warmup = 0
         lag_ms: list[float] = []
         started, started_wall = time.monotonic(), time.time()
@@ -203,11 +208,12 @@ class Fleet:
                 conn, party = pairs[sent % len(pairs)]
                 scheduled = started_wall + sent / rate if rate > 0 else time.time()
                 self.dialect.share(conn, party, listings[sent % len(listings)], scheduled)
+                sent_to[party] = sent_to.get(party, 0) + 1
                 sent += 1
             await asyncio.sleep(0.001 if rate > 0 else 0.0005)
         self.stats.counting = False
         window_seconds = time.monotonic() - warm_at
-        await self._drained(drain)
+        await self._probes_have_all(sent_to, seen_before, drain)
         for client in senders:
             self.dialect.unanswered(client.conn)
         figures = self._end_step(window_seconds)
@@ -237,11 +243,27 @@ class Fleet:
         self.stats.probing = True
         self.stats.last_event_at = time.monotonic()
 
-    async def _drained(self, drain: float) -> None:
-        """Wait until no events frame came for QUIET_SECONDS, at most `drain` seconds."""
+    async def _probes_have_all(
+        self, sent_to: dict[str, int], seen_before: dict[Client, int], drain: float
+    ) -> None:
+        """Wait until every probe of this process (still connected) has seen every share
+        sent into its party in this step, at most `drain` seconds."""
+        probes = [c for c in self.clients if c.role == "probe"]
+        deadline = time.monotonic() + drain
+        while time.monotonic() < deadline:
+            if all(
+                c.conn.state.shares_seen - seen_before[c] >= sent_to.get(c.parties[0], 0)
+                for c in probes
+                if c.conn.transport is not None
+            ):
+                return
+            await asyncio.sleep(0.02)
+
+    async def _drained(self, drain: float, quiet: float) -> None:
+        """Wait until no events frame came for `quiet` seconds, at most `drain` seconds."""
         deadline = time.monotonic() + drain
         while (now := time.monotonic()) < deadline:
-            if now - self.stats.last_event_at >= QUIET_SECONDS:
+            if now - self.stats.last_event_at >= quiet:
                 return
             await asyncio.sleep(0.05)
 

@@ -35,6 +35,7 @@ class Profile:
     step_seconds: float = 5.0
     step_min_shares: int = 30  # a slow step runs longer (at most 3 windows) to send this many
     step_drain_seconds: float = 10.0
+    step_quiet_seconds: float = 1.0  # a receiver's step drained: no frame for this long
     sweep_steps: int = 10  # at most this many rates, each double the last
     sweep_refine: int = 2  # then bisected (geometric mean) between last pass and first fail
     objective_ms: float = 50.0  # a step passes with p99 <= this and everything delivered
@@ -67,6 +68,7 @@ PROFILES = {
         step_seconds=0.5,
         step_min_shares=0,
         step_drain_seconds=1.0,
+        step_quiet_seconds=0.3,
         sweep_steps=1,
         sweep_refine=0,
         probe_every=10,

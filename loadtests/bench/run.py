@@ -222,6 +222,7 @@ def step(
         "seconds": seconds,
         "warmup": p.latency_warmup_seconds,
         "drain": p.step_drain_seconds if drain is None else drain,
+        "quiet": p.step_quiet_seconds,
     }
     server_before, client_before = system.cpu_seconds(), fleets.cpu_seconds()
     began = time.monotonic()
