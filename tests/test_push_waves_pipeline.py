@@ -50,14 +50,15 @@ async def pipeline(redis_url, rabbitmq_server, tmp_path):
     sent = await channel.declare_queue(exclusive=True)
     await sent.bind(exchange, "push.sent")
     log_path = tmp_path / "roles.log"
-    with open(log_path, "wb") as log:
-        roles = [RoleProcess(role_command(role), env, log) for role in ("scheduler", "worker")]
-        try:
-            yield roles, sent
-        finally:
-            for role in roles:
-                role.kill()
-            await connection.close()
+    log = log_path.open("wb")
+    roles = [RoleProcess(role_command(role), env, log) for role in ("scheduler", "worker")]
+    try:
+        yield roles, sent
+    finally:
+        for role in roles:
+            role.kill()
+        log.close()
+        await connection.close()
     print(log_path.read_text(errors="replace")[-5000:])  # shown when the test failed
 
 
