@@ -65,7 +65,7 @@ bench-workers: services $(STAMP)
 	$(BIN)/python -m loadtests.bench_workers $(BENCH_WORKERS_ARGS)
 
 ## bench-push-waves: a party's followers join when their push arrives, waves vs all at once (BENCH_PUSH_WAVES_ARGS="--followers 20000")
-bench-push-waves: $(STAMP)
+bench-push-waves: services $(STAMP)
 	$(BIN)/python -m loadtests.bench_push_waves $(BENCH_PUSH_WAVES_ARGS)
 
 ## metrics-excerpt: every role in its own process on a private Redis and RabbitMQ; prints each one's /metrics after a join, share, like and two starts
