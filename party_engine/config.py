@@ -137,7 +137,8 @@ class Settings(BaseSettings):
     # many shards (an SNS topic each: themes x shards topics; changing it moves users to new
     # topics, so fix it per deployment), one wave per shard, spaced so that no more followers
     # are notified per second than the gateways take in joins, the last wave at most
-    # push_wave_bound_seconds after the first (past that, the waves come closer).
+    # push_wave_bound_seconds after the first (past that, the waves come closer; 0 sends every
+    # wave at the start).
     push_shards: int = Field(32, ge=1, le=256)
     push_wave_joins_per_second: float = Field(2000.0, gt=0)
     push_wave_bound_seconds: float = Field(60.0, ge=0, le=3600)
