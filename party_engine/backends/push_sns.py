@@ -3,7 +3,7 @@ split into PARTY_PUSH_SHARDS topics (a device subscribes to its user's shard), s
 push can go out one shard at a time (domain/push_waves.py).
 
 One long-lived client per process, opened at connect and closed at close; its HTTP pool is
-as large as the number of direct publishes allowed in flight. Throttling, 5xx and connection
+as large as the number of publishes allowed in flight. Throttling, 5xx and connection
 failures are retried with exponential backoff and full jitter (tenacity); botocore's own
 retries are off so that the two do not multiply.
 
