@@ -15,6 +15,8 @@ from ..domain.events import (
     DomainEvent,
     LikeCreated,
     PartyEnded,
+    PartyJoined,
+    PartyLeft,
     PartyReminder,
     PartyStarted,
     ShareCreated,
@@ -34,6 +36,8 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         PartyStarted,
         PartyEnded,
         PartyReminder,
+        PartyJoined,
+        PartyLeft,
     )
 }
 

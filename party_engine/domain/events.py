@@ -100,6 +100,29 @@ class PartyReminder:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class PartyJoined:
+    """A session joined the party (one per session: a user on two phones joins twice). Sent
+    to the archive only, from a gateway's buffer: see docs/archive.md for what may be lost."""
+
+    routing_key: ClassVar[str] = "party.joined"
+    id: str
+    party_id: str
+    user_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PartyLeft:
+    """A session left the party (a `leave` frame, or its connection closed)."""
+
+    routing_key: ClassVar[str] = "party.left"
+    id: str
+    party_id: str
+    user_id: str
+    at: datetime
+
+
 DomainEvent = (
     ShareCreated
     | LikeCreated
@@ -109,6 +132,8 @@ DomainEvent = (
     | PartyStarted
     | PartyEnded
     | PartyReminder
+    | PartyJoined
+    | PartyLeft
 )
 # What a host's action on a share tells the workers (its offset and listing filled in by the
 # broker, and a removal's sharer, likes and picked).
