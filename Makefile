@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services bench bench-fanout bench-broker bench-workers loadtest clean
+.PHONY: run test lint services bench bench-fanout bench-broker bench-workers bench-archive loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +63,7 @@ bench-broker: $(STAMP)
 ## bench-workers: one worker process on a pre-filled RabbitMQ queue (idempotency on); prints events/s (BENCH_WORKERS_ARGS="--events 50000")
 bench-workers: services $(STAMP)
 	$(BIN)/python -m loadtests.bench_workers $(BENCH_WORKERS_ARGS)
+
+## bench-archive: one archive worker process on a pre-filled queue; prints events/s and bytes per event, Parquet vs JSON (BENCH_ARCHIVE_ARGS="--events 100000 --storage s3")
+bench-archive: services $(STAMP)
+	$(BIN)/python -m loadtests.bench_archive $(BENCH_ARCHIVE_ARGS)
