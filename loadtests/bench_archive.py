@@ -131,7 +131,6 @@ async def time_archive(
 ) -> dict:
     env = dict(
         os.environ,
-        **_AWS,
         PARTY_AMQP_URL=amqp_url,
         PARTY_AMQP_PREFIX=topology.prefix,
         PARTY_ARCHIVE_URL=archive_url,
@@ -140,9 +139,9 @@ async def time_archive(
         PARTY_LOG_LEVEL="warning",
     )
     command = [str(Path(sys.executable).parent / "party-engine"), "archive"]
-    worker = await asyncio.create_subprocess_exec(*command, env=env)
     storage = open_archive(archive_url, s3_endpoint=s3_endpoint)
     await storage.connect()
+    worker = await asyncio.create_subprocess_exec(*command, env=env)
     progress, peak_rss = Progress(storage), 0
     try:
         process = psutil.Process(worker.pid)
@@ -200,6 +199,8 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         amqp_url = args.amqp_url or stack.enter_context(RabbitMQServer()).url
         if args.storage == "s3":
+            for name, value in _AWS.items():  # moto takes any credentials
+                os.environ.setdefault(name, value)
             s3_endpoint = stack.enter_context(MotoServer()).url
             archive_url = f"s3://bench-{uuid.uuid4().hex[:8]}/archive"  # made at connect
         else:
