@@ -3,6 +3,7 @@ while it holds unwritten batches, plus redelivered duplicates, leaves every even
 reader returns exactly once; and a party played through a gateway, a relay and an archive
 worker is replayed by GET /parties/{id}/archive after it ends."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
@@ -175,3 +176,34 @@ async def test_a_party_through_gateway_relay_and_archive_is_replayed_after_its_e
         assert sorted(table.column("offset").drop_null().to_pylist()) == sorted(offsets)
     finally:
         gateway.stop()
+
+
+async def test_a_stopped_archive_worker_writes_its_open_batches_first(
+    rabbitmq_server, storage, roles
+):
+    topology = Topology(prefix=unique_prefix())
+    env = {
+        "PARTY_AMQP_URL": rabbitmq_server.url,
+        "PARTY_AMQP_PREFIX": topology.prefix,
+        "PARTY_ARCHIVE_URL": storage.root.as_uri(),
+        "PARTY_JWT_SECRET": SECRET,
+        "PARTY_LOG_LEVEL": "warning",
+    }
+    publisher = RabbitPublisher(rabbitmq_server.url, topology=topology)
+    await publisher.connect()
+    try:
+        for n in range(30):
+            await publisher.publish(a_share(n, party=PARTIES[n % 3]))
+        await publisher.flush()
+        archive = roles("archive", env)
+
+        async def all_delivered() -> bool:
+            return await ready_messages(rabbitmq_server.url, topology.queue(ARCHIVE)) == 0
+
+        await eventually(all_delivered)
+        assert await storage.keys("events/") == []  # open batches: 10,000 events or 60 s
+        assert await asyncio.to_thread(archive.stop) == 0  # SIGTERM
+        for party in PARTIES:
+            assert (await read_party(storage, party, [DAY])).num_rows == 10
+    finally:
+        await publisher.close()
