@@ -186,3 +186,27 @@ async def test_an_s3_outage_backs_up_and_nothing_is_lost(rabbitmq_server, moto_s
         await consumer.close()
         await publisher.close()
         await storage.close()
+
+
+async def test_hold_delivers_at_most_limit_unsettled(queue):
+    """Without the bound, all 12 would arrive at once and the count would never be 5."""
+    publisher, consumer = queue
+    received: list = []
+    await consumer.hold("archive", received.append, limit=5)
+    for n in range(12):
+        await publisher.publish(a_share(n))
+
+    def got(count: int):
+        async def check() -> bool:
+            return len(received) == count
+
+        return check
+
+    await eventually(got(5))
+    for held in received[:5]:
+        await held.ack()
+    await eventually(got(10))
+    await received[5].ack()  # one more settled lets one more in
+    await eventually(got(11))
+    for held in received[6:]:
+        await held.ack()
