@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services bench bench-fanout bench-broker bench-workers bench-push-waves metrics-excerpt loadtest clean
+.PHONY: run test lint services bench bench-fanout bench-broker bench-workers bench-push-waves metrics-excerpt bench-archive loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,3 +71,7 @@ bench-push-waves: services $(STAMP)
 ## metrics-excerpt: every role in its own process on a private Redis and RabbitMQ; prints each one's /metrics after a join, share, like and two starts
 metrics-excerpt: services $(STAMP)
 	$(BIN)/python -m loadtests.metrics_excerpt
+
+## bench-archive: one archive worker process on a pre-filled queue; prints events/s and bytes per event, Parquet vs JSON (BENCH_ARCHIVE_ARGS="--events 100000 --storage s3")
+bench-archive: services $(STAMP)
+	$(BIN)/python -m loadtests.bench_archive $(BENCH_ARCHIVE_ARGS)

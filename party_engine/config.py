@@ -1,6 +1,7 @@
 """Settings, read from PARTY_* environment variables (pydantic-settings)."""
 
 import ipaddress
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -120,6 +121,18 @@ class Settings(BaseSettings):
     # and counters stay).
     retention_days: float = Field(7.0, gt=0)
 
+    # Archive (docs/archive.md): every event as Parquet, `file:///path` or `s3://bucket/prefix`;
+    # empty means `archive` in the data folder. The S3 endpoint overrides AWS's (a local S3).
+    data_dir: Path = Path("data")
+    archive_url: str = ""
+    archive_s3_endpoint: str = ""
+    # A party's batch is written once it holds archive_batch_events, its oldest event waited
+    # archive_batch_seconds, or the party ended; at most archive_max_events wait unwritten
+    # (unacknowledged) in one worker, which bounds its memory.
+    archive_batch_events: int = Field(10_000, ge=1)
+    archive_batch_seconds: float = Field(60.0, gt=0)
+    archive_max_events: int = Field(20_000, ge=1)
+
     # Per-user bounds: each follow is an SNS topic subscription per device (AWS's default
     # quota is 100,000 topics), each device an SNS endpoint.
     max_follows_per_user: int = Field(200, ge=1)
@@ -142,6 +155,19 @@ class Settings(BaseSettings):
     push_shards: int = Field(32, ge=1, le=256)
     push_wave_joins_per_second: float = Field(2000.0, gt=0)
     push_wave_bound_seconds: float = Field(60.0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _the_archive_is_a_folder_or_a_bucket(self) -> "Settings":
+        if not self.archive_url:
+            self.archive_url = (self.data_dir / "archive").resolve().as_uri()
+        if urlsplit(self.archive_url).scheme not in ("file", "s3"):
+            raise ValueError(
+                f"PARTY_ARCHIVE_URL must be file:///path or s3://bucket/prefix; "
+                f"got {self.archive_url!r}"
+            )
+        if self.archive_max_events < self.archive_batch_events:
+            raise ValueError("PARTY_ARCHIVE_MAX_EVENTS must be at least PARTY_ARCHIVE_BATCH_EVENTS")
+        return self
 
     @model_validator(mode="after")
     def _the_drain_fits_the_shutdown(self) -> "Settings":

@@ -457,6 +457,22 @@ class EventSink(Backend, Protocol):
         one of them, raise if it may not. A body that is no event is logged and skipped."""
 
 
+# -- Archive ----------------------------------------------------------------------------------
+
+
+class ArchiveStorage(Backend, Protocol):
+    """Objects by key (`events/dt=.../party_id=.../x.parquet`): a folder or an S3 prefix."""
+
+    async def put(self, key: str, data: bytes) -> None:
+        """Store `data` under `key`, replacing any object there; durable once it returns."""
+
+    async def get(self, key: str) -> bytes:
+        """The object's bytes; KeyError when there is none."""
+
+    async def keys(self, prefix: str) -> list[str]:
+        """The keys that start with `prefix` (a folder-like prefix ending in "/"), sorted."""
+
+
 # -- Presence ---------------------------------------------------------------------------------
 
 
@@ -514,12 +530,32 @@ holds them). Raising fails the batch: each event is then tried alone, and those 
 are retried with growing delay, then parked as dead."""
 
 
+class Held(Protocol):
+    """A delivery its receiver settles later (the archive holds a batch until it is written)."""
+
+    @property
+    def event(self) -> DomainEvent: ...
+
+    async def ack(self) -> None:
+        """Done: remove it from the queue."""
+
+
+HeldReceiver = Callable[[Held], None]
+"""Takes a held delivery; it must not block (the consumer calls it for every delivery)."""
+
+
 class EventConsumer(Backend, Protocol):
     """Delivers the events bound to a worker queue (at least once) to its handler."""
 
     async def consume(self, queue: str, handler: BatchHandler) -> None:
         """Start delivering to `handler` in batches. close() stops taking new deliveries,
         finishes the batch in hand and returns the rest to the queue."""
+
+    async def hold(self, queue: str, receiver: HeldReceiver, *, limit: int) -> None:
+        """Start delivering one by one to `receiver`, which settles each when done with it;
+        at most `limit` are unsettled at a time (RabbitMQ's prefetch), which bounds the
+        receiver's memory. Unreadable bodies are parked as for consume(). close() stops;
+        what is unsettled then goes back to the queue (RabbitMQ) or is lost (embedded)."""
 
 
 class Claim(StrEnum):

@@ -1,11 +1,22 @@
 """Shared fixtures: real servers on free loopback ports, started once per test session."""
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 import redis
 
 from tests.servers import MotoServer, RabbitMQCluster, RabbitMQServer, RedisServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_dir() -> Iterator[str]:
+    """The engines' data folder (the default archive) for this session, and for the role
+    processes the tests start (they inherit the environment), instead of ./data."""
+    with tempfile.TemporaryDirectory(prefix="party-data-") as folder:
+        os.environ.setdefault("PARTY_DATA_DIR", folder)
+        yield folder
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ embedded default never imports redis, aio-pika or aioboto3."""
 from ..clock import Clock
 from ..config import DEFAULT_REDIS_PREFIX, Settings, is_embedded
 from ..ports import (
+    ArchiveStorage,
     Broker,
     ConnectionRegistry,
     DeviceStore,
@@ -211,3 +212,14 @@ def open_rate_limits(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> RateLim
     from .rate_limits import RedisRateLimits
 
     return RedisRateLimits(url, prefix=prefix)
+
+
+def open_archive(url: str, *, s3_endpoint: str = "") -> ArchiveStorage:
+    """Where archived events go: a folder (file://) or an S3 bucket and prefix (s3://)."""
+    if url.startswith("s3://"):
+        from .archive_s3 import S3Archive
+
+        return S3Archive(url, endpoint_url=s3_endpoint)
+    from .archive_file import FileArchive
+
+    return FileArchive(url)

@@ -15,6 +15,8 @@ from ..domain.events import (
     DomainEvent,
     LikeCreated,
     PartyEnded,
+    PartyJoined,
+    PartyLeft,
     PartyReminder,
     PartyStarted,
     PushSent,
@@ -38,6 +40,8 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         PartyReminder,
         PushWave,
         PushSent,
+        PartyJoined,
+        PartyLeft,
     )
 }
 
