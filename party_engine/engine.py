@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 from typing import Protocol
 
+from workers.archive import ArchiveService
 from workers.service import WorkerService
 
 from .announcer import PartyAnnouncer
@@ -74,6 +75,18 @@ class Engine:
         self.announcer = PartyAnnouncer(self.events, self.clock)
         self.lifecycle.on_change(self.announcer.on_change)
         self.lifecycle.on_change(StateBroadcaster(self.broker).on_change)
+        if Role.ARCHIVE in roles:
+            # First, so that it stops last: it archives what every other role sent.
+            assert backends.consumer is not None and backends.archive is not None
+            self.services.append(
+                ArchiveService(
+                    consumer=backends.consumer,
+                    storage=backends.archive,
+                    batch_events=settings.archive_batch_events,
+                    batch_seconds=settings.archive_batch_seconds,
+                    max_events=settings.archive_max_events,
+                )
+            )
         if Role.SCHEDULER in roles:
             if Role.WORKER not in roles and is_embedded(settings.amqp_url):
                 log.warning(
@@ -142,6 +155,7 @@ class Engine:
                 presence=backends.presence,
                 connections=backends.connections,
                 rate_limits=backends.rate_limits.storage,
+                events=self.events,
                 clock=self.clock,
             )
             self.services.append(self.gateway)

@@ -9,6 +9,7 @@ from .. import console
 from ..engine import Engine
 from . import (
     problems,
+    routes_archive,
     routes_capacity,
     routes_devices,
     routes_health,
@@ -55,5 +56,6 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     app.include_router(routes_host.router)
     app.include_router(routes_stats.router)
     app.include_router(routes_capacity.router)
+    app.include_router(routes_archive.router)
     console.install(app)
     return app

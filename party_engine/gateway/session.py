@@ -238,6 +238,7 @@ class Session:
         """Leave every party (the connection is gone)."""
         for party_id in list(self._feeds):
             await self._gateway.hub.leave(party_id, self._feeds.pop(party_id))
+            await self._gateway.attendance.left(party_id, self._user.user_id)
 
     # --- frames -----------------------------------------------------------------------
 
@@ -248,7 +249,8 @@ class Session:
         if party_id not in self._feeds and len(self._feeds) >= cap:
             raise Refusal("too_many_parties", f"a connection joins at most {cap} parties")
         party = await self._party(party_id)
-        if party_id in self._feeds:  # a second join restarts the feed from its `since`
+        rejoin = party_id in self._feeds
+        if rejoin:  # a second join restarts the feed from its `since`
             await gateway.hub.leave(party_id, self._feeds.pop(party_id))
         feed = PartyFeed(
             party_id, self.outbox, max_held=gateway.settings.history_size, state=party.state
@@ -259,7 +261,11 @@ class Session:
             await self._catch_up(feed, party, frame)
         except BaseException:
             await gateway.hub.leave(party_id, self._feeds.pop(party_id))
+            if rejoin:
+                await gateway.attendance.left(party_id, self._user.user_id)
             raise
+        if not rejoin:
+            await gateway.attendance.joined(party_id, self._user.user_id)
         log.debug("joined")
 
     async def _catch_up(self, feed: PartyFeed, party: Party, frame: protocol.Join) -> None:
@@ -345,6 +351,7 @@ class Session:
         if feed is None:
             raise Refusal("not_joined", f"not in party {party_id}")
         await self._gateway.hub.leave(party_id, feed)
+        await self._gateway.attendance.left(party_id, self._user.user_id)
 
     async def _share(self, frame: protocol.Share) -> int:
         gateway = self._gateway
