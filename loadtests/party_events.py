@@ -46,10 +46,15 @@ class GeneratedParty:
 
 
 def generate(
-    *, shoppers: int, minutes: int, seed: int = 1, party_id: str = "bench-party"
+    *,
+    shoppers: int,
+    minutes: int,
+    seed: int = 1,
+    party_id: str = "bench-party",
+    start: datetime = START,
 ) -> GeneratedParty:
     rng = random.Random(seed)
-    start_ms = round(START.timestamp() * 1000)
+    start_ms = round(start.timestamp() * 1000)
     end_ms = start_ms + minutes * 60_000
     rows = _Rows(party_id)
     rows.add("party.started", start_ms)
@@ -114,8 +119,8 @@ def generate(
         rows.add(kind, at, listing_id=listing, **fields)
     return GeneratedParty(
         party_id=party_id,
-        started_at=START,
-        ended_at=START + timedelta(minutes=minutes),
+        started_at=start,
+        ended_at=start + timedelta(minutes=minutes),
         events=rows.table(),
     )
 

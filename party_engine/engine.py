@@ -18,6 +18,7 @@ from workers.archive import ArchiveService
 from workers.service import WorkerService
 
 from .announcer import PartyAnnouncer
+from .archive.reports import PartyReports
 from .backends.connecting import Connections, bounded
 from .backends.opened import CLOCK_LEASE_TTL_SECONDS, Backends, open_backends
 from .capacity import CapacityForecaster, PriorJoinRatios
@@ -65,6 +66,14 @@ class Engine:
         self.broker = backends.broker
         self.host_tools = HostTools(self.store, self.broker, self.clock)
         self.connections = Connections(backends.named())
+        # Hosts' reports (gateway) and the themes' join ratios (gateway, scheduler) read the
+        # archive when this process opened it.
+        settle = timedelta(seconds=settings.archive_batch_seconds)
+        self.reports = (
+            PartyReports(backends.archive, self.clock, settle=settle)
+            if backends.archive is not None
+            else None
+        )
         self.capacity = CapacityForecaster(self.store, PriorJoinRatios(), self.clock)
         # Started in order after the backends connect, stopped in reverse before they close.
         self.services: list[Service] = []

@@ -1,0 +1,138 @@
+"""GET /parties/{id}/report: an ended party's report computed from its archived objects, kept
+beside the archive once final; 401, 403, 404, 409 and 422 as problems."""
+
+import asyncio
+import io
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from loadtests.party_events import generate
+from party_engine.archive.layout import batch_key, utc_day
+from party_engine.archive.report import encode, party_report
+from party_engine.archive.reports import report_key
+from party_engine.archive.schema import COMPRESSION
+from party_engine.domain.parties import Party, schedule_party
+from party_engine.domain.themes import Theme, ThemeKind
+from party_engine.tokens import UserRole, issue_token
+from tests.api_harness import PROBLEM, SECRET, api_client, started_engine
+
+HOST = {"Authorization": f"Bearer {issue_token(SECRET, 'host-1', UserRole.HOST)}"}
+OTHER_HOST = {"Authorization": f"Bearer {issue_token(SECRET, 'host-2', UserRole.HOST)}"}
+NIKE = Theme(ThemeKind.BRAND, "Nike")
+
+
+@pytest.fixture
+async def engine(store_url, tmp_path):
+    async with started_engine(store_url, archive_url=(tmp_path / "archive").as_uri()) as engine:
+        yield engine
+
+
+@pytest.fixture
+async def http(engine):
+    async with api_client(engine) as client:
+        client.headers.update(HOST)
+        yield client
+
+
+async def an_ended_party(engine, party_id: str, *, ended_ago: timedelta, minutes: int = 20):
+    ended_at = datetime.now(UTC).replace(microsecond=0) - ended_ago
+    started_at = ended_at - timedelta(minutes=minutes)
+    party = schedule_party(
+        party_id=party_id,
+        host_id="host-1",
+        title="Nike night",
+        theme=NIKE,
+        starts_at=started_at,
+        now=started_at - timedelta(hours=1),
+        duration_minutes=minutes,
+    )
+    party = party.start(started_at).end(ended_at)
+    return await engine.store.create_party(party)
+
+
+async def archive(engine, party: Party, *, shoppers: int = 150, seed: int = 5) -> pa.Table:
+    """A generated party's events written as the archive does, in batches of 1,000 (the
+    last batch's first 100 events in the one before it too: readers de-duplicate)."""
+    assert party.started_at is not None and party.ended_at is not None
+    minutes = round((party.ended_at - party.started_at) / timedelta(minutes=1))
+    events = generate(
+        shoppers=shoppers, minutes=minutes, seed=seed, party_id=party.id, start=party.started_at
+    ).events
+    for start in range(0, events.num_rows, 1000):
+        batch = events.slice(start, 1100)
+        sink = io.BytesIO()
+        pq.write_table(batch, sink, compression=COMPRESSION)
+        ids = batch["event_id"].to_pylist()
+        await engine.backends.archive.put(
+            batch_key(utc_day(party.started_at), party.id, ids), sink.getvalue()
+        )
+    return events
+
+
+async def test_the_report_is_computed_from_the_archive_and_kept_once_final(engine, http):
+    party = await an_ended_party(engine, "done", ended_ago=timedelta(minutes=5))
+    events = await archive(engine, party)
+    reply = await http.get("/parties/done/report")
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"] == "application/json"
+    body = reply.json()
+    assert body["final"] is True
+    expected = party_report("done", events, party.started_at, party.ended_at)
+    assert body["report"] == orjson.loads(encode(expected))
+    assert body["report"]["shares"] > 0 and body["report"]["push"]["notified"] > 0
+    stored = await engine.backends.archive.get(report_key("done"))
+    assert orjson.loads(stored) == body
+
+    # Kept: events archived later do not change a final report.
+    await archive(engine, party, seed=6)
+    assert (await http.get("/parties/done/report")).json() == body
+
+
+async def test_a_report_is_not_final_until_the_archive_has_settled(engine, http):
+    just = await an_ended_party(engine, "just", ended_ago=timedelta(seconds=1))
+    await archive(engine, just)
+    reply = await http.get("/parties/just/report")
+    assert reply.status_code == 200 and reply.json()["final"] is False
+    assert reply.json()["report"]["shares"] > 0
+    with pytest.raises(KeyError):
+        await engine.backends.archive.get(report_key("just"))
+
+    # Long ended, but its party.ended not archived yet (the archive worker is behind).
+    await an_ended_party(engine, "behind", ended_ago=timedelta(minutes=10))
+    reply = await http.get("/parties/behind/report")
+    assert reply.status_code == 200 and reply.json()["final"] is False
+    assert reply.json()["report"]["shares"] == 0
+
+
+async def test_concurrent_requests_get_the_same_report(engine, http):
+    party = await an_ended_party(engine, "busy", ended_ago=timedelta(minutes=5))
+    await archive(engine, party)
+    replies = await asyncio.gather(*(http.get("/parties/busy/report") for _ in range(5)))
+    assert {r.status_code for r in replies} == {200}
+    assert len({r.content for r in replies}) == 1
+
+
+async def test_refusals_are_problems(engine, http):
+    await an_ended_party(engine, "mine", ended_ago=timedelta(minutes=5))
+    starts_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    body = {"title": "Live", "theme": {"kind": "brand", "value": "Nike"}, "starts_at": starts_at}
+    live = (await http.post("/parties", json=body)).raise_for_status().json()["id"]
+    (await http.post(f"/parties/{live}/start")).raise_for_status()
+
+    cases = [
+        ("/parties/nobody/report", HOST, 404, "not_found"),
+        (f"/parties/{live}/report", HOST, 409, "not_ended"),
+        ("/parties/mine/report", OTHER_HOST, 403, "forbidden"),
+        ("/parties/bad:id/report", HOST, 422, "invalid_fields"),
+    ]
+    for path, headers, status, code in cases:
+        reply = await http.get(path, headers=headers)
+        assert reply.status_code == status, (path, reply.text)
+        assert reply.headers["content-type"] == PROBLEM
+        assert reply.json()["type"] == f"urn:party-engine:problem:{code}"
+    reply = await http.get("/parties/mine/report", headers={"Authorization": ""})
+    assert reply.status_code == 401 and reply.headers["content-type"] == PROBLEM
