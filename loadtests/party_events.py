@@ -1,7 +1,7 @@
 """A realistic party's archived events (schema.SCHEMA), generated from a seed.
 
 The shape follows the mission and the forecast's model (domain/forecast.py): the start push
-goes out in waves in the first minute to the followers (`shoppers` ÷ the prior join ratio);
+goes out in waves in the first minute to the followers (`shoppers` ÷ `join_ratio`);
 shoppers' first joins follow an exponential curve after it (time constant ARRIVAL_MINUTES)
 and they stay an exponential time (mean MEAN_STAY_MINUTES), all gone at the end; some hold a
 second session on another device and some reconnect (a leave and a join moments apart).
@@ -52,6 +52,7 @@ def generate(
     seed: int = 1,
     party_id: str = "bench-party",
     start: datetime = START,
+    join_ratio: float = PRIOR_JOIN_RATIO,
 ) -> GeneratedParty:
     rng = random.Random(seed)
     start_ms = round(start.timestamp() * 1000)
@@ -60,7 +61,7 @@ def generate(
     rows.add("party.started", start_ms)
     rows.add("party.ended", end_ms)
     rows.add("party.reminder", start_ms - 15 * 60_000)
-    followers = round(shoppers / PRIOR_JOIN_RATIO)
+    followers = round(shoppers / join_ratio)
     wave_ms = [start_ms + 1_000 + wave * 15_000 for wave in range(PUSH_WAVES)]
     for wave, at in enumerate(wave_ms):
         share_of = followers // PUSH_WAVES + (wave < followers % PUSH_WAVES)

@@ -2,27 +2,19 @@
 beside the archive once final; 401, 403, 404, 409 and 422 as problems."""
 
 import asyncio
-import io
 from datetime import UTC, datetime, timedelta
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from loadtests.party_events import generate
-from party_engine.archive.layout import batch_key, utc_day
 from party_engine.archive.report import encode, party_report
 from party_engine.archive.reports import report_key
-from party_engine.archive.schema import COMPRESSION
-from party_engine.domain.parties import Party, schedule_party
-from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.tokens import UserRole, issue_token
 from tests.api_harness import PROBLEM, SECRET, api_client, started_engine
+from tests.report_helpers import an_ended_party, archive
 
 HOST = {"Authorization": f"Bearer {issue_token(SECRET, 'host-1', UserRole.HOST)}"}
 OTHER_HOST = {"Authorization": f"Bearer {issue_token(SECRET, 'host-2', UserRole.HOST)}"}
-NIKE = Theme(ThemeKind.BRAND, "Nike")
 
 
 @pytest.fixture
@@ -36,41 +28,6 @@ async def http(engine):
     async with api_client(engine) as client:
         client.headers.update(HOST)
         yield client
-
-
-async def an_ended_party(engine, party_id: str, *, ended_ago: timedelta, minutes: int = 20):
-    ended_at = datetime.now(UTC).replace(microsecond=0) - ended_ago
-    started_at = ended_at - timedelta(minutes=minutes)
-    party = schedule_party(
-        party_id=party_id,
-        host_id="host-1",
-        title="Nike night",
-        theme=NIKE,
-        starts_at=started_at,
-        now=started_at - timedelta(hours=1),
-        duration_minutes=minutes,
-    )
-    party = party.start(started_at).end(ended_at)
-    return await engine.store.create_party(party)
-
-
-async def archive(engine, party: Party, *, shoppers: int = 150, seed: int = 5) -> pa.Table:
-    """A generated party's events written as the archive does, in batches of 1,000 (the
-    last batch's first 100 events in the one before it too: readers de-duplicate)."""
-    assert party.started_at is not None and party.ended_at is not None
-    minutes = round((party.ended_at - party.started_at) / timedelta(minutes=1))
-    events = generate(
-        shoppers=shoppers, minutes=minutes, seed=seed, party_id=party.id, start=party.started_at
-    ).events
-    for start in range(0, events.num_rows, 1000):
-        batch = events.slice(start, 1100)
-        sink = io.BytesIO()
-        pq.write_table(batch, sink, compression=COMPRESSION)
-        ids = batch["event_id"].to_pylist()
-        await engine.backends.archive.put(
-            batch_key(utc_day(party.started_at), party.id, ids), sink.getvalue()
-        )
-    return events
 
 
 async def test_the_report_is_computed_from_the_archive_and_kept_once_final(engine, http):
