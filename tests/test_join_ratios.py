@@ -26,8 +26,8 @@ async def engine(store_url, tmp_path):
 async def observed(engine, party_id: str, *, ended_ago: timedelta, shoppers: int, ratio: float):
     """An ended Nike party whose start push notified shoppers / ratio followers: (joined,
     notified) counted from its events."""
-    party = await an_ended_party(engine, party_id, ended_ago=ended_ago)
-    events = await archive(engine, party, shoppers=shoppers, join_ratio=ratio)
+    party = await an_ended_party(engine.store, party_id, ended_ago=ended_ago)
+    events = await archive(engine.backends.archive, party, shoppers=shoppers, join_ratio=ratio)
     rows = events.to_pylist()
     pushed = min(r["at"] for r in rows if r["push_kind"] == "party.started")
     first: dict[str, datetime] = {}
@@ -43,7 +43,7 @@ async def test_a_theme_sums_its_latest_parties_and_a_theme_without_any_gets_the_
     middle = await observed(engine, "n2", ended_ago=timedelta(days=2), shoppers=120, ratio=0.5)
     latest = await observed(engine, "n3", ended_ago=timedelta(days=1), shoppers=40, ratio=0.1)
     # Ended, but nothing archived (no push): it counts for nothing.
-    await an_ended_party(engine, "n4", ended_ago=timedelta(hours=2))
+    await an_ended_party(engine.store, "n4", ended_ago=timedelta(hours=2))
 
     ratios = ArchiveJoinRatios(engine.store, engine.reports, engine.clock, history=3)
     joined, notified = (sum(pair) for pair in zip(middle, latest, strict=True))

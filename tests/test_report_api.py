@@ -31,8 +31,8 @@ async def http(engine):
 
 
 async def test_the_report_is_computed_from_the_archive_and_kept_once_final(engine, http):
-    party = await an_ended_party(engine, "done", ended_ago=timedelta(minutes=5))
-    events = await archive(engine, party)
+    party = await an_ended_party(engine.store, "done", ended_ago=timedelta(minutes=5))
+    events = await archive(engine.backends.archive, party)
     reply = await http.get("/parties/done/report")
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"] == "application/json"
@@ -45,13 +45,13 @@ async def test_the_report_is_computed_from_the_archive_and_kept_once_final(engin
     assert orjson.loads(stored) == body
 
     # Kept: events archived later do not change a final report.
-    await archive(engine, party, seed=6)
+    await archive(engine.backends.archive, party, seed=6)
     assert (await http.get("/parties/done/report")).json() == body
 
 
 async def test_a_report_is_not_final_until_the_archive_has_settled(engine, http):
-    just = await an_ended_party(engine, "just", ended_ago=timedelta(seconds=1))
-    await archive(engine, just)
+    just = await an_ended_party(engine.store, "just", ended_ago=timedelta(seconds=1))
+    await archive(engine.backends.archive, just)
     reply = await http.get("/parties/just/report")
     assert reply.status_code == 200 and reply.json()["final"] is False
     assert reply.json()["report"]["shares"] > 0
@@ -59,22 +59,22 @@ async def test_a_report_is_not_final_until_the_archive_has_settled(engine, http)
         await engine.backends.archive.get(report_key("just"))
 
     # Long ended, but its party.ended not archived yet (the archive worker is behind).
-    await an_ended_party(engine, "behind", ended_ago=timedelta(minutes=10))
+    await an_ended_party(engine.store, "behind", ended_ago=timedelta(minutes=10))
     reply = await http.get("/parties/behind/report")
     assert reply.status_code == 200 and reply.json()["final"] is False
     assert reply.json()["report"]["shares"] == 0
 
 
 async def test_concurrent_requests_get_the_same_report(engine, http):
-    party = await an_ended_party(engine, "busy", ended_ago=timedelta(minutes=5))
-    await archive(engine, party)
+    party = await an_ended_party(engine.store, "busy", ended_ago=timedelta(minutes=5))
+    await archive(engine.backends.archive, party)
     replies = await asyncio.gather(*(http.get("/parties/busy/report") for _ in range(5)))
     assert {r.status_code for r in replies} == {200}
     assert len({r.content for r in replies}) == 1
 
 
 async def test_refusals_are_problems(engine, http):
-    await an_ended_party(engine, "mine", ended_ago=timedelta(minutes=5))
+    await an_ended_party(engine.store, "mine", ended_ago=timedelta(minutes=5))
     starts_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     body = {"title": "Live", "theme": {"kind": "brand", "value": "Nike"}, "starts_at": starts_at}
     live = (await http.post("/parties", json=body)).raise_for_status().json()["id"]

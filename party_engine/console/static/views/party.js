@@ -1,13 +1,16 @@
 // A party's live view: the host's console (controls, stats, leaderboards, co-hosts, and on
 // each share: pick, remove, mute its sharer) or the shopper's (share your listings, like
 // shares; a co-host also gets the share actions). Both show the feed, participants and the
-// chart, with the host's picks highlighted and removed shares gone.
+// chart, with the host's picks highlighted and removed shares gone. An ended party shows its
+// report (host and co-hosts) and a replay of its feed from the archive.
 
 import { api } from "../api.js";
 import { h, partyTimes, themeLabel } from "../dom.js";
 import { PartySession } from "../live/party-session.js";
 import { CohostsPanel, HostLog, Leaderboard, ListingNames, REFRESH_MS, StatsPanel, hostControls } from "./host-panels.js";
 import { listingsPanel } from "./listings.js";
+import { ReplayPanel } from "./replay.js";
+import { reportPanel } from "./report.js";
 
 // Counters trail the feed by a worker's hop: refresh the panels this long after activity.
 const AFTER_ACTIVITY_MS = 700;
@@ -53,7 +56,8 @@ export function partyView({ user, params }) {
   const cleanups = [];
   api("GET", `/parties/${encodeURIComponent(params.id)}`)
     .then((party) => {
-      const build = party.host_id === user.userId ? hostLayout : shopperLayout;
+      const host = party.host_id === user.userId;
+      const build = party.state === "ended" ? endedLayout : host ? hostLayout : shopperLayout;
       el.replaceChildren(...build(party, user, cleanups));
     })
     .catch((error) => el.replaceChildren(failure(error)));
@@ -169,4 +173,28 @@ function shopperLayout(party, user, cleanups) {
     liveBar(session),
     h("div", { class: "columns" }, feedCard(session), h("div", {}, log?.el || null, listingsPanel({ user, party, share }), chartCard(session))),
   ];
+}
+
+/** Listings by id, each fetched once; a listing gone since the party has a stand-in. */
+function listingCache() {
+  const known = new Map();
+  return (id) => {
+    if (!known.has(id)) {
+      const standIn = { id, title: `listing ${id}`, brand: "no longer listed", price_cents: 0, currency: "EUR", image_urls: [] };
+      known.set(id, api("GET", `/listings/${encodeURIComponent(id)}`).catch(() => standIn));
+    }
+    return known.get(id);
+  };
+}
+
+function endedLayout(party, user, cleanups) {
+  const head = new PartyHead(party, null);
+  const listing = listingCache();
+  const replay = new ReplayPanel(party, listing);
+  cleanups.push(() => replay.stop());
+  const moderator = party.host_id === user.userId || (party.cohosts || []).includes(user.userId);
+  if (!moderator) return [head.el, replay.el];
+  const report = reportPanel(party, (id) => listing(id).then((found) => `${found.title} · ${found.brand}`));
+  cleanups.push(report.cleanup);
+  return [head.el, report.el, replay.el];
 }
