@@ -5,7 +5,7 @@ import os
 import pytest
 
 from party_engine.backends import open_archive
-from tests.archive_helpers import AWS_ENV, new_bucket
+from tests.archive_helpers import AWS_ENV, drop_bucket, new_bucket
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -59,12 +59,18 @@ async def test_a_missing_object_is_a_key_error(storage):
         await storage.get("events/dt=2030-05-01/party_id=p1/none.parquet")
 
 
-async def test_a_put_into_a_missing_bucket_raises(moto_server, monkeypatch):
+async def test_on_a_local_endpoint_a_missing_bucket_is_made_and_a_lost_one_fails_puts(
+    moto_server, monkeypatch
+):
     for name, value in AWS_ENV.items():
         monkeypatch.setenv(name, value)
-    archive = open_archive("s3://no-such-bucket/x", s3_endpoint=moto_server.url)
+    url = new_bucket(moto_server.url).replace("archive-", "made-")  # not created
+    archive = open_archive(url, s3_endpoint=moto_server.url)
     await archive.connect()
     try:
+        await archive.put("events/a.parquet", b"x")
+        assert await archive.keys("events/") == ["events/a.parquet"]
+        drop_bucket(moto_server.url, url)
         with pytest.raises(Exception, match="NoSuchBucket"):
             await archive.put("events/a.parquet", b"x")
     finally:

@@ -5,7 +5,6 @@ The same on the embedded queue and on RabbitMQ; process kills are in test_archiv
 
 from datetime import timedelta
 
-import boto3
 import pytest
 
 from party_engine.archive.reading import read_party
@@ -15,7 +14,7 @@ from party_engine.backends.queue_memory import MemoryQueue
 from party_engine.backends.queue_rabbitmq import RabbitPublisher
 from party_engine.backends.queue_topology import Topology, backoff_delays
 from party_engine.domain.events import PartyEnded, PartyJoined
-from tests.archive_helpers import AWS_ENV, new_bucket
+from tests.archive_helpers import AWS_ENV, drop_bucket, make_bucket, new_bucket
 from tests.pipeline_helpers import AT, a_share, eventually, unique_prefix
 from workers.archive import ArchiveService
 
@@ -157,12 +156,13 @@ async def test_a_failing_storage_holds_the_events_until_it_works(queue, tmp_path
 
 
 async def test_an_s3_outage_backs_up_and_nothing_is_lost(rabbitmq_server, moto_server, monkeypatch):
-    """On RabbitMQ and S3: the bucket is missing (every put fails) until it is created."""
+    """On RabbitMQ and S3: the bucket is gone (every put fails) until it is made again."""
     for name, value in AWS_ENV.items():
         monkeypatch.setenv(name, value)
-    missing = new_bucket(moto_server.url).replace("archive-", "late-")  # not created yet
-    storage = open_archive(missing, s3_endpoint=moto_server.url)
+    url = new_bucket(moto_server.url)
+    storage = open_archive(url, s3_endpoint=moto_server.url)
     await storage.connect()
+    drop_bucket(moto_server.url, url)
     topology = Topology(prefix=unique_prefix(), retry_delays=backoff_delays(2, 0.1))
     publisher = RabbitPublisher(rabbitmq_server.url, topology=topology)
     consumer = RabbitConsumer(rabbitmq_server.url, topology=topology, max_attempts=2)
@@ -179,9 +179,7 @@ async def test_an_s3_outage_backs_up_and_nothing_is_lost(rabbitmq_server, moto_s
             return service.held == 12
 
         await eventually(held_all)
-        boto3.client("s3", endpoint_url=moto_server.url).create_bucket(
-            Bucket=missing.removeprefix("s3://").split("/")[0]
-        )
+        make_bucket(moto_server.url, url)
         await eventually(archived(storage, count=12), within=60)
         await service.stop()
     finally:

@@ -1,7 +1,8 @@
 """The archive in S3 (`PARTY_ARCHIVE_URL=s3://bucket/prefix`) through aioboto3.
 
 PARTY_ARCHIVE_S3_ENDPOINT points at a local S3 (moto's server, MinIO); empty means AWS.
-Credentials and region come the usual AWS way. The bucket must exist.
+Credentials and region come the usual AWS way. On AWS the bucket must exist; on a local
+endpoint it is created at connect when missing (as the SNS backend creates its apps there).
 botocore retries each call itself (standard mode); a put that still fails raises, and the
 archive worker keeps the batch unacked and tries again."""
 
@@ -39,6 +40,14 @@ class S3Archive:
         self._client = await self._stack.enter_async_context(
             aioboto3.Session().client("s3", endpoint_url=self._endpoint_url, config=config)
         )
+        if self._endpoint_url is not None:
+            try:
+                await self._client.head_bucket(Bucket=self.bucket)
+            except ClientError:
+                await self._client.create_bucket(Bucket=self.bucket)
+            except BaseException:
+                await self.close()  # the next attempt starts from a new client
+                raise
 
     async def close(self) -> None:
         await self._stack.aclose()
