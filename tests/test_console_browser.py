@@ -225,6 +225,13 @@ def test_host_and_shopper_run_a_party_live(engine, open_page, shots) -> None:
     host.get_by_test_id("end-party").click()
     expect(host.get_by_test_id("party-state")).to_have_text("ended")
     expect(shopper.get_by_test_id("party-state")).to_have_text("ended")
+    # Both pages turn into the ended party's: the host's shows its report at once (the archive
+    # wrote the party's open batch when it ended), not final for a minute; both can replay.
+    expect(host.get_by_test_id("report-shares")).to_contain_text("1")
+    expect(host.get_by_test_id("report-likes")).to_contain_text("1")
+    expect(host.get_by_test_id("report-provisional")).to_be_visible()
+    expect(host.get_by_test_id("report-top-listings")).to_contain_text("Air Max 90")
+    expect(shopper.get_by_test_id("replay-start")).to_be_visible()
     page_shot(host, "06-host-ended")
 
 

@@ -53,13 +53,17 @@ function failure(error) {
 
 export function partyView({ user, params }) {
   const el = h("div", {}, h("p", { class: "muted" }, "loading…"));
-  const cleanups = [];
+  let cleanups = [];
+  // Builds the page for the party as it is; a live page rebuilds itself once the party ends.
+  const show = (party) => {
+    cleanups.forEach((stop) => stop());
+    cleanups = [];
+    const host = party.host_id === user.userId;
+    const build = party.state === "ended" ? endedLayout : host ? hostLayout : shopperLayout;
+    el.replaceChildren(...build(party, user, cleanups, show));
+  };
   api("GET", `/parties/${encodeURIComponent(params.id)}`)
-    .then((party) => {
-      const host = party.host_id === user.userId;
-      const build = party.state === "ended" ? endedLayout : host ? hostLayout : shopperLayout;
-      el.replaceChildren(...build(party, user, cleanups));
-    })
+    .then(show)
     .catch((error) => el.replaceChildren(failure(error)));
   return { el, cleanup: () => cleanups.forEach((stop) => stop()) };
 }
@@ -77,14 +81,18 @@ function startSession(party, user, cleanups, { onLike = null, host = null, onSta
   return session;
 }
 
-/** A state change announced on the socket: fetch the party again for its new times. */
-function refetchOnChange(party, head) {
+/** A state change announced on the socket: fetch the party again for its new times, and show
+ * an ended party's page (its report, its replay) with reopen(party). */
+function refetchOnChange(party, head, reopen) {
   let known = party.state;
   return (state) => {
     head.showState(state);
     if (state === known) return;
     known = state;
-    api("GET", `/parties/${encodeURIComponent(party.id)}`).then((latest) => head.update(latest), () => {});
+    api("GET", `/parties/${encodeURIComponent(party.id)}`).then(
+      (latest) => (latest.state === "ended" ? reopen(latest) : head.update(latest)),
+      () => {},
+    );
   };
 }
 
@@ -111,7 +119,7 @@ function hostActions(party, getSession) {
   };
 }
 
-function hostLayout(party, user, cleanups) {
+function hostLayout(party, user, cleanups, reopen) {
   let panels = [];
   let soon = null;
   const refresh = () => panels.forEach((panel) => panel.refresh());
@@ -121,7 +129,7 @@ function hostLayout(party, user, cleanups) {
   };
   const controls = hostControls(party, (updated) => head.update(updated));
   const head = new PartyHead(party, controls.el);
-  const onStateFrame = refetchOnChange(party, head);
+  const onStateFrame = refetchOnChange(party, head, reopen);
   const log = new HostLog();
   let session = null;
   session = startSession(party, user, cleanups, {
@@ -155,7 +163,7 @@ function hostLayout(party, user, cleanups) {
   ];
 }
 
-function shopperLayout(party, user, cleanups) {
+function shopperLayout(party, user, cleanups, reopen) {
   const head = new PartyHead(party, null);
   let session = null;
   const like = (share) => session.socket.request({ type: "like", party: party.id, share });
@@ -164,7 +172,7 @@ function shopperLayout(party, user, cleanups) {
   session = startSession(party, user, cleanups, {
     onLike: like,
     host: cohost ? hostActions(party, () => session) : null,
-    onState: refetchOnChange(party, head),
+    onState: refetchOnChange(party, head, reopen),
     onItems: log ? (items) => log.add(items) : null,
   });
   const share = (listing) => session.socket.request({ type: "share", party: party.id, listing });

@@ -29,10 +29,12 @@ export function minuteChart(series, { kind = "lines", testId, label = (m) => `${
   const peak = Math.max(1, ...series.flatMap((s) => s.values));
   const step = niceStep(peak);
   const top = Math.ceil(peak / step) * step;
+  const legendRoom = series.length > 1 ? 16 : 0;
+  const plotTop = TOP + legendRoom;
   const plotWidth = WIDTH - LEFT - 4;
-  const plotHeight = HEIGHT - BOTTOM - TOP;
+  const plotHeight = HEIGHT - BOTTOM - plotTop;
   const x = (i) => LEFT + (i / length) * plotWidth;
-  const y = (v) => TOP + plotHeight - (v / top) * plotHeight;
+  const y = (v) => plotTop + plotHeight - (v / top) * plotHeight;
   const grid = [];
   for (let v = 0; v <= top; v += step) {
     grid.push(
@@ -44,8 +46,9 @@ export function minuteChart(series, { kind = "lines", testId, label = (m) => `${
     grid.push(svg("text", { x: x(m), y: HEIGHT - 5, class: "axis-label" }, label(m)));
   }
   const slot = plotWidth / length;
+  const bars = kind === "bars" || length < 3; // a line needs a few points to say anything
   const marks = series.map((s, index) => {
-    if (kind === "bars") {
+    if (bars) {
       const width = Math.max(1, slot / series.length - (slot > 6 ? 1 : 0));
       return svg(
         "g",
@@ -62,8 +65,8 @@ export function minuteChart(series, { kind = "lines", testId, label = (m) => `${
     svg(
       "g",
       { class: s.cls },
-      svg("rect", { x: LEFT + 8 + index * 110, y: TOP + 2, width: 10, height: 10, class: "swatch" }),
-      svg("text", { x: LEFT + 22 + index * 110, y: TOP + 11, class: "legend" }, s.name),
+      svg("rect", { x: LEFT + index * 90, y: 2, width: 10, height: 10, class: "swatch" }),
+      svg("text", { x: LEFT + 14 + index * 90, y: 11, class: "legend" }, s.name),
     ),
   );
   return svg(

@@ -27,7 +27,7 @@ function ranked(title, items, testId, label = (id) => Promise.resolve(id)) {
   for (const item of items) {
     const name = h("span", {}, item.id);
     label(item.id).then((text) => (name.textContent = text));
-    list.append(h("li", {}, name, h("strong", {}, `${item.likes} ♥ · ${item.shares} shares`)));
+    list.append(h("li", {}, name, h("strong", {}, `${item.likes} ♥ · ${item.shares} ${item.shares === 1 ? "share" : "shares"}`)));
   }
   return h("section", { class: "card", "data-testid": testId }, h("h2", {}, title), items.length ? list : h("p", { class: "muted" }, "Nobody."));
 }
