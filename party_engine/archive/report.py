@@ -110,7 +110,7 @@ def party_report(
         presence_per_minute=presence,
         peak_presence=peak,
         peak_at=None if peak_ms is None else _datetime(peak_ms),
-        push=_conversion(of_type["push.sent"], joins, start_ms),
+        push=_conversion(of_type["push.sent"], joins),
         top_sellers=_ranked(shares["seller_id"], likes_of_shares["seller_id"], top, by_likes=True),
         top_listings=_ranked(shares["listing_id"], likes["listing_id"], top, by_likes=True),
         top_sharers=_ranked(shares["user_id"], likes_of_shares["sharer_id"], top, by_likes=False),
@@ -210,7 +210,7 @@ def _presence(sessions: pa.Table, start_ms: int, minutes: int) -> tuple[list[int
     return curve, peak, peak_ms
 
 
-def _conversion(pushes: pa.Table, joins: pa.Table, start_ms: int) -> PushConversion | None:
+def _conversion(pushes: pa.Table, joins: pa.Table) -> PushConversion | None:
     waves = pushes.filter(pc.equal(pushes["push_kind"], START_PUSH_KIND))
     if waves.num_rows == 0:
         return None
