@@ -133,6 +133,8 @@ def main() -> None:
         "parquet_bytes_per_event": round(parquet_bytes / events.num_rows, 2),
         "decode_seconds": round(decode_s, 3),
         "merge_seconds": round(merge_s, 3),
+        # What the merged table holds in memory while a report is computed from it.
+        "arrow_bytes": merged.nbytes,
         "report_seconds": round(report_s, 3),
         "first_request_seconds": round(request_s, 3),
         "report_json_bytes": len(body),
