@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services bench bench-fanout bench-broker bench-workers bench-report loadtest clean
+.PHONY: run test lint services bench bench-fanout bench-broker bench-workers bench-archive bench-report loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ bench-broker: $(STAMP)
 ## bench-workers: one worker process on a pre-filled RabbitMQ queue (idempotency on); prints events/s (BENCH_WORKERS_ARGS="--events 50000")
 bench-workers: services $(STAMP)
 	$(BIN)/python -m loadtests.bench_workers $(BENCH_WORKERS_ARGS)
+
+## bench-archive: one archive worker process on a pre-filled queue; prints events/s and bytes per event, Parquet vs JSON (BENCH_ARCHIVE_ARGS="--events 100000 --storage s3")
+bench-archive: services $(STAMP)
+	$(BIN)/python -m loadtests.bench_archive $(BENCH_ARCHIVE_ARGS)
 
 ## bench-report: the host report's compute time and Parquet size for a generated 2-hour, 50,000-shopper party (BENCH_REPORT_ARGS="--shoppers 5000")
 bench-report: $(STAMP)

@@ -14,7 +14,6 @@ import time
 from datetime import timedelta
 from typing import Protocol
 
-from workers.archive import ArchiveService
 from workers.service import WorkerService
 
 from .announcer import PartyAnnouncer
@@ -91,6 +90,9 @@ class Engine:
         self.lifecycle.on_change(self.announcer.on_change)
         self.lifecycle.on_change(StateBroadcaster(self.broker).on_change)
         if Role.ARCHIVE in roles:
+            # Imported here: pyarrow adds ~58 MiB to a process, and only this role writes.
+            from workers.archive import ArchiveService
+
             # First, so that it stops last: it archives what every other role sent.
             assert backends.consumer is not None and backends.archive is not None
             self.services.append(

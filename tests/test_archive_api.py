@@ -1,6 +1,8 @@
 """GET /parties/{id}/archive: an ended party's archived stream as NDJSON, by offset, paged
 with `after` and `limit`; 404, 409 and 422 as problems."""
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -121,3 +123,12 @@ async def test_it_needs_a_token(http):
     party = await a_party(http)
     del http.headers["Authorization"]
     assert (await http.get(f"/parties/{party}/archive")).status_code == 401
+
+
+def test_only_a_replay_or_the_archive_role_imports_pyarrow():
+    """pyarrow costs a process ~58 MiB: the other roles and an idle gateway never load it."""
+    code = (
+        "import sys; import party_engine.engine, party_engine.api.app, workers.service;"
+        "assert 'pyarrow' not in sys.modules, 'pyarrow imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

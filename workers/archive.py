@@ -108,7 +108,9 @@ class ArchiveService:
         if isinstance(event, PartyEnded):
             for open_key in [k for k in self._open if k[1] == event.party_id]:
                 self._close(open_key)
-        if self._held >= self._max_events and self._open:
+        # Full: the largest open batch makes room, unless a batch being written already will
+        # (its acks let the broker send more, one by one: each must not close another batch).
+        if self._held >= self._max_events and self._open and not self._due:
             self._close(max(self._open, key=lambda k: len(self._open[k].held)))
 
     def _close(self, key: tuple[date, str]) -> None:

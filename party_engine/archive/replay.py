@@ -11,7 +11,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 PAGE_ROWS = 1000
-MEDIA_TYPE = "application/x-ndjson"
 
 
 def stream_slice(table: pa.Table, after: int, limit: int) -> pa.Table:
