@@ -30,7 +30,8 @@ from loadtests.party_events import GeneratedParty, generate
 from loadtests.provenance import provenance
 from party_engine.archive.layout import batch_key
 from party_engine.archive.reading import merge
-from party_engine.archive.report import encode, party_report
+from party_engine.archive.report import party_report
+from party_engine.archive.report_types import encode
 from party_engine.archive.reports import PartyReports
 from party_engine.archive.rows import from_parquet
 from party_engine.archive.schema import COMPRESSION

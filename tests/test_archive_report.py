@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 
 from loadtests.party_events import generate
-from party_engine.archive.report import JOIN_WINDOW_MINUTES, Ranked, encode, party_report
+from party_engine.archive.report import party_report
+from party_engine.archive.report_types import JOIN_WINDOW_MINUTES, Ranked, encode
 from party_engine.archive.schema import SCHEMA
 
 START = datetime(2030, 5, 1, 18, 0, tzinfo=UTC)

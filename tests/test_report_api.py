@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from party_engine.archive.report import encode, party_report
+from party_engine.archive.report import party_report
+from party_engine.archive.report_types import encode
 from party_engine.archive.reports import report_key
 from party_engine.tokens import UserRole, issue_token
 from tests.api_harness import PROBLEM, SECRET, api_client, started_engine

@@ -3,7 +3,7 @@
 
 from fastapi import APIRouter, Response
 
-from ..archive.reports import StoredReport
+from ..archive.report_types import StoredReport
 from ..domain.errors import NotFound
 from ..domain.parties import PartyState
 from .auth import Host

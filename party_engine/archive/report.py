@@ -1,9 +1,10 @@
 """The host's report of one ended party, computed from its archived events (schema.SCHEMA).
 
 Pure: `party_report` takes the events Table the reader returns and the party's start and end,
-and computes with pyarrow.compute (vectorized: a 2-hour, 50,000-shopper party is ~1.5 M
-rows; `make bench-report` measures it). Minutes count from the start; an event before it
-falls in minute 0 and one after the end (a late push outcome) in no minute.
+and returns a `report_types.PartyReport`, computed with pyarrow.compute (vectorized: a 2-hour,
+50,000-shopper party is ~1.5 M rows; `make bench-report` measures it). Minutes count from the
+start; an event before it falls in minute 0 and one after the end (a late push outcome) in no
+minute.
 
 - Presence is distinct users, from the per-session `party.joined` / `party.left` events: a
   user is present while at least one of their sessions is (a leave whose join is missing from
@@ -16,66 +17,16 @@ falls in minute 0 and one after the end (a late push outcome) in no minute.
 """
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .report_types import JOIN_WINDOW_MINUTES, PartyReport, PushConversion, Ranked
+
 MINUTE_MS = 60_000
 TOP = 10
-# How many minutes after the start push the report follows joins minute by minute.
-JOIN_WINDOW_MINUTES = 30
 START_PUSH_KIND = "party.started"
-
-
-@dataclass(frozen=True, slots=True)
-class Ranked:
-    id: str
-    shares: int
-    likes: int
-
-
-@dataclass(frozen=True, slots=True)
-class PushConversion:
-    # The first wave of the start push, and the followers notified over every wave.
-    pushed_at: datetime
-    notified: int
-    # Users whose first join came at or after pushed_at, and that over notified.
-    joined: int
-    ratio: float | None
-    # Those users by the minute of their first join, for JOIN_WINDOW_MINUTES after the push.
-    joins_per_minute: list[int]
-
-
-@dataclass(frozen=True, slots=True)
-class PartyReport:
-    party_id: str
-    started_at: datetime
-    ended_at: datetime
-    minutes: int
-    shares: int
-    likes: int
-    picks: int
-    removed: int
-    # Sessions that joined, and the distinct users behind them.
-    joins: int
-    shoppers: int
-    shares_per_minute: list[int]
-    likes_per_minute: list[int]
-    # The most users present at once in each minute; the party's most, and when first reached.
-    presence_per_minute: list[int]
-    peak_presence: int
-    peak_at: datetime | None
-    push: PushConversion | None
-    top_sellers: list[Ranked]
-    top_listings: list[Ranked]
-    top_sharers: list[Ranked]
-
-
-def encode(report: PartyReport) -> bytes:
-    return orjson.dumps(report)
 
 
 def party_report(

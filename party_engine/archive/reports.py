@@ -17,18 +17,15 @@ again while its objects are merged), too much to hold several of in a gateway.""
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
-import pyarrow.compute as pc
 
 from ..clock import Clock
 from ..domain.parties import Party
 from ..ports import ArchiveStorage
 from .layout import party_days
-from .reading import read_party
-from .report import PartyReport, party_report
+from .report_types import StoredReport, encode
 
 ROOT = "reports"
 _AT_ONCE = 1
@@ -36,13 +33,6 @@ _AT_ONCE = 1
 
 def report_key(party_id: str) -> str:
     return f"{ROOT}/party_id={party_id}/report.json"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredReport:
-    # False while the archive may still be writing the party's last events.
-    final: bool
-    report: PartyReport
 
 
 class PartyReports:
@@ -87,14 +77,24 @@ class PartyReports:
 
     async def _compute(self, party: Party) -> tuple[bytes, StoredReport]:
         assert party.ended_at is not None
-        now = self._clock.now()
-        events = await read_party(self._storage, party.id, party_days(party, now))
+        # Imported on the first report: pyarrow adds ~58 MiB to a process that never makes one.
+        import pyarrow.compute as pc
+
+        from .reading import read_party
+        from .report import party_report
+
         started_at = party.started_at or party.starts_at
-        report = await asyncio.to_thread(party_report, party.id, events, started_at, party.ended_at)
-        ended_archived = pc.any(pc.equal(events["type"], "party.ended")).as_py() or False
-        final = ended_archived and now >= party.ended_at + self._settle
+        async with self._slots:
+            now = self._clock.now()
+            events = await read_party(self._storage, party.id, party_days(party, now))
+            report = await asyncio.to_thread(
+                party_report, party.id, events, started_at, party.ended_at
+            )
+            ended = pc.any(pc.equal(events["type"], "party.ended")).as_py() or False
+            del events  # freed before the next report may start
+        final = ended and now >= party.ended_at + self._settle
         stored = StoredReport(final=final, report=report)
-        data = orjson.dumps(stored)
+        data = encode(stored)
         if final:
             await self._storage.put(report_key(party.id), data)
         return data, stored
