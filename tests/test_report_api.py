@@ -2,6 +2,7 @@
 beside the archive once final; 401, 403, 404, 409 and 422 as problems."""
 
 import asyncio
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -9,7 +10,7 @@ import pytest
 
 from party_engine.archive.report import party_report
 from party_engine.archive.report_types import encode
-from party_engine.archive.reports import report_key
+from party_engine.archive.reports import PartyReports, report_key
 from party_engine.tokens import UserRole, issue_token
 from tests.api_harness import PROBLEM, SECRET, api_client, started_engine
 from tests.report_helpers import an_ended_party, archive
@@ -94,3 +95,41 @@ async def test_refusals_are_problems(engine, http):
         assert reply.json()["type"] == f"urn:party-engine:problem:{code}"
     reply = await http.get("/parties/mine/report", headers={"Authorization": ""})
     assert reply.status_code == 401 and reply.headers["content-type"] == PROBLEM
+
+
+class Watching:
+    """A storage that notes whose events' objects are being read at any one moment."""
+
+    def __init__(self, storage) -> None:
+        self._storage = storage
+        self.reading: Counter[str] = Counter()
+        self.most_parties_at_once = 0
+
+    def __getattr__(self, name):
+        return getattr(self._storage, name)
+
+    async def get(self, key: str) -> bytes:
+        if not key.startswith("events/"):
+            return await self._storage.get(key)
+        party = key.split("party_id=")[1].split("/")[0]
+        self.reading[party] += 1
+        self.most_parties_at_once = max(self.most_parties_at_once, len(+self.reading))
+        try:
+            await asyncio.sleep(0.01)  # a slow store: reads would overlap if allowed to
+            return await self._storage.get(key)
+        finally:
+            self.reading[party] -= 1
+
+
+async def test_a_process_computes_one_report_at_a_time(engine):
+    storage = Watching(engine.backends.archive)
+    parties = [
+        await an_ended_party(engine.store, f"big-{n}", ended_ago=timedelta(minutes=5))
+        for n in range(3)
+    ]
+    for party in parties:
+        await archive(storage, party, shoppers=200)
+    reports = PartyReports(storage, engine.clock, settle=timedelta(minutes=1))
+    bodies = await asyncio.gather(*(reports.encoded(party) for party in parties))
+    assert [orjson.loads(body)["report"]["party_id"] for body in bodies] == [p.id for p in parties]
+    assert storage.most_parties_at_once == 1
