@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services bench bench-fanout bench-broker bench-workers bench-push-waves metrics-excerpt bench-archive loadtest clean
+.PHONY: run test lint services bench bench-fanout bench-broker bench-workers bench-push-waves metrics-excerpt bench-archive bench-report loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,3 +75,7 @@ metrics-excerpt: services $(STAMP)
 ## bench-archive: one archive worker process on a pre-filled queue; prints events/s and bytes per event, Parquet vs JSON (BENCH_ARCHIVE_ARGS="--events 100000 --storage s3")
 bench-archive: services $(STAMP)
 	$(BIN)/python -m loadtests.bench_archive $(BENCH_ARCHIVE_ARGS)
+
+## bench-report: the host report's compute time and Parquet size for a generated 2-hour, 50,000-shopper party (BENCH_REPORT_ARGS="--shoppers 5000")
+bench-report: $(STAMP)
+	$(BIN)/python -m loadtests.bench_report $(BENCH_REPORT_ARGS)

@@ -18,9 +18,11 @@ from workers.party_push import WaveSettings
 from workers.service import WorkerService
 
 from .announcer import PartyAnnouncer
+from .archive.join_ratios import ArchiveJoinRatios
+from .archive.reports import PartyReports
 from .backends.connecting import Connections, bounded
 from .backends.opened import CLOCK_LEASE_TTL_SECONDS, Backends, open_backends
-from .capacity import CapacityForecaster, PriorJoinRatios
+from .capacity import CapacityForecaster, JoinRatios, PriorJoinRatios
 from .clock import Clock, SystemClock
 from .config import Settings, is_embedded
 from .gateway.service import Gateway
@@ -65,7 +67,20 @@ class Engine:
         self.broker = backends.broker
         self.host_tools = HostTools(self.store, self.broker, self.clock)
         self.connections = Connections(backends.named())
-        self.capacity = CapacityForecaster(self.store, PriorJoinRatios(), self.clock)
+        # Hosts' reports (gateway) and the themes' join ratios for the forecast (gateway,
+        # scheduler) read the archive; a process that did not open it uses the prior.
+        settle = timedelta(seconds=settings.archive_batch_seconds)
+        self.reports = (
+            PartyReports(backends.archive, self.clock, settle=settle)
+            if backends.archive is not None
+            else None
+        )
+        ratios: JoinRatios = (
+            ArchiveJoinRatios(self.store, self.reports, self.clock)
+            if self.reports is not None
+            else PriorJoinRatios()
+        )
+        self.capacity = CapacityForecaster(self.store, ratios, self.clock)
         # Started in order after the backends connect, stopped in reverse before they close.
         self.services: list[Service] = []
         self._running: list[Service] = []

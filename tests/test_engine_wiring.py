@@ -15,7 +15,7 @@ SHARED = ["store", "devices", "push", "events", "ledger", "broker"]
     ("roles", "own"),
     [
         ({Role.GATEWAY}, ["archive", "rate_limits", "presence", "connections"]),
-        ({Role.SCHEDULER}, ["lease", "reminders"]),
+        ({Role.SCHEDULER}, ["lease", "reminders", "archive"]),
         ({Role.WORKER}, ["notices", "consumer"]),
         ({Role.RELAY}, ["outbox", "sink"]),
         ({Role.ARCHIVE}, ["consumer", "archive"]),

@@ -129,3 +129,17 @@ def test_the_push_waves_bench_runs_both_modes_and_writes_its_figures(tmp_path: P
     assert waves["last_push_s"] - waves["first_push_s"] > 0.3
     assert once["last_push_s"] - once["first_push_s"] < waves["last_push_s"] - waves["first_push_s"]
     assert "| join p99 ms |" in result.stdout
+
+
+def test_the_report_bench_writes_its_figures(tmp_path: Path) -> None:
+    out = tmp_path / "bench_report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtests.bench_report", "--shoppers", "300", "--minutes", "15",
+         "--runs", "1", "--batch-events", "500", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["events"] > 0 and figures["parquet_objects"] > 1
+    assert figures["parquet_bytes"] > 0 and figures["report_seconds"] > 0
+    assert figures["first_request_seconds"] > 0 and figures["peak_presence"] > 0

@@ -17,6 +17,7 @@ from . import (
     routes_listings,
     routes_me,
     routes_parties,
+    routes_report,
     routes_stats,
 )
 
@@ -57,5 +58,6 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     app.include_router(routes_stats.router)
     app.include_router(routes_capacity.router)
     app.include_router(routes_archive.router)
+    app.include_router(routes_report.router)
     console.install(app)
     return app

@@ -2,8 +2,9 @@
 
 `open_backends` opens the backends every role shares, and those only one role uses when this
 process plays it (the lease and reminder ledger for the scheduler, the notice book and the
-consumer for the worker and the archive, the archive's storage for the archive and the
-gateway, the share limits for the gateway, the outbox and sink for the relay).
+consumer for the worker and the archive, the archive's storage for the archive, the gateway
+and the scheduler (reports, join ratios), the share limits for the gateway, the outbox and
+sink for the relay).
 The engine connects them (backends/connecting.py), closes them in reverse, and /readyz pings
 each one it names."""
 
@@ -71,7 +72,7 @@ class Backends:
     reminders: ReminderLedger | None = None  # scheduler
     notices: NoticeBook | None = None  # worker
     consumer: EventConsumer | None = None  # worker, archive (embedded: the `events` queue)
-    archive: ArchiveStorage | None = None  # archive (writes), gateway (replays, reports)
+    archive: ArchiveStorage | None = None  # archive (writes); gateway, scheduler (reads)
     rate_limits: RateLimits | None = None  # gateway
     presence: Presence | None = None  # gateway
     connections: ConnectionRegistry | None = None  # gateway
@@ -133,7 +134,7 @@ def open_backends(settings: Settings, clock: Clock, roles: frozenset[Role]) -> B
         ),
         archive=(
             open_archive(settings.archive_url, s3_endpoint=settings.archive_s3_endpoint)
-            if archive or gateway
+            if archive or gateway or scheduler
             else None
         ),
         rate_limits=open_rate_limits(url, prefix=prefix) if gateway else None,
