@@ -18,6 +18,7 @@ from party_engine.domain.events import (
     PartyEnded,
     PartyJoined,
     PartyLeft,
+    PushWave,
     ShareRemoved,
 )
 from party_engine.domain.parties import Party, PartyState
@@ -39,7 +40,9 @@ def test_the_checked_in_schema_is_the_one_in_code():
 
 
 def test_every_event_the_pipeline_knows_is_archived():
-    assert set(EVENT_TYPES) <= set(ARCHIVED_KEYS)
+    # A push wave is the push worker's own work item, not something that happened in a party:
+    # what it did is archived as push.sent.
+    assert set(EVENT_TYPES) - {PushWave.routing_key} <= set(ARCHIVED_KEYS)
 
 
 def test_each_type_fills_its_columns_and_leaves_the_rest_null():
