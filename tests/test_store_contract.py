@@ -5,15 +5,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as redis
+from redis.crc import key_slot
 
 from party_engine.backends import open_store
 from party_engine.backends.records import listing_from_hash, listing_to_hash
+from party_engine.backends.redis_buckets import BUCKETS
 from party_engine.domain.errors import Conflict, InvalidValue
 from party_engine.domain.listings import Listing
 from party_engine.domain.parties import PartyState, schedule_party
 from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.ports import PartyQuery
 from tests.backend_harness import opened
+from tests.slot_audit import audited
 
 NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -230,3 +233,24 @@ async def test_listing_by_theme_and_a_rare_state_reads_only_the_parties_it_retur
             after = (await admin.info("commandstats"))["cmdstat_hgetall"]["calls"]
         assert [party.id for party in page.items] == ["p150"]
         assert after - before <= 2  # the one party, not the 299 cancelled ones
+
+
+async def test_on_redis_each_write_stays_in_one_slot_and_parties_spread_over_buckets(redis_url):
+    """What makes the store cluster-safe without a hot slot: a create or save is one script in
+    the party's bucket (its hash and index entries), and the buckets spread over many slots."""
+    async with opened(open_store(redis_url)) as store, audited(redis_url) as audit:
+        for n in range(64):
+            party = await store.create_party(a_party(f"p{n}", hours=1 + n / 10))
+            if n % 2:
+                party = await store.save_party(party.start(NOW))
+            if n % 4 == 1:
+                await store.save_party(party.end(NOW + timedelta(minutes=5)))
+        await store.list_parties(PartyQuery(state=PartyState.LIVE, theme=NIKE, limit=5))
+        await store.due_parties(NOW + timedelta(days=1))
+        await store.changed_parties(NOW)
+        await store.follow("u1", NIKE)
+        await store.unfollow("u1", NIKE)
+    assert audit.scripts >= 64 + 32 + 16  # (the first one again after NOSCRIPT)
+    assert audit.cross_slot == []
+    party_slots = {key_slot(k) for _, keys in audit.units for k in keys if b"party:" in k}
+    assert len(party_slots) == BUCKETS
