@@ -18,7 +18,7 @@ from party_engine.backends.queue_topology import PARTY_PUSH
 from party_engine.clock import Clock
 from party_engine.domain.events import DomainEvent, PartyReminder, PartyStarted
 from party_engine.domain.parties import Party, PartyState
-from party_engine.ports import Ledger, Notification, PartyStore, Push
+from party_engine.ports import EventRef, Ledger, Notification, PartyStore, Push
 
 from .idempotency import claim_batch
 
@@ -60,19 +60,19 @@ class PartyPushHandler:
     async def __call__(self, events: list[DomainEvent]) -> set[str]:
         stop_at = time.monotonic() + self._lock_seconds / 2
         claimed = await claim_batch(self._ledger, self.queue, events, self._lock_seconds)
-        unfinished = [event.id for event in claimed.fresh]
+        unfinished = [EventRef.of(event) for event in claimed.fresh]
         try:
             for event in claimed.fresh:
                 if time.monotonic() >= stop_at:
                     break
                 await self._send(event)
-                await self._ledger.mark_done(self.queue, [event.id])
-                unfinished.remove(event.id)
+                await self._ledger.mark_done(self.queue, [EventRef.of(event)])
+                unfinished.remove(EventRef.of(event))
         except Exception:
             await self._ledger.release(self.queue, unfinished)
             raise
         await self._ledger.release(self.queue, unfinished)
-        return claimed.busy | set(unfinished)
+        return claimed.busy | {event.event_id for event in unfinished}
 
     async def _send(self, event: DomainEvent) -> None:
         party = await self._store.get_party(event.party_id)
