@@ -9,6 +9,7 @@ from party_engine.backends import open_devices
 from party_engine.domain.devices import NOTICES_KEPT, Device, Platform, SentNotice
 from party_engine.domain.themes import Theme, ThemeKind
 from tests.backend_harness import opened
+from tests.slot_audit import audited
 
 AT = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 NIKE = Theme(ThemeKind.BRAND, "Nike")
@@ -41,6 +42,39 @@ async def test_a_saved_new_token_replaces_the_old_one_in_the_index(devices):
     await devices.save_device(replace(device, token="new", endpoint_arn=None))
     assert await devices.device_by_token(Platform.FCM, "old") is None
     assert (await devices.device_by_token(Platform.FCM, "new")).endpoint_arn is None
+
+
+async def test_a_token_taken_over_by_another_device_stays_with_it(devices):
+    first = a_device("d1", token="shared")
+    await devices.save_device(first)
+    second = a_device("d2", user="u2", token="shared", minutes=1)
+    await devices.save_device(second)  # the phone changed hands; its token went with it
+    await devices.save_device(replace(first, token="fresh"))
+    assert await devices.device_by_token(Platform.FCM, "shared") == second
+    await devices.remove_device("d1")
+    assert await devices.device_by_token(Platform.FCM, "shared") == second
+
+
+async def test_a_device_moved_to_another_user_is_only_theirs(devices):
+    device = a_device("d1")
+    await devices.save_device(device)
+    await devices.save_device(replace(device, user_id="u2"))
+    assert await devices.devices("u1") == []
+    assert await devices.devices("u2") == [replace(device, user_id="u2")]
+
+
+async def test_on_redis_each_write_stays_in_one_slot(redis_url):
+    async with opened(open_devices(redis_url)) as devices, audited(redis_url) as audit:
+        for n in range(10):
+            device = a_device(f"d{n}", user=f"u{n % 3}", token=f"t{n}")
+            await devices.save_device(device)
+            await devices.save_device(replace(device, token=f"t{n}b"))
+            await devices.set_subscription(device.id, NIKE, "sub-1")
+            await devices.pop_subscription(device.id, NIKE)
+        await devices.record_notice(["u0", "u1", "u2"], SentNotice("n1", "t", "b", {}, AT))
+        await devices.remove_device("d3")
+    assert audit.cross_slot == []
+    assert any(what == "MULTI block" for what, _ in audit.units)  # the pop, in one slot
 
 
 async def test_a_removed_device_is_gone_with_its_subscriptions(devices):
