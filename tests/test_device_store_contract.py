@@ -1,5 +1,6 @@
 """One contract for the DeviceStore port: the embedded store and a real redis-server."""
 
+import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -105,3 +106,16 @@ async def test_notices_are_kept_per_user_newest_first_and_bounded(devices):
     assert [n.id for n in await devices.notices("u2")] == ["n0"]
     assert (await devices.notices("u2"))[0].data == {"i": "0"}
     assert await devices.notices("nobody") == []
+
+
+async def test_on_redis_an_index_entry_left_by_a_dead_process_is_never_answered(redis_url):
+    """The user zset and the token key are written after the device's hash (other slots): an
+    entry a process left behind when it died between the writes is checked against the hash."""
+    async with opened(open_devices(redis_url)) as devices:
+        await devices.save_device(a_device("d1", token="t1"))
+        stale_token = f"pe:device-token:fcm:{hashlib.sha256(b'gone').hexdigest()}"
+        await devices.client.set(stale_token, "d1")
+        await devices.client.zadd("pe:devices:u2", {"d1": 0})
+        assert await devices.device_by_token(Platform.FCM, "gone") is None
+        assert await devices.devices("u2") == []
+        assert [d.id for d in await devices.devices("u1")] == ["d1"]
