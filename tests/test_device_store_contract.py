@@ -1,4 +1,5 @@
-"""One contract for the DeviceStore port: the embedded store and a real redis-server."""
+"""One contract for the DeviceStore port: the embedded store, a real redis-server and a
+Redis Cluster."""
 
 import hashlib
 from dataclasses import replace

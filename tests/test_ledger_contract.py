@@ -1,5 +1,5 @@
 """One contract for the Ledger port (idempotency locks and party counters), run against the
-embedded ledger and a real redis-server."""
+embedded ledger, a real redis-server and a Redis Cluster."""
 
 import asyncio
 import re

@@ -1,5 +1,6 @@
-"""One contract for the NoticeBook port (coalesced seller notices), on the embedded book and a
-real redis-server. Times are plain numbers: the tests move the clock, never sleep."""
+"""One contract for the NoticeBook port (coalesced seller notices), on the embedded book, a
+real redis-server and a Redis Cluster. Times are plain numbers: the tests move the clock,
+never sleep."""
 
 import pytest
 from redis.crc import key_slot

@@ -1,4 +1,5 @@
-"""Contracts of the clock's own ports (leadership lease, reminder ledger): embedded and Redis."""
+"""Contracts of the clock's own ports (leadership lease, reminder ledger): embedded, Redis
+and a Redis Cluster."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta

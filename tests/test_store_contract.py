@@ -1,5 +1,7 @@
-"""One contract for the Store port, run against the embedded store and a real redis-server."""
+"""One contract for the Store port, run against the embedded store, a real redis-server and a
+Redis Cluster (tests/conftest.py STORE_BACKENDS)."""
 
+import asyncio
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
@@ -91,6 +93,50 @@ async def test_parties_with_the_same_start_page_by_id_without_loss(store):
     first = await store.list_parties(PartyQuery(limit=2))
     second = await store.list_parties(PartyQuery(limit=2, cursor=first.next_cursor))
     assert [p.id for p in first.items + second.items] == ["a", "b", "c"]
+
+
+async def test_paging_over_many_parties_with_tied_starts_loses_and_repeats_nothing(store):
+    # 60 parties over 7 start times: on Redis they are spread over every bucket, and each
+    # page merges the buckets from the cursor on.
+    for n in range(60):
+        await store.create_party(a_party(f"p{n:02}", hours=1 + n % 7))
+    seen, cursor = [], None
+    while True:
+        page = await store.list_parties(PartyQuery(limit=7, cursor=cursor))
+        seen += [(p.starts_at, p.id) for p in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == sorted(seen)
+    assert len(seen) == len(set(seen)) == 60
+
+
+async def test_of_two_racing_creates_of_one_id_exactly_one_wins(store):
+    outcomes = await asyncio.gather(
+        *(store.create_party(a_party("p1", host=f"h{n}")) for n in range(5)),
+        return_exceptions=True,
+    )
+    winners = [o for o in outcomes if not isinstance(o, Exception)]
+    assert len(winners) == 1
+    assert all(isinstance(o, Conflict) for o in outcomes if o not in winners)
+    assert await store.get_party("p1") == winners[0]
+
+
+async def test_of_two_racing_saves_of_one_version_exactly_one_wins(store):
+    created = await store.create_party(a_party("p1"))
+    outcomes = await asyncio.gather(
+        store.save_party(created.start(NOW)),
+        store.save_party(created.cancel(NOW)),
+        return_exceptions=True,
+    )
+    [winner] = [o for o in outcomes if not isinstance(o, Exception)]
+    assert any(isinstance(o, Conflict) for o in outcomes)
+    assert await store.get_party("p1") == winner
+    other = PartyState.CANCELLED if winner.state is PartyState.LIVE else PartyState.LIVE
+    assert (await store.list_parties(PartyQuery(state=other))).items == []
+    assert [p.id for p in (await store.list_parties(PartyQuery(state=winner.state))).items] == [
+        "p1"
+    ]
 
 
 async def test_parties_filter_by_state_and_theme_case_insensitively(store):
