@@ -9,8 +9,9 @@ Keys (under `pe:`; {party}, {seller}, {event id} are placeholders, B is the only
   notices:B:due              zset "{party}:{seller}" -> when its summary is due (or its lease
                              ends); present only while shares are pending
   noticed:B:{party}:{event id}  the answer note_share gave for that event ("now" or "later")
-take_due reads how many are due in every bucket (one round trip), then leases from the
-buckets that have some, starting at a different bucket each time, until it has `limit`.
+take_due reads every bucket's due members (up to `limit` each, one round trip), then leases
+them with one script per bucket that has some (which checks each is still due), starting at a
+different bucket each time, until it has `limit`.
 
 Before the cluster layout these were notice:{party}:{seller}, one notices:due and
 noticed:{event id}: windows open then are not seen by this layout (no production data; at
