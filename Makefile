@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services bench bench-fanout bench-broker bench-workers loadtest clean
+.PHONY: run test lint services bench bench-fanout bench-broker bench-workers bench-push-waves metrics-excerpt loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +63,11 @@ bench-broker: $(STAMP)
 ## bench-workers: one worker process on a pre-filled RabbitMQ queue (idempotency on); prints events/s (BENCH_WORKERS_ARGS="--events 50000")
 bench-workers: services $(STAMP)
 	$(BIN)/python -m loadtests.bench_workers $(BENCH_WORKERS_ARGS)
+
+## bench-push-waves: a party's followers join when their push arrives, waves vs all at once (BENCH_PUSH_WAVES_ARGS="--followers 20000")
+bench-push-waves: services $(STAMP)
+	$(BIN)/python -m loadtests.bench_push_waves $(BENCH_PUSH_WAVES_ARGS)
+
+## metrics-excerpt: every role in its own process on a private Redis and RabbitMQ; prints each one's /metrics after a join, share, like and two starts
+metrics-excerpt: services $(STAMP)
+	$(BIN)/python -m loadtests.metrics_excerpt

@@ -135,6 +135,15 @@ class Settings(BaseSettings):
     sns_fcm_app_arn: str = ""
     # Direct publishes in flight at once (also the HTTP connection pool size of the client).
     push_concurrency: int = Field(32, ge=1, le=1000)
+    # The start push in waves (docs/scheduler-and-push.md): a theme's followers fall into this
+    # many shards (an SNS topic each: themes x shards topics; changing it moves users to new
+    # topics, so fix it per deployment), one wave per shard, spaced so that no more followers
+    # are notified per second than the gateways take in joins, the last wave at most
+    # push_wave_bound_seconds after the first (past that, the waves come closer; 0 sends every
+    # wave at the start).
+    push_shards: int = Field(32, ge=1, le=256)
+    push_wave_joins_per_second: float = Field(2000.0, gt=0)
+    push_wave_bound_seconds: float = Field(60.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _the_drain_fits_the_shutdown(self) -> "Settings":
@@ -142,6 +151,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"PARTY_DRAIN_SECONDS ({self.drain_seconds:g}) must be less than "
                 f"PARTY_SHUTDOWN_SECONDS ({self.shutdown_seconds:g}): the drain is part of it"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _a_wave_is_held_within_its_lock(self) -> "Settings":
+        # A push wave due within the first retry delay is held by the worker until it is due,
+        # under its event lock (workers/party_push.py).
+        if self.retry_base_seconds >= self.event_lock_seconds / 2:
+            raise ValueError(
+                f"PARTY_RETRY_BASE_SECONDS ({self.retry_base_seconds:g}) must be less than half "
+                f"of PARTY_EVENT_LOCK_SECONDS ({self.event_lock_seconds:g})"
             )
         return self
 

@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 from typing import Protocol
 
+from workers.party_push import WaveSettings
 from workers.service import WorkerService
 
 from .announcer import PartyAnnouncer
@@ -106,9 +107,17 @@ class Engine:
                     broker=self.broker,
                     store=self.store,
                     push=self.push,
+                    events=self.events,
                     clock=self.clock,
                     notice_window_seconds=settings.notice_window_seconds,
                     event_lock_seconds=settings.event_lock_seconds,
+                    push_waves=WaveSettings(
+                        shards=settings.push_shards,
+                        joins_per_second=settings.push_wave_joins_per_second,
+                        bound_seconds=settings.push_wave_bound_seconds,
+                        # The queue hands a wave back for its first retry delay.
+                        hold_seconds=settings.retry_base_seconds,
+                    ),
                     retention=timedelta(days=settings.retention_days),
                 )
             )

@@ -108,6 +108,10 @@ class EventPublisher(Backend, Protocol):
         has_room() just before may overshoot it a little).
         """
 
+    async def flush(self) -> None:
+        """Return once every event accepted so far is handed over (RabbitMQ confirmed it; at
+        once for the in-process queue): a worker that publishes events settles its own after."""
+
 
 @dataclass(frozen=True, slots=True)
 class Notification:
@@ -125,8 +129,12 @@ class Push(Backend, Protocol):
     async def notify_user(self, user_id: str, notification: Notification) -> None:
         """Send to every device of one user."""
 
-    async def notify_theme(self, theme: Theme, notification: Notification) -> None:
-        """Send to everyone following a theme (one topic publish)."""
+    async def notify_shard(
+        self, theme: Theme, shard: int, followers: list[str], notification: Notification
+    ) -> None:
+        """Send to the theme's followers in one shard (`domain.push_waves.shard_of`), given as
+        `followers`: one publish to the shard's topic (whose subscribers are their devices),
+        or, embedded, a notice recorded for each of them."""
 
     async def register_device(self, user_id: str, platform: Platform, token: str) -> Device:
         """Register (idempotent per token) and subscribe the device to the user's themes.

@@ -17,6 +17,8 @@ from ..domain.events import (
     PartyEnded,
     PartyReminder,
     PartyStarted,
+    PushSent,
+    PushWave,
     ShareCreated,
     SharePicked,
     ShareRemoved,
@@ -34,6 +36,8 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         PartyStarted,
         PartyEnded,
         PartyReminder,
+        PushWave,
+        PushSent,
     )
 }
 

@@ -75,6 +75,9 @@ class MemoryQueue(InProcess):
             if event.routing_key in keys:
                 self._queues[name].put_nowait(_Delivery(self, name, event))
 
+    async def flush(self) -> None:
+        pass  # publish() has queued the event already
+
     async def consume(self, queue: str, handler: BatchHandler) -> None:
         if queue in self._consumers:
             raise ValueError(f"the {queue} queue has a consumer already")

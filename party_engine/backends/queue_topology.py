@@ -21,7 +21,7 @@ BINDINGS: dict[str, tuple[str, ...]] = {
     COUNTERS: ("share.created", "like.created", "share.picked", "share.unpicked", "share.removed"),
     SELLER_NOTICES: ("share.created", "share.picked"),
     RETENTION: ("party.ended",),
-    PARTY_PUSH: ("party.started", "party.reminder"),
+    PARTY_PUSH: ("party.started", "party.reminder", "push.wave"),
 }
 
 

@@ -100,6 +100,34 @@ class PartyReminder:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class PushWave:
+    """Wave `wave` of a party's start push (`kind` party.started), to be sent at `due`."""
+
+    routing_key: ClassVar[str] = "push.wave"
+    id: str
+    party_id: str
+    kind: str
+    wave: int
+    due: datetime
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PushSent:
+    """A wave of a push went out: `notified` followers were addressed, `failed` were not (their
+    shard's publish was refused). A reminder is one wave, 0."""
+
+    routing_key: ClassVar[str] = "push.sent"
+    id: str
+    party_id: str
+    kind: str
+    wave: int
+    notified: int
+    failed: int
+    at: datetime
+
+
 DomainEvent = (
     ShareCreated
     | LikeCreated
@@ -109,6 +137,8 @@ DomainEvent = (
     | PartyStarted
     | PartyEnded
     | PartyReminder
+    | PushWave
+    | PushSent
 )
 # What a host's action on a share tells the workers (its offset and listing filled in by the
 # broker, and a removal's sharer, likes and picked).
