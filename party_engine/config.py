@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARTY_", extra="ignore")
 
     # Backends, picked by URL scheme (memory:// is the embedded single-process default).
-    redis_url: Annotated[str, _scheme_in("memory", "redis", "rediss", "unix")] = EMBEDDED
+    redis_url: Annotated[str, _scheme_in("memory", "redis", "rediss", "unix", "redis+cluster")] = (
+        EMBEDDED
+    )
     # In front of every Redis key, so several engines can share one Redis.
     redis_prefix: str = Field(DEFAULT_REDIS_PREFIX, pattern=r"^[\w.:-]*$")
     # One RabbitMQ node, or several of one cluster: "amqp://a:5672/,amqp://b:5672/".

@@ -585,8 +585,21 @@ class Ranked:
 
 
 class LockLost(Exception):
-    """A worker's lock on an event expired before its work was committed; nothing was applied
-    and the event is tried again."""
+    """A worker's lock on an event expired before its work was committed; nothing of that
+    event's party was applied, and its events are tried again."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRef:
+    """An event as the ledger knows it: its party (whose Redis Cluster slot holds the event's
+    lock and done-mark, beside the party's counters) and its id."""
+
+    party_id: str
+    event_id: str
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> "EventRef":
+        return cls(event.party_id, event.id)
 
 
 class Ledger(Backend, Protocol):
@@ -594,17 +607,20 @@ class Ledger(Backend, Protocol):
     memory when embedded). Locks and done-marks are per worker queue: each queue's handler
     applies an event once."""
 
-    async def claim(self, queue: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
-        """Take a lock (SET NX with a TTL) on each id not done yet; one answer per id."""
+    async def claim(self, queue: str, events: list[EventRef], ttl_seconds: float) -> list[Claim]:
+        """Take a lock (SET NX with a TTL) on each event not done yet; one answer per event."""
 
-    async def release(self, queue: str, event_ids: list[str]) -> None:
+    async def release(self, queue: str, events: list[EventRef]) -> None:
         """Drop the locks of events whose work failed, so a retry can take them."""
 
-    async def mark_done(self, queue: str, event_ids: list[str]) -> None: ...
+    async def mark_done(self, queue: str, events: list[EventRef]) -> None: ...
 
-    async def commit_tally(self, queue: str, event_ids: list[str], tally: Tally) -> None:
-        """Add `tally` to the counters and mark the events done, all or nothing; raises
-        LockLost (and applies nothing) unless every event is still locked by this ledger."""
+    async def commit_tally(self, queue: str, events: list[EventRef], tally: Tally) -> None:
+        """Add `tally` to the counters and mark the events done, party by party: each party's
+        part of the tally and its events' done-marks land together or not at all. A party with
+        an event no longer locked by this ledger gets nothing applied, and LockLost is raised
+        once every other party's part is in (marked done, so a redelivery skips exactly those).
+        Every party in `tally` must have an event in `events` (ValueError otherwise)."""
 
     async def party_stats(self, party_id: str) -> PartyStats:
         """The party's counters; they outlive its retention (a few small numbers a party)."""

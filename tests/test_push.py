@@ -23,7 +23,7 @@ from party_engine.domain.parties import schedule_party
 from party_engine.domain.push_waves import shard_of
 from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.lifecycle import PartyLifecycle
-from party_engine.ports import Claim, Notification
+from party_engine.ports import Claim, EventRef, Notification
 from tests.pipeline_helpers import eventually
 from tests.test_scheduler import RecordingEvents
 from workers.party_push import PartyPushHandler, WaveSettings
@@ -428,7 +428,7 @@ async def test_a_wave_not_due_yet_goes_back_to_the_queue_unlocked():
     soon = datetime.now(UTC) + timedelta(minutes=1)
     wave = PushWave("p9:started:wave:3", "p9", "party.started", 3, soon, datetime.now(UTC))
     assert await a_pusher(store, push, KeptEvents(), ledger)([wave]) == {wave.id}
-    assert await ledger.claim(PARTY_PUSH, [wave.id], 30) == [Claim.FRESH]
+    assert await ledger.claim(PARTY_PUSH, [EventRef.of(wave)], 30) == [Claim.FRESH]
 
 
 async def test_a_shard_refused_is_counted_failed_and_the_rest_is_not_sent_again():

@@ -36,7 +36,7 @@ from party_engine.domain.events import (
 from party_engine.domain.parties import Party, PartyState
 from party_engine.domain.push_waves import plan_waves, split_by_shard
 from party_engine.domain.themes import Theme
-from party_engine.ports import EventPublisher, Ledger, Notification, Push, Store
+from party_engine.ports import EventPublisher, EventRef, Ledger, Notification, Push, Store
 
 from .idempotency import claim_batch
 
@@ -137,7 +137,7 @@ class PartyPushHandler:
         ]
         stop_at = time.monotonic() + self._lock_seconds / 2
         claimed = await claim_batch(self._ledger, self.queue, ours, self._lock_seconds)
-        unfinished = {event.id for event in claimed.fresh}
+        unfinished = {EventRef.of(event) for event in claimed.fresh}
         followers = _Followers(self._store, self._waves.shards)
         pending = sorted(claimed.fresh, key=lambda e: e.due if isinstance(e, PushWave) else now)
         try:
@@ -148,7 +148,7 @@ class PartyPushHandler:
                 results = await asyncio.gather(
                     *(self._handle(event, followers) for event in chunk), return_exceptions=True
                 )
-                done = [e.id for e, r in zip(chunk, results, strict=True) if r is None]
+                done = [EventRef.of(e) for e, r in zip(chunk, results, strict=True) if r is None]
                 if done:
                     await self._ledger.mark_done(self.queue, done)
                     unfinished.difference_update(done)
@@ -157,7 +157,7 @@ class PartyPushHandler:
                         raise result
         finally:
             await self._ledger.release(self.queue, list(unfinished))
-        return claimed.busy | unfinished | later
+        return claimed.busy | {ref.event_id for ref in unfinished} | later
 
     async def _handle(self, event: DomainEvent, followers: _Followers) -> None:
         party = await self._store.get_party(event.party_id)

@@ -63,7 +63,7 @@ from .event_codec import encode_event_without
 from .items import check_item
 from .outbox_redis import ANNOUNCE_LUA, HINT_SECONDS, outbox_key, parties_key
 from .pubsub_wire import PubSubWire
-from .redis_backend import redis_client
+from .redis_backend import RedisClient, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class RedisBroker:
         self._keepalive = keepalive_seconds
         self.outbox_max_depth = no_outbox_bound(outbox_max_depth)
         self._announced: dict[str, float] = {}  # party -> when its outbox was announced
-        self.client: redis.Redis = redis_client(url, decode_responses=False)
+        self.client: RedisClient = redis_client(url, decode_responses=False)
         self._announce = self.client.register_script(ANNOUNCE_LUA)
         scripts = (
             "publish_share",

@@ -9,8 +9,9 @@ before it notices; the actions themselves are conditional (optimistic locks), so
 import logging
 import secrets
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
+
+from .redis_backend import RedisClient, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ return 0
 
 class RedisLease:
     def __init__(self, url: str, *, prefix: str, name: str, ttl_seconds: float) -> None:
-        self.client: redis.Redis = redis.Redis.from_url(
+        self.client: RedisClient = redis_client(
             url, decode_responses=True, socket_timeout=ttl_seconds / 3
         )
         self._key = f"{prefix}lease:{name}"
