@@ -462,6 +462,26 @@ class RedisCluster:
     def kill(self, node: RedisServer) -> None:
         node.kill()
 
+    def revive(self, node: RedisServer, timeout: float = 30.0) -> None:
+        """Start a killed node again (its nodes.conf kept): it rejoins as a replica of whoever
+        took its slots. Returns once it replicates and the cluster is healthy."""
+        node.start()
+        deadline = time.monotonic() + timeout
+        while "master_link_status:up" not in self.cli(node, "INFO", "replication"):
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"{node!r} did not rejoin as a replica within {timeout} s")
+            time.sleep(0.1)
+        self.wait_until_healthy(timeout)
+
+    def pause(self, node: RedisServer) -> None:
+        """SIGSTOP: the node stops answering and replicating (resume() with SIGCONT)."""
+        assert node.pid is not None
+        os.kill(node.pid, signal.SIGSTOP)
+
+    def resume(self, node: RedisServer) -> None:
+        assert node.pid is not None
+        os.kill(node.pid, signal.SIGCONT)
+
     def close(self) -> None:
         for node in self.nodes:
             node.kill()

@@ -66,6 +66,12 @@ def cluster_client(
     )
 
 
+def node_url(url: str, host: str, port: int) -> str:
+    """A redis:// URL of one node of the cluster PARTY_REDIS_URL names, with its credentials."""
+    credentials, _, _ = urlsplit(url).netloc.rpartition("@")
+    return f"redis://{credentials + '@' if credentials else ''}{host}:{port}"
+
+
 # One script call: its keys (all of one slot) and its arguments.
 ScriptCall = tuple[Sequence[KeyT], Sequence[EncodableT]]
 
