@@ -86,6 +86,28 @@ async def test_plain_publish_on_a_cluster_crosses_the_bus(redis_cluster, redis_c
         assert publish_sent(redis_cluster) - before >= 5  # to each other node
 
 
+async def test_publications_missed_while_a_shard_connection_was_killed_are_backfilled(
+    redis_cluster, redis_cluster_url
+):
+    deliveries = Deliveries()
+    async with opened(redis_cluster_url) as subscriber, opened(redis_cluster_url) as publisher:
+        subscriber.set_handler(deliveries.on_publication, deliveries.on_broadcast)
+        await subscriber.subscribe("p")
+        await subscriber.subscribe("q")  # another party, maybe on another master
+        acked = [await publisher.publish_share("p", item(n), "listing-1") for n in range(3)]
+        await deliveries.wait_for(lambda: len(deliveries.publications) == 3)
+
+        master = redis_cluster.master_of(subscriber.channel("p"))
+        assert redis_cluster.cli(master, "CLIENT", "KILL", "TYPE", "pubsub").strip() == "1"
+        # Published while nobody listens on the channel: pub/sub drops these.
+        acked += [await publisher.publish_share("p", item(n), "listing-1") for n in range(3, 13)]
+
+        await deliveries.wait_for(lambda: len(deliveries.offsets("p")) >= 13)
+        assert deliveries.offsets("p") == list(range(1, 14))
+        assert [p.payload for p in deliveries.publications] == [p.payload for p in acked]
+        assert subscriber.sessions >= 2
+
+
 # -- failovers, on a cluster of this module's own ------------------------------------------
 
 
