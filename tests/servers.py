@@ -389,6 +389,7 @@ class RedisCluster:
                 check=True, capture_output=True, timeout=60,
             )  # fmt: skip
             self.wait_until_healthy()
+            self.wait_until_replicated()
         except BaseException:
             self.close()
             raise
@@ -453,6 +454,22 @@ class RedisCluster:
                 pass
             if time.monotonic() > deadline:
                 raise ServerStartError(f"redis cluster not healthy within {timeout:.0f} s")
+            time.sleep(0.1)
+
+    def wait_until_replicated(self, timeout: float = 30.0) -> None:
+        """Until every running replica is online at its master (its first sync done): before
+        that, a WAIT for one replica times out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            replicas = sum(role == "slave" for role in self.roles().values())
+            online = sum(
+                self.cli(node, "INFO", "replication").count("state=online")
+                for node in self.masters()
+            )
+            if online >= replicas:
+                return
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"replicas not online within {timeout:.0f} s")
             time.sleep(0.1)
 
     def flush(self) -> None:

@@ -91,6 +91,8 @@ class PubSubLinks:
     async def run(self) -> None:
         """Start a link's connection whenever it has channels and none runs, and follow the
         cluster's slot map; on cancel, every connection closes."""
+        loop = asyncio.get_running_loop()
+        refreshed = loop.time()
         try:
             while True:
                 for name, link in list(self._links.items()):
@@ -98,11 +100,11 @@ class PubSubLinks:
                         link.task = asyncio.create_task(self._follow(link), name=f"pubsub-{name}")
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._keepalive):
+                    async with asyncio.timeout(refreshed + self._keepalive - loop.time()):
                         await self._wake.wait()
                         continue
-                if self._cluster is not None:
-                    await self._refresh()
+                await self._refresh()
+                refreshed = loop.time()
         finally:
             tasks = [link.task for link in self._links.values() if link.task is not None]
             for task in tasks:
