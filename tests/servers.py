@@ -432,10 +432,12 @@ class RedisCluster:
         raise LookupError(f"no master serves the slot of {key!r}")
 
     def replica_of(self, master: RedisServer) -> RedisServer:
-        master_id = self.cli(master, "CLUSTER", "MYID").strip()
-        for line in self.cli(master, "CLUSTER", "REPLICAS", master_id).splitlines():
-            port = int(line.split()[1].split("@")[0].rsplit(":", 1)[1])
-            return next(node for node in self.nodes if node.port == port)
+        """The running node that replicates `master` (as the replica itself says: the cluster's
+        gossip may not list a replica that just attached)."""
+        for node, role in self.roles().items():
+            lines = self.cli(node, "INFO", "replication").splitlines()
+            if role == "slave" and f"master_port:{master.port}" in lines:
+                return node
         raise LookupError(f"{master!r} has no replica")
 
     def wait_until_healthy(self, timeout: float = 30.0) -> None:

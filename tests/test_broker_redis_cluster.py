@@ -123,6 +123,7 @@ def url(cluster: RedisCluster) -> str:
         if not node.running:
             cluster.revive(node)
     cluster.wait_until_healthy()
+    cluster.wait_until_replicated()  # after a planned failover, the old master resyncs
     cluster.flush()
     return cluster.url
 

@@ -37,6 +37,7 @@ def cluster() -> Iterator[RedisCluster]:
 @pytest.fixture
 def env(cluster, rabbitmq_server) -> dict[str, str]:
     cluster.wait_until_healthy()
+    cluster.wait_until_replicated()
     cluster.flush()
     return {
         "PARTY_REDIS_URL": cluster.url,

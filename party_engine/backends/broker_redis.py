@@ -71,7 +71,7 @@ from .event_codec import encode_event_without
 from .items import check_item
 from .outbox_redis import ANNOUNCE_LUA, HINT_SECONDS, outbox_key, parties_key
 from .pubsub_links import PubSubLinks
-from .redis_backend import RedisClient, redis_client
+from .redis_backend import RedisClient, call_script, redis_client
 from .replicated import run_then_wait
 
 log = logging.getLogger(__name__)
@@ -300,7 +300,7 @@ class RedisBroker:
         replicas hold it (else BackendUnavailable: the write may survive a failover or not)."""
         keys = self._stream_keys(party_id)
         if not self.wait_replicas:
-            return await self._scripts[script](keys=keys, args=args)
+            return await call_script(self.client, self._scripts[script], keys, args)
         result, replicas = await run_then_wait(
             self.client,
             self._scripts[script],
@@ -315,6 +315,10 @@ class RedisBroker:
                 f" write within {self._wait_timeout_ms} ms"
             )
         return result
+
+    async def _read(self, script: str, party_id: str, args: list[EncodableT]) -> Any:
+        keys = self._stream_keys(party_id)
+        return await call_script(self.client, self._scripts[script], keys, args)
 
     def _known(self, party_id: str) -> tuple[str, int]:
         """The last position this broker delivered of the party ('' when none): a write below
@@ -334,18 +338,16 @@ class RedisBroker:
             self._announced = {
                 party: at for party, at in self._announced.items() if now - at < HINT_SECONDS
             }
-        await self._announce(keys=[parties_key(self.prefix)], args=[party_id])
+        await call_script(self.client, self._announce, [parties_key(self.prefix)], [party_id])
         self._announced[party_id] = now
 
     async def broadcast(self, party_id: str, frame: bytes) -> None:
-        await self._broadcast(keys=[self.channel(party_id)], args=[b"b" + frame])
+        await call_script(self.client, self._broadcast, [self.channel(party_id)], [b"b" + frame])
 
     # -- reads -------------------------------------------------------------------------------
 
     async def position(self, party_id: str, known: tuple[str, int] = ("", 0)) -> StreamPosition:
-        epoch, offset = await self._scripts["position"](
-            keys=self._stream_keys(party_id), args=[secrets.token_hex(8), *known]
-        )
+        epoch, offset = await self._read("position", party_id, [secrets.token_hex(8), *known])
         return StreamPosition(offset, epoch.decode())
 
     async def _history(
@@ -353,9 +355,8 @@ class RedisBroker:
     ) -> tuple[StreamPosition, list[Publication] | None, int]:
         """The current position, the first `limit` publications after `since` if history
         has them all, and the offset the current epoch started after."""
-        epoch, offset, entries, base = await self._scripts["history"](
-            keys=self._stream_keys(party_id),
-            args=[secrets.token_hex(8), max(since.offset, 0), since.epoch, limit],
+        epoch, offset, entries, base = await self._read(
+            "history", party_id, [secrets.token_hex(8), max(since.offset, 0), since.epoch, limit]
         )
         current = StreamPosition(offset, epoch.decode())
         retained = [
@@ -375,9 +376,8 @@ class RedisBroker:
     ) -> Snapshot:
         if shares < 0:
             raise ValueError("shares must be >= 0")
-        epoch, offset, payloads, likes, picks = await self._scripts["snapshot"](
-            keys=self._stream_keys(party_id),
-            args=[secrets.token_hex(8), min(shares, self.snapshot_size), max_bytes],
+        epoch, offset, payloads, likes, picks = await self._read(
+            "snapshot", party_id, [secrets.token_hex(8), min(shares, self.snapshot_size), max_bytes]
         )
         payloads.reverse()
         likes.reverse()
