@@ -481,6 +481,21 @@ class RedisCluster:
     def kill(self, node: RedisServer) -> None:
         node.kill()
 
+    def move_slot_of(self, key: str, target: RedisServer) -> None:
+        """Reshard: move the slot of `key`, with its keys, to the master `target` (the steps of
+        `redis-cli --cluster reshard` for one slot)."""
+        source = self.master_of(key)
+        slot = self.cli(source, "CLUSTER", "KEYSLOT", key).strip()
+        source_id = self.cli(source, "CLUSTER", "MYID").strip()
+        target_id = self.cli(target, "CLUSTER", "MYID").strip()
+        self.cli(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        self.cli(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        while keys := self.cli(source, "CLUSTER", "GETKEYSINSLOT", slot, "100").split():
+            self.cli(source, "MIGRATE", HOST, str(target.port), "", "0", "5000", "KEYS", *keys)
+        for node in self.masters():
+            self.cli(node, "CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        self.wait_until_healthy()
+
     def revive(self, node: RedisServer, timeout: float = 30.0) -> None:
         """Start a killed node again (its nodes.conf kept): it rejoins as a replica of whoever
         took its slots. Returns once it replicates and the cluster is healthy."""

@@ -108,6 +108,27 @@ async def test_publications_missed_while_a_shard_connection_was_killed_are_backf
         assert subscriber.sessions >= 2
 
 
+async def test_a_party_whose_slot_moves_to_another_master_is_followed_there(cluster, url):
+    deliveries = Deliveries()
+    async with opened(url) as subscriber, opened(url) as publisher:
+        subscriber.set_handler(deliveries.on_publication, deliveries.on_broadcast)
+        await subscriber.subscribe("p")
+        acked = [await publisher.publish_share("p", item(n), "listing-1") for n in range(3)]
+        await deliveries.wait_for(lambda: len(deliveries.publications) == 3)
+        channel = subscriber.channel("p")
+        source = cluster.master_of(channel)
+        target = next(node for node in cluster.masters() if node is not source)
+
+        await asyncio.to_thread(cluster.move_slot_of, channel, target)
+        acked += [await publisher.publish_share("p", item(n), "listing-1") for n in range(3, 6)]
+
+        await deliveries.wait_for(lambda: len(deliveries.publications) >= 6, within=20)
+        assert deliveries.offsets("p") == [1, 2, 3, 4, 5, 6]
+        assert [p.payload for p in deliveries.publications] == [p.payload for p in acked]
+        numsub = cluster.cli(target, "PUBSUB", "SHARDNUMSUB", channel).split()
+        assert numsub == [channel, "1"]  # its subscription lives on the new master
+
+
 # -- failovers, on a cluster of this module's own ------------------------------------------
 
 
