@@ -80,6 +80,9 @@ def two_gateways(env: dict[str, str]) -> Iterator[tuple[GatewayProcess, GatewayP
             gateway.stop()
 
 
+REFUSED: list[int] = []  # shares answered `unavailable` (then resent), for the summary
+
+
 async def share_until_acked(client: Client, party: str, listing: str, n: int) -> int:
     """A share with a key, resent with that key after `unavailable` (as a client does: the
     write may have happened; the resend is answered with its first offset)."""
@@ -88,6 +91,7 @@ async def share_until_acked(client: Client, party: str, listing: str, n: int) ->
         if reply["type"] == "ack":
             return reply["offset"]
         assert reply["code"] == "unavailable", reply
+        REFUSED.append(n)
         await asyncio.sleep(reply.get("retry_after_ms", 100) / 1000)
 
 
@@ -151,6 +155,11 @@ async def test_every_acked_share_reaches_every_client_once_when_the_master_is_ki
             return stats.shares == SHARES and await outbox.depth(party) == 0
 
         await eventually(all_counted, within=90)
+        print(
+            f"master kill, WAIT 1: {SHARES} shares acked ({len(REFUSED)} `unavailable` answers"
+            f" resent with their key), offsets {min(acked)}..{max(acked)}, each reader saw"
+            f" {[len(r.offsets(party)) for r in readers]} events, {SHARES} counted"
+        )
         for client in [*readers, *sharers]:
             await client.close()
     assert relay.stop() == 0
