@@ -193,6 +193,9 @@ async def test_no_acked_publication_is_lost_when_the_master_is_killed_with_wait_
     async with opened(url) as subscriber, opened(url, wait_replicas=1) as publisher:
         subscriber.set_handler(deliveries.on_publication, deliveries.on_broadcast)
         await subscriber.subscribe("p")
+        others = [f"other-{n}" for n in range(12)]  # spread over the masters
+        for party in others:
+            await subscriber.subscribe(party)
         acked = [await publish_until_acked(publisher, "p", n) for n in range(20)]
         master = cluster.master_of(subscriber.channel("p"))
         cluster.kill(master)
@@ -208,6 +211,10 @@ async def test_no_acked_publication_is_lost_when_the_master_is_killed_with_wait_
         await deliveries.wait_for(lambda: last in deliveries.offsets("p"), within=30)
         assert_each_once_in_order(deliveries, acked)
         assert cluster.master_of(subscriber.channel("p")) is not master
+        # Every party's subscription followed its slot: one publication each arrives.
+        for party in others:
+            await publish_until_acked(publisher, party, 0)
+        await deliveries.wait_for(lambda: all(deliveries.offsets(p) == [1] for p in others))
         assert subscriber._links.connections <= 3
 
 
