@@ -221,7 +221,9 @@ async def test_no_acked_publication_is_lost_when_the_master_is_killed_with_wait_
 async def test_a_planned_failover_is_seamless(cluster, url):
     deliveries = Deliveries()
     async with opened(url) as subscriber, opened(url) as publisher:
-        subscriber.set_handler(deliveries.on_publication, deliveries.on_broadcast)
+        subscriber.set_handler(
+            deliveries.on_publication, deliveries.on_broadcast, deliveries.on_new_epoch
+        )
         first = await subscriber.subscribe("p")
         acked = [await publish_until_acked(publisher, "p", n) for n in range(10)]
         replica = cluster.replica_of(cluster.master_of(subscriber.channel("p")))
@@ -231,6 +233,7 @@ async def test_a_planned_failover_is_seamless(cluster, url):
         last = acked[-1].offset
         await deliveries.wait_for(lambda: last in deliveries.offsets("p"), within=30)
         assert deliveries.offsets("p") == list(range(1, last + 1))  # no gap, no new epoch
+        assert deliveries.new_epochs == []
         assert (await publisher.position("p")).epoch == first.epoch
 
 
@@ -239,7 +242,9 @@ async def test_writes_a_failover_lost_start_a_new_epoch(cluster, url):
     gateway with members in the party, is subscribed: it knows what was published."""
     deliveries = Deliveries()
     async with opened(url) as subscriber, opened(url) as publisher:
-        subscriber.set_handler(deliveries.on_publication, deliveries.on_broadcast)
+        subscriber.set_handler(
+            deliveries.on_publication, deliveries.on_broadcast, deliveries.on_new_epoch
+        )
         await subscriber.subscribe("p")
         await publisher.subscribe("p")
         kept = [await publish_until_acked(publisher, "p", n) for n in range(3)]
@@ -265,5 +270,6 @@ async def test_writes_a_failover_lost_start_a_new_epoch(cluster, url):
         assert [p.payload for p in deliveries.publications] == [
             p.payload for p in kept + lost + after
         ]
+        assert deliveries.new_epochs == ["p"]  # before offset 7: the gateway's members resync
         # A client holding a position of the old epoch is told to resync.
         assert await publisher.history_since("p", StreamPosition(6, old.epoch), 100) is None

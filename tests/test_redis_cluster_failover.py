@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import websockets
 
 from party_engine.backends.ledger_redis import RedisLedger
 from party_engine.backends.outbox_redis import RedisOutbox
@@ -203,3 +204,57 @@ async def test_a_planned_failover_goes_unnoticed_by_clients(env, cluster):
             assert not [f for f in reader.frames if f["type"] == "error"]
         for client in [*readers, sharer]:
             await client.close()
+
+
+async def share_once_acked(gateway: GatewayProcess, party: str, listing: str, n: int) -> int:
+    """A share from a connection of its own, resent with its key until acked (through
+    `unavailable` and through a connection closed under it)."""
+    while True:
+        client = await Client.connect(gateway.url, user=f"sharer-{n}")
+        try:
+            if (await client.join(party))["type"] == "joined":
+                return await share_until_acked(client, party, listing, n)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            await client.close()
+        await asyncio.sleep(0.1)
+
+
+async def test_writes_lost_in_a_failover_make_the_clients_resync(env, cluster):
+    """Without WAIT a promoted replica may lack the latest acked shares: the clients who saw
+    them are closed with 4010 and, rejoining with their position, get `recovered: false` and a
+    fresh snapshot, rather than later shares under the offsets they already saw."""
+    env = {**env, "PARTY_REDIS_WAIT_REPLICAS": "0"}
+    with two_gateways(env) as (a, b):
+        party, listing = await seed_over_http(a.http)
+        (reader,) = await readers_on(party, b)
+        epoch = reader.frames[0]["position"]["epoch"]
+        channel = f"{DEFAULT_REDIS_PREFIX}stream:{{{party}}}"
+        master = cluster.master_of(channel)
+        replica = cluster.replica_of(master)
+        kept = [await share_once_acked(a, party, listing, n) for n in range(3)]
+        cluster.pause(replica)
+        cluster.cli(master, "CLIENT", "KILL", "TYPE", "replica")  # it replicates nothing more
+        try:
+            lost = [await share_once_acked(a, party, listing, n) for n in range(3, 6)]
+            await reader.until(lambda f: f["type"] == "events" and f["items"][-1]["offset"] == 6)
+            cluster.kill(master)
+        finally:
+            cluster.resume(replica)
+        revived = asyncio.create_task(
+            asyncio.to_thread(restart_once_replaced, cluster, master, channel)
+        )
+        after = await share_once_acked(a, party, listing, 6)
+        assert kept + lost == [1, 2, 3, 4, 5, 6] and after == 7  # above what was seen
+
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await reader.until(lambda f: False, timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4010
+        back = await Client.connect(b.url, user="reader-0")
+        rejoined = await back.join(party, since={"offset": 6, "epoch": epoch})
+        assert rejoined["type"] == "joined" and rejoined["recovered"] is False, rejoined
+        assert rejoined["position"]["epoch"] != epoch
+        assert rejoined["position"]["offset"] == 7
+        await back.close()
+        await revived

@@ -63,6 +63,7 @@ from .broker_shared import (
     DEFAULT_SNAPSHOT_SIZE,
     SNAPSHOT_MAX_BYTES,
     ignore_broadcast,
+    ignore_new_epoch,
     ignore_publication,
     key_field,
     no_outbox_bound,
@@ -145,6 +146,7 @@ class RedisBroker:
         }
         self._on_publication: Callable[[Publication], None] = ignore_publication
         self._on_broadcast: Callable[[str, bytes], None] = ignore_broadcast
+        self._on_new_epoch: Callable[[str], None] = ignore_new_epoch
         self._subscriptions: dict[str, _Subscription] = {}
         self._links = PubSubLinks(
             url,
@@ -395,9 +397,11 @@ class RedisBroker:
         self,
         on_publication: Callable[[Publication], None],
         on_broadcast: Callable[[str, bytes], None],
+        on_new_epoch: Callable[[str], None] | None = None,
     ) -> None:
         self._on_publication = on_publication
         self._on_broadcast = on_broadcast
+        self._on_new_epoch = on_new_epoch or ignore_new_epoch
 
     async def retire(self, party_id: str, at: datetime) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
@@ -484,6 +488,8 @@ class RedisBroker:
             # A new epoch: from where it started (read again if it started after that read).
             since = resync(since, current, base)
             current, missed, base = await self._history(party_id, since, CATCH_UP_PAGE)
+        if since.epoch != subscription.cursor.epoch:
+            self._announce_new_epoch(party_id)
         while True:
             if missed is None:
                 log.error(
@@ -506,6 +512,12 @@ class RedisBroker:
             self._on_publication(publication)
         except Exception:
             log.exception("publication handler failed")
+
+    def _announce_new_epoch(self, party_id: str) -> None:
+        try:
+            self._on_new_epoch(party_id)
+        except Exception:
+            log.exception("new epoch handler failed")
 
     def _deliver_broadcast(self, party_id: str, frame: bytes) -> None:
         try:
