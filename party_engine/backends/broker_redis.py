@@ -80,6 +80,9 @@ log = logging.getLogger(__name__)
 # A gap is refilled from history this many publications per read.
 CATCH_UP_PAGE = 1000
 
+# Parties unsubscribed whose last position a broker remembers.
+_REMEMBERED = 10_000
+
 # Broadcasts (party state frames) on the party's channel, outside any stream.
 _BROADCAST_LUA = "return redis.call(publish_command, KEYS[1], ARGV[1])"
 
@@ -148,6 +151,9 @@ class RedisBroker:
         self._on_broadcast: Callable[[str, bytes], None] = ignore_broadcast
         self._on_new_epoch: Callable[[str], None] = ignore_new_epoch
         self._subscriptions: dict[str, _Subscription] = {}
+        # The last position delivered of parties unsubscribed since (the oldest dropped past
+        # _REMEMBERED): a gateway whose members just left still knows what they were sent.
+        self._left: dict[str, StreamPosition] = {}
         self._links = PubSubLinks(
             url,
             self.client,
@@ -326,9 +332,9 @@ class RedisBroker:
         """The last position this broker delivered of the party ('' when none): a write below
         it starts a new epoch (lua/stream.lua, writable_epoch)."""
         subscription = self._subscriptions.get(party_id)
-        if subscription is None or subscription.cursor is None:
-            return "", 0
-        return subscription.cursor.epoch, subscription.cursor.offset
+        known = subscription.cursor if subscription is not None else None
+        known = known or self._left.get(party_id)
+        return ("", 0) if known is None else (known.epoch, known.offset)
 
     async def _announce_outbox(self, party_id: str) -> None:
         """List the party for the relays before its outbox is written (outbox_redis.py)."""
@@ -436,6 +442,11 @@ class RedisBroker:
         if subscription is None:
             return
         subscription.ready.cancel()
+        if subscription.cursor is not None:
+            self._left.pop(party_id, None)
+            self._left[party_id] = subscription.cursor
+            if len(self._left) > _REMEMBERED:
+                del self._left[next(iter(self._left))]
         self._links.remove(self.channel(party_id))
 
     async def _on_reply(self, reply: list[bytes]) -> None:
@@ -477,7 +488,7 @@ class RedisBroker:
         """Deliver everything after the subscription's cursor from history; a first
         subscription starts at the current position instead. Called under the lock."""
         if subscription.cursor is None:
-            subscription.cursor = await self.position(party_id)
+            subscription.cursor = await self.position(party_id, self._known(party_id))
             return
         since = subscription.cursor
         current, missed, base = await self._history(party_id, since, CATCH_UP_PAGE)
