@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services bench bench-fanout bench-broker bench-workers bench-push-waves metrics-excerpt bench-archive bench-report loadtest clean
+.PHONY: run test lint services bench bench-fanout bench-broker bench-cluster bench-workers bench-push-waves metrics-excerpt bench-archive bench-report loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ bench-fanout: $(STAMP)
 ## bench-broker: publish_share calls/s against a private redis-server (BENCH_BROKER_ARGS="--calls 20000")
 bench-broker: $(STAMP)
 	$(BIN)/python -m loadtests.bench_broker $(BENCH_BROKER_ARGS)
+
+## bench-cluster: fan-out on a private Redis Cluster: per-master traffic, sharded vs plain PUBLISH, ack p50/p99 with and without WAIT 1 (BENCH_CLUSTER_ARGS="--shares 200")
+bench-cluster: $(STAMP)
+	$(BIN)/python -m loadtests.bench_cluster $(BENCH_CLUSTER_ARGS)
 
 ## bench-workers: one worker process on a pre-filled RabbitMQ queue (idempotency on); prints events/s (BENCH_WORKERS_ARGS="--events 50000")
 bench-workers: services $(STAMP)

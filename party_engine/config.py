@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     )
     # In front of every Redis key, so several engines can share one Redis.
     redis_prefix: str = Field(DEFAULT_REDIS_PREFIX, pattern=r"^[\w.:-]*$")
+    # A share, like or host action is acknowledged only once this many replicas hold it (WAIT);
+    # if they do not confirm within redis_wait_timeout_ms the client gets `unavailable` (the write
+    # may survive a failover or not: a resend with the same key tells). 0: acked once the master
+    # has it; a failover may then lose the latest acked writes (their stream starts a new epoch).
+    redis_wait_replicas: int = Field(0, ge=0, le=16)
+    redis_wait_timeout_ms: int = Field(1000, ge=1, le=60_000)
     # One RabbitMQ node, or several of one cluster: "amqp://a:5672/,amqp://b:5672/".
     amqp_url: Annotated[str, AfterValidator(_amqp_urls)] = EMBEDDED
     push_url: Annotated[str, _scheme_in("memory", "sns", "http", "https")] = EMBEDDED

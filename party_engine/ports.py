@@ -403,9 +403,13 @@ class Broker(Backend, Protocol):
         self,
         on_publication: Callable[[Publication], None],
         on_broadcast: Callable[[str, bytes], None],
+        on_new_epoch: Callable[[str], None] | None = None,
     ) -> None:
         """Plain callbacks, called on the event loop: publications per party in offset order,
-        without gaps or duplicates; broadcasts as (party_id, frame). They must not block."""
+        without gaps or duplicates; broadcasts as (party_id, frame); `on_new_epoch(party_id)`
+        before the first publication of a new epoch of a party it delivered before (the
+        server lost the stream or its latest writes: what was delivered may name publications
+        that no longer exist, so members resync). They must not block."""
 
 
 # -- The outbox: events of acknowledged shares and likes, on their way to the workers ---------

@@ -389,6 +389,7 @@ class RedisCluster:
                 check=True, capture_output=True, timeout=60,
             )  # fmt: skip
             self.wait_until_healthy()
+            self.wait_until_replicated()
         except BaseException:
             self.close()
             raise
@@ -431,10 +432,12 @@ class RedisCluster:
         raise LookupError(f"no master serves the slot of {key!r}")
 
     def replica_of(self, master: RedisServer) -> RedisServer:
-        master_id = self.cli(master, "CLUSTER", "MYID").strip()
-        for line in self.cli(master, "CLUSTER", "REPLICAS", master_id).splitlines():
-            port = int(line.split()[1].split("@")[0].rsplit(":", 1)[1])
-            return next(node for node in self.nodes if node.port == port)
+        """The running node that replicates `master` (as the replica itself says: the cluster's
+        gossip may not list a replica that just attached)."""
+        for node, role in self.roles().items():
+            lines = self.cli(node, "INFO", "replication").splitlines()
+            if role == "slave" and f"master_port:{master.port}" in lines:
+                return node
         raise LookupError(f"{master!r} has no replica")
 
     def wait_until_healthy(self, timeout: float = 30.0) -> None:
@@ -455,12 +458,63 @@ class RedisCluster:
                 raise ServerStartError(f"redis cluster not healthy within {timeout:.0f} s")
             time.sleep(0.1)
 
+    def wait_until_replicated(self, timeout: float = 30.0) -> None:
+        """Until every running replica is online at its master (its first sync done): before
+        that, a WAIT for one replica times out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            replicas = sum(role == "slave" for role in self.roles().values())
+            online = sum(
+                self.cli(node, "INFO", "replication").count("state=online")
+                for node in self.masters()
+            )
+            if online >= replicas:
+                return
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"replicas not online within {timeout:.0f} s")
+            time.sleep(0.1)
+
     def flush(self) -> None:
         for node in self.masters():
             self.cli(node, "FLUSHALL")
 
     def kill(self, node: RedisServer) -> None:
         node.kill()
+
+    def move_slot_of(self, key: str, target: RedisServer) -> None:
+        """Reshard: move the slot of `key`, with its keys, to the master `target` (the steps of
+        `redis-cli --cluster reshard` for one slot)."""
+        source = self.master_of(key)
+        slot = self.cli(source, "CLUSTER", "KEYSLOT", key).strip()
+        source_id = self.cli(source, "CLUSTER", "MYID").strip()
+        target_id = self.cli(target, "CLUSTER", "MYID").strip()
+        self.cli(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        self.cli(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        while keys := self.cli(source, "CLUSTER", "GETKEYSINSLOT", slot, "100").split():
+            self.cli(source, "MIGRATE", HOST, str(target.port), "", "0", "5000", "KEYS", *keys)
+        for node in self.masters():
+            self.cli(node, "CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        self.wait_until_healthy()
+
+    def revive(self, node: RedisServer, timeout: float = 30.0) -> None:
+        """Start a killed node again (its nodes.conf kept): it rejoins as a replica of whoever
+        took its slots. Returns once it replicates and the cluster is healthy."""
+        node.start()
+        deadline = time.monotonic() + timeout
+        while "master_link_status:up" not in self.cli(node, "INFO", "replication"):
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"{node!r} did not rejoin as a replica within {timeout} s")
+            time.sleep(0.1)
+        self.wait_until_healthy(timeout)
+
+    def pause(self, node: RedisServer) -> None:
+        """SIGSTOP: the node stops answering and replicating (resume() with SIGCONT)."""
+        assert node.pid is not None
+        os.kill(node.pid, signal.SIGSTOP)
+
+    def resume(self, node: RedisServer) -> None:
+        assert node.pid is not None
+        os.kill(node.pid, signal.SIGCONT)
 
     def close(self) -> None:
         for node in self.nodes:

@@ -42,6 +42,8 @@ def open_broker(
     history_size: int,
     outbox_max_depth: int | None = None,
     prefix: str = DEFAULT_REDIS_PREFIX,
+    wait_replicas: int = 0,
+    wait_timeout_ms: int = 1000,
 ) -> Broker:
     """Offsets, history, outboxes and fan-out of every party, where PARTY_REDIS_URL points."""
     if is_embedded(url):
@@ -51,7 +53,12 @@ def open_broker(
     from .broker_redis import RedisBroker
 
     return RedisBroker(
-        url, prefix=prefix, history_size=history_size, outbox_max_depth=outbox_max_depth
+        url,
+        prefix=prefix,
+        history_size=history_size,
+        outbox_max_depth=outbox_max_depth,
+        wait_replicas=wait_replicas,
+        wait_timeout_ms=wait_timeout_ms,
     )
 
 

@@ -107,6 +107,8 @@ def open_backends(settings: Settings, clock: Clock, roles: frozenset[Role]) -> B
         history_size=settings.history_size,
         outbox_max_depth=settings.outbox_max_depth,
         prefix=prefix,
+        wait_replicas=settings.redis_wait_replicas,
+        wait_timeout_ms=settings.redis_wait_timeout_ms,
     )
     return Backends(
         store=store,

@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 from redis.typing import EncodableT, FieldT, KeyT
 
 # PARTY_REDIS_URL=redis+cluster://host:port[,host:port...]: seed nodes of a Redis Cluster (the
@@ -66,8 +67,36 @@ def cluster_client(
     )
 
 
+def node_url(url: str, host: str, port: int) -> str:
+    """A redis:// URL of one node of the cluster PARTY_REDIS_URL names, with its credentials."""
+    credentials, _, _ = urlsplit(url).netloc.rpartition("@")
+    return f"redis://{credentials + '@' if credentials else ''}{host}:{port}"
+
+
 # One script call: its keys (all of one slot) and its arguments.
 ScriptCall = tuple[Sequence[KeyT], Sequence[EncodableT]]
+
+
+# Loads of a script into the node of its keys before a call gives up (NOSCRIPT each time).
+_SCRIPT_LOADS = 2
+
+
+async def call_script(
+    client: RedisClient, script: AsyncScript, keys: Sequence[KeyT], args: Sequence[EncodableT]
+) -> Any:
+    """One script call. On a cluster, the node of the keys' slot may lack the script even
+    after redis-py loaded it into every master it knew of: a replica promoted since (a full
+    sync does not carry the script cache) that the client's slot map did not list yet. That
+    node gets the script, and the call is made again."""
+    if not isinstance(client, RedisCluster):
+        return await script(keys=keys, args=args)
+    for _ in range(_SCRIPT_LOADS):
+        try:
+            return await script(keys=keys, args=args)
+        except NoScriptError:
+            node = client.get_node_from_key(str(keys[0]))
+            await client.execute_command("SCRIPT", "LOAD", script.script, target_nodes=node)
+    return await script(keys=keys, args=args)
 
 
 async def run_script(
@@ -80,7 +109,7 @@ async def run_script(
     for start in range(0, len(calls), chunk):
         part = calls[start : start + chunk]
         if isinstance(client, RedisCluster):
-            replies += await asyncio.gather(*(script(keys=k, args=a) for k, a in part))
+            replies += await asyncio.gather(*(call_script(client, script, k, a) for k, a in part))
             continue
         async with client.pipeline(transaction=False) as pipe:
             for keys, args in part:

@@ -47,6 +47,10 @@ class Member(ABC):
         """Take the party's `party {state}` frame, unless already told that state or a later
         one (it may come twice: broadcast by whoever changed it, and from the state repair)."""
 
+    def stream_reset(self) -> None:  # noqa: B027  # members that keep no position ignore it
+        """The party's stream started a new epoch: what this member was sent may name
+        publications that no longer exist."""
+
 
 # Members written to between two turns of the event loop, for frames sent in slices
 # (a write is ~10 us of kernel time: 500 writes hold the loop ~5 ms).
@@ -216,6 +220,15 @@ class Hub:
                 loop.call_soon(self._flush, room)
             else:
                 loop.call_at(next_write, self._flush, room)
+
+    def on_new_epoch(self, party_id: str) -> None:
+        """Every member resyncs (a fresh snapshot); no kept snapshot serves a joiner."""
+        room = self._rooms.get(party_id)
+        if room is None:
+            return
+        room.snapshot = None
+        for member in list(room.members):
+            member.stream_reset()
 
     def on_broadcast(self, party_id: str, payload: bytes) -> None:
         frame = orjson.loads(payload)

@@ -105,7 +105,9 @@ class Gateway:
         )
 
     async def start(self) -> None:
-        self.broker.set_handler(self.hub.on_publication, self.hub.on_broadcast)
+        self.broker.set_handler(
+            self.hub.on_publication, self.hub.on_broadcast, self.hub.on_new_epoch
+        )
         self._presence_loop.start()
         self.connection_cap.start()
         self._state_repair_loop.start()

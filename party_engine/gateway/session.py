@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SLOW_CONSUMER = 4008
+# The party's stream started a new epoch (Redis lost writes this client may have seen): the
+# client reconnects and rejoins with its position, and is answered `recovered: false` with a
+# fresh snapshot.
+STREAM_RESET = 4010
 # Replayed history goes out in frames of this many items, each after the last one drained,
 # so that a long replay neither makes one huge frame nor counts as a slow consumer.
 REPLAY_CHUNK = 100
@@ -129,6 +133,9 @@ class PartyFeed(Member):
 
     def send_prepared(self, frame: bytes) -> None:
         self._outbox.send_prepared(frame)
+
+    def stream_reset(self) -> None:
+        self._outbox.close(STREAM_RESET, "stream_reset")
 
     def tell_state(self, state: PartyState, frame: bytes) -> None:
         if not comes_after(state, self._state):
