@@ -9,7 +9,7 @@ user, pipelined; the key expires with its last connection.
 
 from collections.abc import Collection, Mapping
 
-from .redis_backend import RedisBackend, ScriptCall, run_script
+from .redis_backend import RedisBackend, ScriptCall, call_script, run_script
 
 # Script calls per pipeline round trip: bounds the buffers on both sides for a big renewal.
 _PIPELINE_CHUNK = 500
@@ -72,8 +72,11 @@ class RedisConnectionRegistry(RedisBackend):
     async def register(
         self, user_id: str, connection_id: str, *, limit: int, ttl_seconds: float
     ) -> bool:
-        counted = await self._register(
-            keys=[self._key(user_id)], args=[connection_id, limit, _ms(ttl_seconds)]
+        counted = await call_script(
+            self.client,
+            self._register,
+            keys=[self._key(user_id)],
+            args=[connection_id, limit, _ms(ttl_seconds)],
         )
         return bool(counted)
 

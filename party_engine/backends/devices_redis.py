@@ -28,7 +28,7 @@ import orjson
 
 from ..domain.devices import NOTICES_KEPT, Device, Platform, SentNotice
 from ..domain.themes import Theme
-from .redis_backend import RedisBackend, decoded_hash, hash_mapping
+from .redis_backend import RedisBackend, call_script, decoded_hash, hash_mapping
 
 
 def _to_hash(device: Device) -> dict[str, str]:
@@ -107,8 +107,11 @@ class RedisDeviceStore(RedisBackend):
         await self.client.zrem(self._user_index(device.user_id), device_id)
 
     async def _forget_token(self, device: Device) -> None:
-        await self._drop_token(
-            keys=[self._token_key(device.platform, device.token)], args=[device.id]
+        await call_script(
+            self.client,
+            self._drop_token,
+            keys=[self._token_key(device.platform, device.token)],
+            args=[device.id],
         )
 
     async def set_subscription(self, device_id: str, theme: Theme, subscription: str) -> None:

@@ -11,7 +11,7 @@ import secrets
 
 from redis.exceptions import RedisError
 
-from .redis_backend import RedisClient, redis_client
+from .redis_backend import RedisClient, call_script, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ class RedisLease:
         try:
             if self._held:
                 self._held = bool(
-                    await self._renew(keys=[self._key], args=[self._token, self._ttl_ms])
+                    await call_script(
+                        self.client, self._renew, [self._key], [self._token, self._ttl_ms]
+                    )
                 )
                 if self._held:
                     return True
@@ -76,7 +78,7 @@ class RedisLease:
             return
         self._held = False
         try:
-            await self._release(keys=[self._key], args=[self._token])
+            await call_script(self.client, self._release, keys=[self._key], args=[self._token])
         except RedisError as error:
             log.warning(
                 "could not release the lease %s (it expires by itself): %s", self._key, error

@@ -21,7 +21,7 @@ worst a seller gets one notice at once instead of a summary).
 from typing import cast
 
 from ..ports import DueNotice
-from .redis_backend import RedisBackend
+from .redis_backend import RedisBackend, call_script
 from .redis_buckets import BUCKETS, bucket_tag, every_bucket_tag
 
 _ANSWER_SECONDS = 7 * 24 * 3600
@@ -105,7 +105,9 @@ class RedisNoticeBook(RedisBackend):
     ) -> bool:
         tag = bucket_tag(_BUCKET, party_id)
         member = _member(party_id, seller_id)
-        answer = await self._note_share(
+        answer = await call_script(
+            self.client,
+            self._note_share,
             keys=[
                 self._window_key(tag, member),
                 self._due(tag),
@@ -128,7 +130,9 @@ class RedisNoticeBook(RedisBackend):
             members = members[: limit - len(due)]
             if not members:
                 continue
-            flat = await self._take_due(
+            flat = await call_script(
+                self.client,
+                self._take_due,
                 keys=[self._due(tag), *(self._window_key(tag, m) for m in members)],
                 args=[repr(now), repr(lease_seconds), *members],
             )
@@ -140,7 +144,9 @@ class RedisNoticeBook(RedisBackend):
     async def settle(self, notice: DueNotice, now: float, window_seconds: float) -> None:
         tag = bucket_tag(_BUCKET, notice.party_id)
         member = _member(notice.party_id, notice.seller_id)
-        await self._settle(
+        await call_script(
+            self.client,
+            self._settle,
             keys=[self._window_key(tag, member), self._due(tag)],
             args=[notice.shares, repr(now), repr(window_seconds), member, _KEEP_SECONDS],
         )

@@ -51,7 +51,7 @@ from .records import (
     party_to_hash,
     theme_from_key,
 )
-from .redis_backend import RedisBackend, decoded_hash, hash_mapping
+from .redis_backend import RedisBackend, call_script, decoded_hash, hash_mapping
 from .redis_buckets import Entry, bucket_tag, every_bucket_tag, merged
 
 CHANGES_KEPT = timedelta(days=1)
@@ -131,7 +131,9 @@ class RedisStore(RedisBackend):
         if changed is None or (previous is not None and previous.state is party.state):
             changed = None
         fields = [item for pair in party_to_hash(party).items() for item in pair]
-        written = await self._write(
+        written = await call_script(
+            self.client,
+            self._write,
             keys=[
                 self._party_key(party.id),
                 self._due(tag),
