@@ -15,6 +15,10 @@ RUN useradd --create-home --uid 10001 party
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER party
+# The data folder (PARTY_DATA_DIR, relative to here): the archive's default place. Made by
+# `party` so that a volume mounted on it is theirs too (docker-compose.yml's archive-data).
+WORKDIR /home/party
+RUN mkdir -p data
 ENV PARTY_HOST=0.0.0.0 PARTY_PORT=8000 PARTY_LOG_FORMAT=json PYTHONUNBUFFERED=1
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \

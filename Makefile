@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services bench bench-fanout bench-broker bench-workers loadtest clean
+.PHONY: run test lint services bench bench-fanout bench-broker bench-cluster bench-workers bench-push-waves metrics-excerpt bench-archive bench-report loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,26 @@ bench-fanout: $(STAMP)
 bench-broker: $(STAMP)
 	$(BIN)/python -m loadtests.bench_broker $(BENCH_BROKER_ARGS)
 
+## bench-cluster: fan-out on a private Redis Cluster: per-master traffic, sharded vs plain PUBLISH, ack p50/p99 with and without WAIT 1 (BENCH_CLUSTER_ARGS="--shares 200")
+bench-cluster: $(STAMP)
+	$(BIN)/python -m loadtests.bench_cluster $(BENCH_CLUSTER_ARGS)
+
 ## bench-workers: one worker process on pre-filled RabbitMQ queues (idempotency on); prints events/s until every queue is drained (BENCH_WORKERS_ARGS="--events 50000")
 bench-workers: services $(STAMP)
 	$(BIN)/python -m loadtests.bench_workers $(BENCH_WORKERS_ARGS)
+
+## bench-push-waves: a party's followers join when their push arrives, waves vs all at once (BENCH_PUSH_WAVES_ARGS="--followers 20000")
+bench-push-waves: services $(STAMP)
+	$(BIN)/python -m loadtests.bench_push_waves $(BENCH_PUSH_WAVES_ARGS)
+
+## metrics-excerpt: every role in its own process on a private Redis and RabbitMQ; prints each one's /metrics after a join, share, like and two starts
+metrics-excerpt: services $(STAMP)
+	$(BIN)/python -m loadtests.metrics_excerpt
+
+## bench-archive: one archive worker process on a pre-filled queue; prints events/s and bytes per event, Parquet vs JSON (BENCH_ARCHIVE_ARGS="--events 100000 --storage s3")
+bench-archive: services $(STAMP)
+	$(BIN)/python -m loadtests.bench_archive $(BENCH_ARCHIVE_ARGS)
+
+## bench-report: the host report's compute time and Parquet size for a generated 2-hour, 50,000-shopper party (BENCH_REPORT_ARGS="--shoppers 5000")
+bench-report: $(STAMP)
+	$(BIN)/python -m loadtests.bench_report $(BENCH_REPORT_ARGS)

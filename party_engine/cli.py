@@ -84,6 +84,17 @@ def relay() -> None:
     asyncio.run(run_headless(_settings(), frozenset({Role.RELAY})))
 
 
+@app.command()
+def archive() -> None:
+    """Run an archive worker: writes every event of the pipeline to PARTY_ARCHIVE_URL as
+    Parquet, in batches per party. Run several if one cannot keep up; readers de-duplicate."""
+    import asyncio
+
+    from .server import run_headless
+
+    asyncio.run(run_headless(_settings(), frozenset({Role.ARCHIVE})))
+
+
 @app.command(name="all")
 def run_all() -> None:
     """Run every role in one process (what `make run` uses on the embedded default)."""

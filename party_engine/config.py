@@ -1,6 +1,7 @@
 """Settings, read from PARTY_* environment variables (pydantic-settings)."""
 
 import ipaddress
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -47,9 +48,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARTY_", extra="ignore")
 
     # Backends, picked by URL scheme (memory:// is the embedded single-process default).
-    redis_url: Annotated[str, _scheme_in("memory", "redis", "rediss", "unix")] = EMBEDDED
+    redis_url: Annotated[str, _scheme_in("memory", "redis", "rediss", "unix", "redis+cluster")] = (
+        EMBEDDED
+    )
     # In front of every Redis key, so several engines can share one Redis.
     redis_prefix: str = Field(DEFAULT_REDIS_PREFIX, pattern=r"^[\w.:-]*$")
+    # A share, like or host action is acknowledged only once this many replicas hold it (WAIT);
+    # if they do not confirm within redis_wait_timeout_ms the client gets `unavailable` (the write
+    # may survive a failover or not: a resend with the same key tells). 0: acked once the master
+    # has it; a failover may then lose the latest acked writes (their stream starts a new epoch).
+    redis_wait_replicas: int = Field(0, ge=0, le=16)
+    redis_wait_timeout_ms: int = Field(1000, ge=1, le=60_000)
     # One RabbitMQ node, or several of one cluster: "amqp://a:5672/,amqp://b:5672/".
     amqp_url: Annotated[str, AfterValidator(_amqp_urls)] = EMBEDDED
     push_url: Annotated[str, _scheme_in("memory", "sns", "http", "https")] = EMBEDDED
@@ -120,6 +129,18 @@ class Settings(BaseSettings):
     # and counters stay).
     retention_days: float = Field(7.0, gt=0)
 
+    # Archive (docs/archive.md): every event as Parquet, `file:///path` or `s3://bucket/prefix`;
+    # empty means `archive` in the data folder. The S3 endpoint overrides AWS's (a local S3).
+    data_dir: Path = Path("data")
+    archive_url: str = ""
+    archive_s3_endpoint: str = ""
+    # A party's batch is written once it holds archive_batch_events, its oldest event waited
+    # archive_batch_seconds, or the party ended; at most archive_max_events wait unwritten
+    # (unacknowledged) in one worker, which bounds its memory.
+    archive_batch_events: int = Field(10_000, ge=1)
+    archive_batch_seconds: float = Field(60.0, gt=0)
+    archive_max_events: int = Field(20_000, ge=1)
+
     # Per-user bounds: each follow is an SNS topic subscription per device (AWS's default
     # quota is 100,000 topics), each device an SNS endpoint.
     max_follows_per_user: int = Field(200, ge=1)
@@ -133,6 +154,28 @@ class Settings(BaseSettings):
     sns_fcm_app_arn: str = ""
     # Direct publishes in flight at once (also the HTTP connection pool size of the client).
     push_concurrency: int = Field(32, ge=1, le=1000)
+    # The start push in waves (docs/scheduler-and-push.md): a theme's followers fall into this
+    # many shards (an SNS topic each: themes x shards topics; changing it moves users to new
+    # topics, so fix it per deployment), one wave per shard, spaced so that no more followers
+    # are notified per second than the gateways take in joins, the last wave at most
+    # push_wave_bound_seconds after the first (past that, the waves come closer; 0 sends every
+    # wave at the start).
+    push_shards: int = Field(32, ge=1, le=256)
+    push_wave_joins_per_second: float = Field(2000.0, gt=0)
+    push_wave_bound_seconds: float = Field(60.0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _the_archive_is_a_folder_or_a_bucket(self) -> "Settings":
+        if not self.archive_url:
+            self.archive_url = (self.data_dir / "archive").resolve().as_uri()
+        if urlsplit(self.archive_url).scheme not in ("file", "s3"):
+            raise ValueError(
+                f"PARTY_ARCHIVE_URL must be file:///path or s3://bucket/prefix; "
+                f"got {self.archive_url!r}"
+            )
+        if self.archive_max_events < self.archive_batch_events:
+            raise ValueError("PARTY_ARCHIVE_MAX_EVENTS must be at least PARTY_ARCHIVE_BATCH_EVENTS")
+        return self
 
     @model_validator(mode="after")
     def _the_drain_fits_the_shutdown(self) -> "Settings":
@@ -140,6 +183,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"PARTY_DRAIN_SECONDS ({self.drain_seconds:g}) must be less than "
                 f"PARTY_SHUTDOWN_SECONDS ({self.shutdown_seconds:g}): the drain is part of it"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _a_wave_is_held_within_its_lock(self) -> "Settings":
+        # A push wave due within the first retry delay is held by the worker until it is due,
+        # under its event lock (workers/party_push.py).
+        if self.retry_base_seconds >= self.event_lock_seconds / 2:
+            raise ValueError(
+                f"PARTY_RETRY_BASE_SECONDS ({self.retry_base_seconds:g}) must be less than half "
+                f"of PARTY_EVENT_LOCK_SECONDS ({self.event_lock_seconds:g})"
             )
         return self
 

@@ -14,12 +14,15 @@ import time
 from datetime import timedelta
 from typing import Protocol
 
+from workers.party_push import WaveSettings
 from workers.service import WorkerService
 
 from .announcer import PartyAnnouncer
+from .archive.join_ratios import ArchiveJoinRatios
+from .archive.reports import PartyReports
 from .backends.connecting import Connections, bounded
 from .backends.opened import CLOCK_LEASE_TTL_SECONDS, Backends, open_backends
-from .capacity import CapacityForecaster, PriorJoinRatios
+from .capacity import CapacityForecaster, JoinRatios, PriorJoinRatios
 from .clock import Clock, SystemClock
 from .config import Settings, is_embedded
 from .gateway.service import Gateway
@@ -64,7 +67,20 @@ class Engine:
         self.broker = backends.broker
         self.host_tools = HostTools(self.store, self.broker, self.clock)
         self.connections = Connections(backends.named())
-        self.capacity = CapacityForecaster(self.store, PriorJoinRatios(), self.clock)
+        # Hosts' reports (gateway) and the themes' join ratios for the forecast (gateway,
+        # scheduler) read the archive; a process that did not open it uses the prior.
+        settle = timedelta(seconds=settings.archive_batch_seconds)
+        self.reports = (
+            PartyReports(backends.archive, self.clock, settle=settle)
+            if backends.archive is not None
+            else None
+        )
+        ratios: JoinRatios = (
+            ArchiveJoinRatios(self.store, self.reports, self.clock)
+            if self.reports is not None
+            else PriorJoinRatios()
+        )
+        self.capacity = CapacityForecaster(self.store, ratios, self.clock)
         # Started in order after the backends connect, stopped in reverse before they close.
         self.services: list[Service] = []
         self._running: list[Service] = []
@@ -74,6 +90,21 @@ class Engine:
         self.announcer = PartyAnnouncer(self.events, self.clock)
         self.lifecycle.on_change(self.announcer.on_change)
         self.lifecycle.on_change(StateBroadcaster(self.broker).on_change)
+        if Role.ARCHIVE in roles:
+            # Imported here: pyarrow adds ~58 MiB to a process, and only this role writes.
+            from workers.archive import ArchiveService
+
+            # First, so that it stops last: it archives what every other role sent.
+            assert backends.consumer is not None and backends.archive is not None
+            self.services.append(
+                ArchiveService(
+                    consumer=backends.consumer,
+                    storage=backends.archive,
+                    batch_events=settings.archive_batch_events,
+                    batch_seconds=settings.archive_batch_seconds,
+                    max_events=settings.archive_max_events,
+                )
+            )
         if Role.SCHEDULER in roles:
             if Role.WORKER not in roles and is_embedded(settings.amqp_url):
                 log.warning(
@@ -106,9 +137,17 @@ class Engine:
                     broker=self.broker,
                     store=self.store,
                     push=self.push,
+                    events=self.events,
                     clock=self.clock,
                     notice_window_seconds=settings.notice_window_seconds,
                     event_lock_seconds=settings.event_lock_seconds,
+                    push_waves=WaveSettings(
+                        shards=settings.push_shards,
+                        joins_per_second=settings.push_wave_joins_per_second,
+                        bound_seconds=settings.push_wave_bound_seconds,
+                        # The queue hands a wave back for its first retry delay.
+                        hold_seconds=settings.retry_base_seconds,
+                    ),
                     retention=timedelta(days=settings.retention_days),
                 )
             )
@@ -142,6 +181,7 @@ class Engine:
                 presence=backends.presence,
                 connections=backends.connections,
                 rate_limits=backends.rate_limits.storage,
+                events=self.events,
                 clock=self.clock,
             )
             self.services.append(self.gateway)

@@ -60,6 +60,11 @@ ACK_SECONDS = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 
+ATTENDANCE_DROPPED = Counter(
+    "party_attendance_dropped_total",
+    "Join and leave events not sent to the archive (the gateway's event buffer was full).",
+)
+
 # --- relay -----------------------------------------------------------------------------------
 OUTBOX_DEPTH = Gauge(
     "party_outbox_depth", "Events waiting in the parties' outboxes, as a relay last read them."
@@ -154,3 +159,11 @@ class MetricsServer:
 def serve(host: str, port: int | None) -> MetricsServer | None:
     """Serve `/metrics` on `port` if set."""
     return None if port is None else MetricsServer(host, port)
+
+
+# --- archive ---------------------------------------------------------------------------------
+ARCHIVED = Counter("party_archived_events_total", "Events written to the archive and acked.")
+ARCHIVE_WRITE_FAILURES = Counter(
+    "party_archive_write_failures_total", "Archive writes that failed (each is retried)."
+)
+ARCHIVE_HELD = Gauge("party_archive_held_events", "Events an archive worker holds unwritten.")

@@ -108,6 +108,10 @@ class EventPublisher(Backend, Protocol):
         has_room() just before may overshoot it a little).
         """
 
+    async def flush(self) -> None:
+        """Return once every event accepted so far is handed over (RabbitMQ confirmed it; at
+        once for the in-process queue): a worker that publishes events settles its own after."""
+
 
 @dataclass(frozen=True, slots=True)
 class Notification:
@@ -125,8 +129,12 @@ class Push(Backend, Protocol):
     async def notify_user(self, user_id: str, notification: Notification) -> None:
         """Send to every device of one user."""
 
-    async def notify_theme(self, theme: Theme, notification: Notification) -> None:
-        """Send to everyone following a theme (one topic publish)."""
+    async def notify_shard(
+        self, theme: Theme, shard: int, followers: list[str], notification: Notification
+    ) -> None:
+        """Send to the theme's followers in one shard (`domain.push_waves.shard_of`), given as
+        `followers`: one publish to the shard's topic (whose subscribers are their devices),
+        or, embedded, a notice recorded for each of them."""
 
     async def register_device(self, user_id: str, platform: Platform, token: str) -> Device:
         """Register (idempotent per token) and subscribe the device to the user's themes.
@@ -395,9 +403,13 @@ class Broker(Backend, Protocol):
         self,
         on_publication: Callable[[Publication], None],
         on_broadcast: Callable[[str, bytes], None],
+        on_new_epoch: Callable[[str], None] | None = None,
     ) -> None:
         """Plain callbacks, called on the event loop: publications per party in offset order,
-        without gaps or duplicates; broadcasts as (party_id, frame). They must not block."""
+        without gaps or duplicates; broadcasts as (party_id, frame); `on_new_epoch(party_id)`
+        before the first publication of a new epoch of a party it delivered before (the
+        server lost the stream or its latest writes: what was delivered may name publications
+        that no longer exist, so members resync). They must not block."""
 
 
 # -- The outbox: events of acknowledged shares and likes, on their way to the workers ---------
@@ -447,6 +459,22 @@ class EventSink(Backend, Protocol):
     async def deliver(self, events: list[bytes]) -> None:
         """Hand over encoded events (backends/event_codec.py); return once the queue holds every
         one of them, raise if it may not. A body that is no event is logged and skipped."""
+
+
+# -- Archive ----------------------------------------------------------------------------------
+
+
+class ArchiveStorage(Backend, Protocol):
+    """Objects by key (`events/dt=.../party_id=.../x.parquet`): a folder or an S3 prefix."""
+
+    async def put(self, key: str, data: bytes) -> None:
+        """Store `data` under `key`, replacing any object there; durable once it returns."""
+
+    async def get(self, key: str) -> bytes:
+        """The object's bytes; KeyError when there is none."""
+
+    async def keys(self, prefix: str) -> list[str]:
+        """The keys that start with `prefix` (a folder-like prefix ending in "/"), sorted."""
 
 
 # -- Presence ---------------------------------------------------------------------------------
@@ -506,12 +534,32 @@ holds them). Raising fails the batch: each event is then tried alone, and those 
 are retried with growing delay, then parked as dead."""
 
 
+class Held(Protocol):
+    """A delivery its receiver settles later (the archive holds a batch until it is written)."""
+
+    @property
+    def event(self) -> DomainEvent: ...
+
+    async def ack(self) -> None:
+        """Done: remove it from the queue."""
+
+
+HeldReceiver = Callable[[Held], None]
+"""Takes a held delivery; it must not block (the consumer calls it for every delivery)."""
+
+
 class EventConsumer(Backend, Protocol):
     """Delivers the events bound to a worker queue (at least once) to its handler."""
 
     async def consume(self, queue: str, handler: BatchHandler) -> None:
         """Start delivering to `handler` in batches. close() stops taking new deliveries,
         finishes the batch in hand and returns the rest to the queue."""
+
+    async def hold(self, queue: str, receiver: HeldReceiver, *, limit: int) -> None:
+        """Start delivering one by one to `receiver`, which settles each when done with it;
+        at most `limit` are unsettled at a time (RabbitMQ's prefetch), which bounds the
+        receiver's memory. Unreadable bodies are parked as for consume(). close() stops;
+        what is unsettled then goes back to the queue (RabbitMQ) or is lost (embedded)."""
 
 
 class Claim(StrEnum):
@@ -541,8 +589,21 @@ class Ranked:
 
 
 class LockLost(Exception):
-    """A worker's lock on an event expired before its work was committed; nothing was applied
-    and the event is tried again."""
+    """A worker's lock on an event expired before its work was committed; nothing of that
+    event's party was applied, and its events are tried again."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRef:
+    """An event as the ledger knows it: its party (whose Redis Cluster slot holds the event's
+    lock and done-mark, beside the party's counters) and its id."""
+
+    party_id: str
+    event_id: str
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> "EventRef":
+        return cls(event.party_id, event.id)
 
 
 class Ledger(Backend, Protocol):
@@ -550,17 +611,20 @@ class Ledger(Backend, Protocol):
     memory when embedded). Locks and done-marks are per worker queue: each queue's handler
     applies an event once."""
 
-    async def claim(self, queue: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
-        """Take a lock (SET NX with a TTL) on each id not done yet; one answer per id."""
+    async def claim(self, queue: str, events: list[EventRef], ttl_seconds: float) -> list[Claim]:
+        """Take a lock (SET NX with a TTL) on each event not done yet; one answer per event."""
 
-    async def release(self, queue: str, event_ids: list[str]) -> None:
+    async def release(self, queue: str, events: list[EventRef]) -> None:
         """Drop the locks of events whose work failed, so a retry can take them."""
 
-    async def mark_done(self, queue: str, event_ids: list[str]) -> None: ...
+    async def mark_done(self, queue: str, events: list[EventRef]) -> None: ...
 
-    async def commit_tally(self, queue: str, event_ids: list[str], tally: Tally) -> None:
-        """Add `tally` to the counters and mark the events done, all or nothing; raises
-        LockLost (and applies nothing) unless every event is still locked by this ledger."""
+    async def commit_tally(self, queue: str, events: list[EventRef], tally: Tally) -> None:
+        """Add `tally` to the counters and mark the events done, party by party: each party's
+        part of the tally and its events' done-marks land together or not at all. A party with
+        an event no longer locked by this ledger gets nothing applied, and LockLost is raised
+        once every other party's part is in (marked done, so a redelivery skips exactly those).
+        Every party in `tally` must have an event in `events` (ValueError otherwise)."""
 
     async def party_stats(self, party_id: str) -> PartyStats:
         """The party's counters; they outlive its retention (a few small numbers a party)."""

@@ -28,17 +28,19 @@ def judge(last: StreamPosition, epoch: str, offset: int) -> Next:
     return Next.GAP
 
 
-def resync(last: StreamPosition, current: StreamPosition) -> StreamPosition:
-    """Where a subscriber continues from after it lost sight of the stream.
+def lost_writes(last: StreamPosition, current: StreamPosition) -> bool:
+    """Whether the server holds less of the epoch than was delivered: it lost its latest writes
+    (a failover to a replica that lacked them, a restart before fsync). Its offsets after
+    `current` would name other publications, so the stream must start a new epoch."""
+    return current.epoch == last.epoch and current.offset < last.offset
 
-    Same epoch: from where it was. A new epoch: from its start. The same epoch but behind what
-    was delivered means the server lost its latest writes (a crash before fsync); offsets after
-    `current` will be reused, so continue from there rather than drop them as duplicates.
-    """
-    if current.epoch != last.epoch:
-        return StreamPosition(0, current.epoch)
-    if current.offset < last.offset:
-        return current
+
+def resync(last: StreamPosition, current: StreamPosition, base: int) -> StreamPosition:
+    """Where a subscriber continues from after it lost sight of the stream: in the same epoch,
+    from where it was; in a new one, from where that epoch started (after offset `base`; no
+    position of an epoch lies below it)."""
+    if current.epoch != last.epoch or last.offset < base:
+        return StreamPosition(base, current.epoch)
     return last
 
 

@@ -8,6 +8,7 @@ class Role(StrEnum):
     WORKER = "worker"  # consumes share / like / party events
     SCHEDULER = "scheduler"  # the party clock
     RELAY = "relay"  # carries the outboxes' events to the event queue
+    ARCHIVE = "archive"  # writes every event to the archive (Parquet files)
 
 
 ALL_ROLES = frozenset(Role)

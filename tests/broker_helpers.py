@@ -11,6 +11,7 @@ class Deliveries:
     def __init__(self) -> None:
         self.publications: list[Publication] = []
         self.broadcasts: list[tuple[str, bytes]] = []
+        self.new_epochs: list[str] = []
         self._changed = asyncio.Event()
 
     def on_publication(self, publication: Publication) -> None:
@@ -20,6 +21,9 @@ class Deliveries:
     def on_broadcast(self, party_id: str, frame: bytes) -> None:
         self.broadcasts.append((party_id, frame))
         self._changed.set()
+
+    def on_new_epoch(self, party_id: str) -> None:
+        self.new_epochs.append(party_id)
 
     def offsets(self, party_id: str) -> list[int]:
         return [p.offset for p in self.publications if p.party_id == party_id]

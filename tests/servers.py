@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -38,6 +39,7 @@ import psutil
 HOST = "127.0.0.1"
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 # Not /usr/sbin/rabbitmq-server: that Debian wrapper re-runs itself through `su rabbitmq` when
 # started as root and writes to /var/lib/rabbitmq. The scripts it wraps run as any user.
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
@@ -320,6 +322,221 @@ class RedisServer(ManagedServer):
                 return sock.recv(64).startswith(b"+PONG")
         except OSError:
             return False
+
+
+def cluster_ports(count: int) -> list[int]:
+    """Free loopback ports for Redis Cluster nodes: each node's cluster bus listens on port +
+    10000, so every port is at most 55535 and its bus port is free too (the ephemeral range
+    that free_ports() draws from can overflow)."""
+    picked: list[int] = []
+    with contextlib.ExitStack() as stack:
+        while len(picked) < count:
+            port = random.randint(20_000, 55_535)
+            if port in picked or port + 10_000 in picked:
+                continue
+            try:
+                for candidate in (port, port + 10_000):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind((HOST, candidate))
+            except OSError:
+                continue
+            picked.append(port)
+    return picked
+
+
+class RedisCluster:
+    """A Redis Cluster on the loopback: `masters` masters, each with one replica, made by
+    `redis-cli --cluster create`; a short node timeout (2 s), so a killed master's replica is
+    promoted within a few seconds. Every node keeps an AOF (appendfsync always) in its own
+    folder. Ready in about 3 s; keep it session-scoped.
+
+        with RedisCluster() as cluster:
+            url = cluster.url                      # redis+cluster://127.0.0.1:P1,...
+            cluster.kill(cluster.master_of(key))   # SIGKILL the master owning a key
+    """
+
+    node_timeout_ms = 2000
+
+    def __init__(self, masters: int = 3) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="party-redis-cluster-"))
+        node_args = (
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", str(self.node_timeout_ms),
+            "--appendfsync", "always",
+        )  # fmt: skip
+        self.nodes = [
+            RedisServer(self.workdir / f"node{port}", port=port, extra_args=node_args)
+            for port in cluster_ports(masters * 2)
+        ]
+        self.startup_seconds: float | None = None
+
+    @property
+    def url(self) -> str:
+        """PARTY_REDIS_URL naming every node as a seed."""
+        return "redis+cluster://" + ",".join(f"{HOST}:{node.port}" for node in self.nodes)
+
+    def start(self) -> Self:
+        started = time.monotonic()
+        _live_redis_clusters.add(self)
+        try:
+            for node in self.nodes:
+                node.start()
+            subprocess.run(
+                [REDIS_CLI, "--cluster", "create",
+                 *(f"{HOST}:{node.port}" for node in self.nodes),
+                 "--cluster-replicas", "1", "--cluster-yes"],
+                check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+            self.wait_until_healthy()
+            self.wait_until_replicated()
+        except BaseException:
+            self.close()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def cli(self, node: RedisServer, *args: str) -> str:
+        done = subprocess.run(
+            [REDIS_CLI, "-h", HOST, "-p", str(node.port), *args],
+            check=True, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        return done.stdout
+
+    def roles(self) -> dict[RedisServer, str]:
+        """Each running node's role as it sees itself: "master" or "slave"."""
+        return {
+            node: self.cli(node, "ROLE").split("\n", 1)[0].strip()
+            for node in self.nodes
+            if node.running
+        }
+
+    def masters(self) -> list[RedisServer]:
+        return [node for node, role in self.roles().items() if role == "master"]
+
+    def master_of(self, key: str) -> RedisServer:
+        """The master that serves the slot of `key` (as the first running node sees it)."""
+        first = next(node for node in self.nodes if node.running)
+        slot = int(self.cli(first, "CLUSTER", "KEYSLOT", key))
+        for line in self.cli(first, "CLUSTER", "NODES").splitlines():
+            fields = line.split()
+            if "master" not in fields[2] or "fail" in fields[2]:
+                continue
+            for spec in fields[8:]:
+                low, _, high = spec.partition("-")
+                if not low.isdigit():
+                    continue  # a slot being migrated or imported
+                if int(low) <= slot <= int(high or low):
+                    port = int(fields[1].split("@")[0].rsplit(":", 1)[1])
+                    return next(node for node in self.nodes if node.port == port)
+        raise LookupError(f"no master serves the slot of {key!r}")
+
+    def replica_of(self, master: RedisServer) -> RedisServer:
+        """The running node that replicates `master` (as the replica itself says: the cluster's
+        gossip may not list a replica that just attached)."""
+        for node, role in self.roles().items():
+            lines = self.cli(node, "INFO", "replication").splitlines()
+            if role == "slave" and f"master_port:{master.port}" in lines:
+                return node
+        raise LookupError(f"{master!r} has no replica")
+
+    def wait_until_healthy(self, timeout: float = 30.0) -> None:
+        """Until every running node says the cluster is ok and every slot has a master that
+        is up (after a failover: the promoted replica is serving)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                infos = [self.cli(node, "CLUSTER", "INFO") for node in self.nodes if node.running]
+                if all("cluster_state:ok" in info for info in infos) and all(
+                    "cluster_slots_fail:0" in info and "cluster_slots_pfail:0" in info
+                    for info in infos
+                ):
+                    return
+            except subprocess.SubprocessError:
+                pass
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"redis cluster not healthy within {timeout:.0f} s")
+            time.sleep(0.1)
+
+    def wait_until_replicated(self, timeout: float = 30.0) -> None:
+        """Until every running replica is online at its master (its first sync done): before
+        that, a WAIT for one replica times out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            replicas = sum(role == "slave" for role in self.roles().values())
+            online = sum(
+                self.cli(node, "INFO", "replication").count("state=online")
+                for node in self.masters()
+            )
+            if online >= replicas:
+                return
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"replicas not online within {timeout:.0f} s")
+            time.sleep(0.1)
+
+    def flush(self) -> None:
+        for node in self.masters():
+            self.cli(node, "FLUSHALL")
+
+    def kill(self, node: RedisServer) -> None:
+        node.kill()
+
+    def move_slot_of(self, key: str, target: RedisServer) -> None:
+        """Reshard: move the slot of `key`, with its keys, to the master `target` (the steps of
+        `redis-cli --cluster reshard` for one slot)."""
+        source = self.master_of(key)
+        slot = self.cli(source, "CLUSTER", "KEYSLOT", key).strip()
+        source_id = self.cli(source, "CLUSTER", "MYID").strip()
+        target_id = self.cli(target, "CLUSTER", "MYID").strip()
+        self.cli(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        self.cli(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        while keys := self.cli(source, "CLUSTER", "GETKEYSINSLOT", slot, "100").split():
+            self.cli(source, "MIGRATE", HOST, str(target.port), "", "0", "5000", "KEYS", *keys)
+        for node in self.masters():
+            self.cli(node, "CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        self.wait_until_healthy()
+
+    def revive(self, node: RedisServer, timeout: float = 30.0) -> None:
+        """Start a killed node again (its nodes.conf kept): it rejoins as a replica of whoever
+        took its slots. Returns once it replicates and the cluster is healthy."""
+        node.start()
+        deadline = time.monotonic() + timeout
+        while "master_link_status:up" not in self.cli(node, "INFO", "replication"):
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"{node!r} did not rejoin as a replica within {timeout} s")
+            time.sleep(0.1)
+        self.wait_until_healthy(timeout)
+
+    def pause(self, node: RedisServer) -> None:
+        """SIGSTOP: the node stops answering and replicating (resume() with SIGCONT)."""
+        assert node.pid is not None
+        os.kill(node.pid, signal.SIGSTOP)
+
+    def resume(self, node: RedisServer) -> None:
+        assert node.pid is not None
+        os.kill(node.pid, signal.SIGCONT)
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.kill()
+            node.stop()
+        _live_redis_clusters.discard(self)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+_live_redis_clusters: set[RedisCluster] = set()
+
+
+@atexit.register
+def _close_leftover_redis_clusters() -> None:
+    for cluster in list(_live_redis_clusters):
+        cluster.close()
 
 
 class RabbitMQServer(ManagedServer):

@@ -51,7 +51,9 @@ async def publisher(url: str) -> AsyncIterator[RedisBroker]:
 @pytest.fixture
 def deliveries(subscriber: RedisBroker) -> Deliveries:
     deliveries = Deliveries()
-    subscriber.set_handler(deliveries.on_publication, deliveries.on_broadcast)
+    subscriber.set_handler(
+        deliveries.on_publication, deliveries.on_broadcast, deliveries.on_new_epoch
+    )
     return deliveries
 
 
@@ -148,6 +150,7 @@ async def test_a_lost_stream_starts_a_new_epoch_that_subscribers_follow(
     assert await publisher.history_since("p", StreamPosition(3, old_epoch), 100) is None
     await deliveries.wait_for(lambda: len(deliveries.publications) == 5)
     assert deliveries.publications == old + new
+    assert deliveries.new_epochs == ["p"]  # the gateway makes its members resync
 
 
 async def test_a_subscribe_that_cannot_complete_is_unavailable_not_a_hang(url):

@@ -7,11 +7,13 @@ tests/output/.gitignore), to be looked at by a person.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -19,8 +21,11 @@ import pytest
 import websocket
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from party_engine.backends import open_archive, open_store
+from party_engine.domain.listings import Listing
 from party_engine.tokens import UserRole, issue_token
 from tests.engine_server import TEST_JWT_SECRET, EngineServer
+from tests.report_helpers import an_ended_party, archive
 from tests.tcp_proxy import TcpProxy
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -220,6 +225,13 @@ def test_host_and_shopper_run_a_party_live(engine, open_page, shots) -> None:
     host.get_by_test_id("end-party").click()
     expect(host.get_by_test_id("party-state")).to_have_text("ended")
     expect(shopper.get_by_test_id("party-state")).to_have_text("ended")
+    # Both pages turn into the ended party's: the host's shows its report at once (the archive
+    # wrote the party's open batch when it ended), not final for a minute; both can replay.
+    expect(host.get_by_test_id("report-shares")).to_contain_text("1")
+    expect(host.get_by_test_id("report-likes")).to_contain_text("1")
+    expect(host.get_by_test_id("report-provisional")).to_be_visible()
+    expect(host.get_by_test_id("report-top-listings")).to_contain_text("Air Max 90")
+    expect(shopper.get_by_test_id("replay-start")).to_be_visible()
     page_shot(host, "06-host-ended")
 
 
@@ -445,3 +457,78 @@ def test_host_picks_removes_and_mutes_live(engine, open_page, shots) -> None:
     expect(host.locator('[data-share="1"]')).not_to_have_class(re.compile(r"\bpicked\b"))
     expect(host.get_by_test_id("host-log")).to_contain_text("sam took back the pick of share #1")
     shopper.screenshot(path=shots / "cohost-live.png", full_page=True)
+
+
+async def _seed_ended_party(redis_url: str, archive_url: str) -> tuple[str, dict[str, int]]:
+    """A 2-hour Nike party of 3,000 generated shoppers that ended an hour ago: the party and
+    24 listings in Redis, its events in the archive. Its id and its totals."""
+    store, storage = open_store(redis_url), open_archive(archive_url)
+    await store.connect()
+    await storage.connect()
+    try:
+        for n in range(24):
+            await store.create_listing(
+                Listing(
+                    id=f"l{n}",
+                    seller_id=f"s{n % 7}",
+                    title=f"{('Air Max', 'Dunk Low', 'Blazer', 'Cortez')[n % 4]} {90 + n}",
+                    brand="Nike",
+                    category="Shoes",
+                    price_cents=4_000 + 250 * n,
+                    currency="EUR",
+                )
+            )
+        party = await an_ended_party(
+            store, "nike-night", ended_ago=dt.timedelta(hours=1), minutes=120, host_id="hana"
+        )
+        events = await archive(storage, party, shoppers=3_000, seed=3, listings=24)
+    finally:
+        await storage.close()
+        await store.close()
+    kinds = events["type"].to_pylist()
+    return party.id, {kind: kinds.count(kind) for kind in ("share.created", "like.created")}
+
+
+def test_host_sees_an_ended_partys_report_and_replays_its_feed(
+    open_page, shots, redis_url, tmp_path
+) -> None:
+    archive_url = (tmp_path / "archive").as_uri()
+    # In a thread of its own: Playwright's sync API runs an event loop in this one.
+    with ThreadPoolExecutor(1) as thread:
+        seeded = thread.submit(asyncio.run, _seed_ended_party(redis_url, archive_url))
+        party, totals = seeded.result()
+    settings = {"PARTY_REDIS_URL": redis_url, "PARTY_ARCHIVE_URL": archive_url}
+    with EngineServer(settings=settings) as server:
+        host = open_page(server.url)
+        sign_in(host, token("hana", UserRole.HOST))
+        host.goto(f"/#/party/{party}")
+        expect(host.get_by_test_id("party-state")).to_have_text("ended")
+        expect(host.get_by_test_id("report-shares")).to_contain_text(f"{totals['share.created']:,}")
+        expect(host.get_by_test_id("report-likes")).to_contain_text(f"{totals['like.created']:,}")
+        expect(host.get_by_test_id("report-shoppers")).to_contain_text("3,000")
+        expect(host.get_by_test_id("report-provisional")).to_be_hidden()
+        for chart in ("report-activity", "report-presence", "report-joins"):
+            expect(host.get_by_test_id(chart)).to_be_visible()
+        expect(host.get_by_test_id("report-top-listings")).to_contain_text("Nike")
+        report_shot = shots / "report.png"
+        host.screenshot(path=report_shot, full_page=True)
+        print(f"report screenshot: {report_shot}")
+
+        # The replay plays the archived feed: shares appear with their listings and likes.
+        host.get_by_label("Replay speed").select_option("1200")
+        host.get_by_test_id("replay-start").click()
+        expect(host.get_by_test_id("replay").get_by_test_id("share-card").first).to_be_visible()
+        expect(host.get_by_test_id("replay-clock")).to_contain_text("minute")
+        expect(host.get_by_test_id("replay").get_by_test_id("share-card").first).to_contain_text(
+            "Nike"
+        )
+        replay_shot = shots / "replay.png"
+        host.get_by_test_id("replay").screenshot(path=replay_shot)
+        print(f"replay screenshot: {replay_shot}")
+
+        # A shopper gets the replay, not the report (it is the host's).
+        shopper = open_page(server.url)
+        sign_in(shopper, token("sam", UserRole.SHOPPER))
+        shopper.goto(f"/#/party/{party}")
+        expect(shopper.get_by_test_id("replay-start")).to_be_visible()
+        expect(shopper.get_by_test_id("report")).to_have_count(0)

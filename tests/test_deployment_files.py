@@ -28,6 +28,7 @@ def test_compose_runs_every_part_of_the_architecture(compose):
         "scheduler",
         "relay-1",
         "relay-2",
+        "archive",
         "nginx",
     }
     roles = {name: services[name]["command"] for name in ("gateway-1", "gateway-2", "worker")}
@@ -35,7 +36,7 @@ def test_compose_runs_every_part_of_the_architecture(compose):
     assert services["scheduler"]["command"] == ["scheduler"]
     # Every role runs somewhere, the relay on more than one replica.
     commands = [service.get("command", [None])[0] for service in services.values()]
-    assert {"serve", "worker", "scheduler", "relay"} <= set(commands)
+    assert {"serve", "worker", "scheduler", "relay", "archive"} <= set(commands)
     assert commands.count("relay") >= 2
 
 
@@ -129,19 +130,27 @@ def test_every_engine_role_gets_longer_than_its_drain_to_stop(compose):
         "worker": settings.event_lock_seconds,  # the batch in hand
         "scheduler": 10,  # a tick and the lease release
         "relay": 10,  # the round in hand: a confirm waits at most 10 s
+        "archive": 10,  # its open batches written
     }
     for name, service in compose["services"].items():
-        if name.startswith(("gateway", "worker", "scheduler", "relay")):
+        if name.startswith(("gateway", "worker", "scheduler", "relay", "archive")):
             grace = service.get("stop_grace_period", "10s")
             assert grace.endswith("s") and float(grace[:-1]) > least[service["command"][0]], name
 
 
 def test_every_engine_role_exits_within_its_shutdown_budget_before_it_is_killed(compose):
     for name, service in compose["services"].items():
-        if name.startswith(("gateway", "worker", "scheduler", "relay")):
+        if name.startswith(("gateway", "worker", "scheduler", "relay", "archive")):
             env = _literal(service["environment"])
             settings = Settings(**{k.removeprefix("PARTY_").lower(): v for k, v in env.items()})
             grace = float(service["stop_grace_period"].removesuffix("s"))
             # A margin for the interpreter's exit after the budget is spent.
             assert settings.shutdown_seconds + 2 <= grace, name
             assert settings.drain_seconds < settings.shutdown_seconds, name
+
+
+def test_the_gateways_and_the_archive_share_the_archive_folder(compose):
+    services = compose["services"]
+    volumes = {name: services[name].get("volumes", []) for name in ("gateway-1", "archive")}
+    assert volumes["gateway-1"] == volumes["archive"] == ["archive-data:/home/party/data"]
+    assert "archive-data" in compose["volumes"]

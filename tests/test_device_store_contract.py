@@ -1,5 +1,7 @@
-"""One contract for the DeviceStore port: the embedded store and a real redis-server."""
+"""One contract for the DeviceStore port: the embedded store, a real redis-server and a
+Redis Cluster."""
 
+import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +11,7 @@ from party_engine.backends import open_devices
 from party_engine.domain.devices import NOTICES_KEPT, Device, Platform, SentNotice
 from party_engine.domain.themes import Theme, ThemeKind
 from tests.backend_harness import opened
+from tests.slot_audit import audited
 
 AT = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 NIKE = Theme(ThemeKind.BRAND, "Nike")
@@ -43,6 +46,39 @@ async def test_a_saved_new_token_replaces_the_old_one_in_the_index(devices):
     assert (await devices.device_by_token(Platform.FCM, "new")).endpoint_arn is None
 
 
+async def test_a_token_taken_over_by_another_device_stays_with_it(devices):
+    first = a_device("d1", token="shared")
+    await devices.save_device(first)
+    second = a_device("d2", user="u2", token="shared", minutes=1)
+    await devices.save_device(second)  # the phone changed hands; its token went with it
+    await devices.save_device(replace(first, token="fresh"))
+    assert await devices.device_by_token(Platform.FCM, "shared") == second
+    await devices.remove_device("d1")
+    assert await devices.device_by_token(Platform.FCM, "shared") == second
+
+
+async def test_a_device_moved_to_another_user_is_only_theirs(devices):
+    device = a_device("d1")
+    await devices.save_device(device)
+    await devices.save_device(replace(device, user_id="u2"))
+    assert await devices.devices("u1") == []
+    assert await devices.devices("u2") == [replace(device, user_id="u2")]
+
+
+async def test_on_redis_each_write_stays_in_one_slot(redis_url):
+    async with opened(open_devices(redis_url)) as devices, audited(redis_url) as audit:
+        for n in range(10):
+            device = a_device(f"d{n}", user=f"u{n % 3}", token=f"t{n}")
+            await devices.save_device(device)
+            await devices.save_device(replace(device, token=f"t{n}b"))
+            await devices.set_subscription(device.id, NIKE, "sub-1")
+            await devices.pop_subscription(device.id, NIKE)
+        await devices.record_notice(["u0", "u1", "u2"], SentNotice("n1", "t", "b", {}, AT))
+        await devices.remove_device("d3")
+    assert audit.cross_slot == []
+    assert any(what == "MULTI block" for what, _ in audit.units)  # the pop, in one slot
+
+
 async def test_a_removed_device_is_gone_with_its_subscriptions(devices):
     await devices.save_device(a_device("d1"))
     await devices.set_subscription("d1", NIKE, "sub-1")
@@ -71,3 +107,16 @@ async def test_notices_are_kept_per_user_newest_first_and_bounded(devices):
     assert [n.id for n in await devices.notices("u2")] == ["n0"]
     assert (await devices.notices("u2"))[0].data == {"i": "0"}
     assert await devices.notices("nobody") == []
+
+
+async def test_on_redis_an_index_entry_left_by_a_dead_process_is_never_answered(redis_url):
+    """The user zset and the token key are written after the device's hash (other slots): an
+    entry a process left behind when it died between the writes is checked against the hash."""
+    async with opened(open_devices(redis_url)) as devices:
+        await devices.save_device(a_device("d1", token="t1"))
+        stale_token = f"pe:device-token:fcm:{hashlib.sha256(b'gone').hexdigest()}"
+        await devices.client.set(stale_token, "d1")
+        await devices.client.zadd("pe:devices:u2", {"d1": 0})
+        assert await devices.device_by_token(Platform.FCM, "gone") is None
+        assert await devices.devices("u2") == []
+        assert [d.id for d in await devices.devices("u1")] == ["d1"]

@@ -14,10 +14,11 @@ SHARED = ["store", "devices", "push", "events", "ledger", "broker"]
 @pytest.mark.parametrize(
     ("roles", "own"),
     [
-        ({Role.GATEWAY}, ["rate_limits", "presence", "connections"]),
-        ({Role.SCHEDULER}, ["lease", "reminders"]),
+        ({Role.GATEWAY}, ["archive", "rate_limits", "presence", "connections"]),
+        ({Role.SCHEDULER}, ["lease", "reminders", "archive"]),
         ({Role.WORKER}, ["notices", "consumer"]),
         ({Role.RELAY}, ["outbox", "sink"]),
+        ({Role.ARCHIVE}, ["consumer", "archive"]),
         (
             ALL_ROLES,
             [
@@ -25,6 +26,7 @@ SHARED = ["store", "devices", "push", "events", "ledger", "broker"]
                 "reminders",
                 "notices",
                 "consumer",
+                "archive",
                 "rate_limits",
                 "presence",
                 "connections",

@@ -22,7 +22,16 @@ def gateways(redis_url):
         yield pair
 
 
-async def test_a_share_on_one_gateway_reaches_both_exactly_once_in_order(gateways):
+@pytest.fixture(params=["redis", "redis-cluster"])
+def any_redis_gateways(request):
+    """Two gateways on one redis-server, then on a Redis Cluster (sharded pub/sub)."""
+    url = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
+    with gateway_processes(url, {}, {}) as pair:
+        yield pair
+
+
+async def test_a_share_on_one_gateway_reaches_both_exactly_once_in_order(any_redis_gateways):
+    gateways = any_redis_gateways
     a = gateways[0]
     party, listing = await seed_over_http(a.http)
     sender = await Client.connect(a.url, user="sender")

@@ -104,3 +104,18 @@ def test_a_removal_takes_back_all_its_share_added_whatever_the_order():
     unpicked = ShareUnpicked("u6", "p1", 6, 1, "l1", "host-1", AT)
     assert tally([picked], sellers).seller_picks == {("p1", "seller-1"): 1}
     assert not any(tally([picked, unpicked], sellers).seller_picks.values())
+
+
+def test_a_tally_split_by_party_is_each_partys_events_counted_alone():
+    sellers = {"l1": "seller-1", "l2": "seller-2"}
+    events = [
+        share(1, listing="l1", sharer="ann"),
+        share(2, party="p2", listing="l2", sharer="bob"),
+        like(3, listing="l1"),
+        SharePicked("p4", "p2", 4, 2, "l2", "host-1", AT),
+        ShareRemoved("r5", "p1", 5, 1, "l1", "ann", 1, 0, "host-1", AT),
+    ]
+    parts = tally(events, sellers).by_party()
+    assert set(parts) == {"p1", "p2"}
+    for party_id, part in parts.items():
+        assert part == tally([e for e in events if e.party_id == party_id], sellers)

@@ -157,6 +157,7 @@ def test_every_role_is_killed_only_after_its_shutdown_budget(overlay):
         "worker": Settings.model_fields["event_lock_seconds"].default,
         "scheduler": 10,
         "relay": 10,
+        "archive": 10,
     }
     for deployment in _engine_deployments(objects):
         pod = deployment["spec"]["template"]["spec"]

@@ -122,3 +122,40 @@ def test_the_bench_runs_every_system_and_writes_its_figures(tmp_path: Path) -> N
         assert (tmp_path / "bench-smoke.png").stat().st_size > 0
     else:
         assert "no chart" in result.stdout
+
+
+@pytest.mark.timeout(300)
+def test_the_push_waves_bench_runs_both_modes_and_writes_its_figures(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtests.bench_push_waves", "--followers", "100",
+         "--joins-per-second", "200", "--out", tmp_path],
+        cwd=ROOT, capture_output=True, text=True, timeout=280, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    document = json.loads((tmp_path / "bench_push_waves-100.json").read_text())
+    once, waves = document["results"]
+    assert (once["mode"], waves["mode"]) == ("all at once", "waves")
+    for figures in (once, waves):
+        assert figures["waves"] == 32 and figures["notified"] == 100
+        assert figures["joined"] == 100 and figures["failed"] == 0
+        assert figures["join_p99_ms"] > 0 and figures["peak_joins_per_second"] > 0
+        assert figures["observed_connections_per_second"][-1] == 100
+        assert figures["forecast"]["expected_joiners"] > 0
+    # 100 followers in 32 waves at 200 a second: about 0.5 s from the first to the last.
+    assert waves["last_push_s"] - waves["first_push_s"] > 0.3
+    assert once["last_push_s"] - once["first_push_s"] < waves["last_push_s"] - waves["first_push_s"]
+    assert "| join p99 ms |" in result.stdout
+
+
+def test_the_report_bench_writes_its_figures(tmp_path: Path) -> None:
+    out = tmp_path / "bench_report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtests.bench_report", "--shoppers", "300", "--minutes", "15",
+         "--runs", "1", "--batch-events", "500", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["events"] > 0 and figures["parquet_objects"] > 1
+    assert figures["parquet_bytes"] > 0 and figures["report_seconds"] > 0
+    assert figures["first_request_seconds"] > 0 and figures["peak_presence"] > 0

@@ -3,7 +3,7 @@
 import pytest
 
 from party_engine.ports import Publication, StreamPosition
-from party_engine.recovery import Next, judge, recover, resync
+from party_engine.recovery import Next, judge, lost_writes, recover, resync
 
 E = "epoch-1"
 
@@ -28,17 +28,20 @@ def test_a_live_publication_is_judged_against_the_last_delivered(offset, epoch, 
 
 
 def test_resync_continues_where_it_was_in_the_same_epoch():
-    assert resync(StreamPosition(5, E), StreamPosition(9, E)) == StreamPosition(5, E)
+    assert resync(StreamPosition(5, E), StreamPosition(9, E), 0) == StreamPosition(5, E)
 
 
-def test_resync_starts_a_new_epoch_from_its_beginning():
-    assert resync(StreamPosition(5, E), StreamPosition(3, "epoch-2")) == StreamPosition(
-        0, "epoch-2"
-    )
+def test_resync_starts_a_new_epoch_from_where_it_started():
+    new = StreamPosition(3, "epoch-2")
+    assert resync(StreamPosition(5, E), new, 0) == StreamPosition(0, "epoch-2")
+    assert resync(StreamPosition(5, E), new, 2) == StreamPosition(2, "epoch-2")
+    assert resync(StreamPosition(0, "epoch-2"), new, 2) == StreamPosition(2, "epoch-2")
 
 
-def test_resync_follows_a_stream_that_went_back_so_reused_offsets_are_not_dropped():
-    assert resync(StreamPosition(9, E), StreamPosition(7, E)) == StreamPosition(7, E)
+def test_a_stream_behind_what_was_delivered_in_its_epoch_lost_writes():
+    assert lost_writes(StreamPosition(9, E), StreamPosition(7, E))
+    assert not lost_writes(StreamPosition(7, E), StreamPosition(9, E))
+    assert not lost_writes(StreamPosition(9, E), StreamPosition(7, "epoch-2"))
 
 
 def test_recover_gives_exactly_the_publications_after_since():

@@ -27,7 +27,7 @@ from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.lifecycle import PartyLifecycle
 from party_engine.ports import BatchHandler, Lease
 from party_engine.scheduler import Scheduler
-from workers.party_push import PartyPushHandler
+from workers.party_push import PartyPushHandler, WaveSettings
 
 CREATED = datetime(2030, 5, 1, 11, 0, tzinfo=UTC)
 START = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
@@ -48,9 +48,10 @@ class SteppedClock:
 
 @dataclass
 class RecordingEvents(InProcess):
-    """The EventPublisher port, keeping what it is given and handing it to a worker handler."""
+    """The EventPublisher port, keeping what it is given and handing it to a worker handler
+    (the push's own events, waves and `push.sent`, too)."""
 
-    handler: BatchHandler
+    handler: BatchHandler | None = None
     published: list[DomainEvent] = field(default_factory=list)
 
     def has_room(self) -> bool:
@@ -58,10 +59,38 @@ class RecordingEvents(InProcess):
 
     async def publish(self, event: DomainEvent) -> None:
         self.published.append(event)
+        assert self.handler is not None
         await self.handler([event])
 
+    async def flush(self) -> None:
+        pass
+
     def kinds(self, party_id: str) -> list[str]:
-        return [e.routing_key for e in self.published if e.party_id == party_id]
+        """The party's lifecycle events (not the push's waves)."""
+        return [
+            e.routing_key
+            for e in self.published
+            if e.party_id == party_id and e.routing_key.startswith("party.")
+        ]
+
+
+# Small and quick: a follower or two land in any shard, every wave is due at once.
+TEST_WAVES = WaveSettings(shards=4, joins_per_second=1000.0, bound_seconds=1.0, hold_seconds=0.5)
+
+
+def pushing_events(*, ledger, store, push, clock) -> RecordingEvents:
+    """A recording publisher whose events go to a party-push handler publishing back into it."""
+    events = RecordingEvents()
+    events.handler = PartyPushHandler(
+        ledger=ledger,
+        store=store,
+        push=push,
+        events=events,
+        clock=clock,
+        lock_seconds=30,
+        waves=TEST_WAVES,
+    )
+    return events
 
 
 @dataclass
@@ -102,9 +131,7 @@ async def backends(store_url):
 def a_rig(store_url, backends, time: SteppedClock, tick_seconds: float = 0.01, push=None) -> Rig:
     store, devices, reminders, ledger = backends
     push = push or MemoryPush(store, devices, time)
-    events = RecordingEvents(
-        PartyPushHandler(ledger=ledger, store=store, push=push, clock=time, lock_seconds=30)
-    )
+    events = pushing_events(ledger=ledger, store=store, push=push, clock=time)
     lifecycle = PartyLifecycle(store, time)
     announcer = PartyAnnouncer(events, time)
     lifecycle.on_change(announcer.on_change)
@@ -271,10 +298,10 @@ class BlockedPush(MemoryPush):
         self.hung = asyncio.Event()
         self.released = asyncio.Event()
 
-    async def notify_theme(self, theme, notification) -> None:
+    async def notify_shard(self, theme, shard, followers, notification) -> None:
         self.hung.set()
         await self.released.wait()
-        await super().notify_theme(theme, notification)
+        await super().notify_shard(theme, shard, followers, notification)
 
 
 async def test_a_hung_push_neither_delays_the_next_start_nor_costs_the_lease(store_url, backends):
@@ -310,7 +337,15 @@ async def test_a_hung_push_neither_delays_the_next_start_nor_costs_the_lease(sto
         lease_seconds=1.0,
         tick_seconds=0.01,
     )
-    pusher = PartyPushHandler(ledger=ledger, store=store, push=push, clock=time, lock_seconds=30)
+    pusher = PartyPushHandler(
+        ledger=ledger,
+        store=store,
+        push=push,
+        events=events,
+        clock=time,
+        lock_seconds=30,
+        waves=TEST_WAVES,
+    )
     for backend in (events, lease, rival):
         await backend.connect()
     await events.consume(PARTY_PUSH, pusher)

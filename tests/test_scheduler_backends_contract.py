@@ -1,4 +1,5 @@
-"""Contracts of the clock's own ports (leadership lease, reminder ledger): embedded and Redis."""
+"""Contracts of the clock's own ports (leadership lease, reminder ledger): embedded, Redis
+and a Redis Cluster."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from party_engine.backends.lease_memory import LeaseBoard, MemoryLease
 from party_engine.backends.lease_redis import RedisLease
 from party_engine.config import is_embedded
 from tests.backend_harness import opened
+from tests.slot_audit import audited
 
 START = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -74,3 +76,17 @@ async def test_a_reminder_is_claimed_once_per_party_and_start(ledger):
     assert not await ledger.claim("p1", START)
     assert await ledger.claim("p2", START)
     assert await ledger.claim("p1", START + timedelta(hours=1))  # moved: a new reminder
+
+
+async def test_on_redis_every_lease_and_reminder_command_stays_in_one_slot(redis_url):
+    async with audited(redis_url) as audit:
+        lease = open_lease(redis_url, "clock", 0.3)
+        await lease.connect()
+        assert await lease.hold()
+        assert await lease.hold()
+        await lease.release()
+        await lease.close()
+        async with opened(open_reminder_ledger(redis_url)) as ledger:
+            assert await ledger.claim("p1", START)
+    assert audit.scripts >= 2
+    assert audit.cross_slot == []

@@ -212,11 +212,11 @@ async def test_every_role_stops_in_time_after_its_backends_went_away(own_rabbitm
     )
     with RedisServer() as redis_server:
         urls = {"redis_url": redis_server.url, "amqp_url": own_rabbitmq.url + vhost}
-        gateway, worker, scheduler, relay = (
+        gateway, worker, scheduler, relay, archive = (
             RoleProcess(role, tmp_path, **urls).start()
-            for role in ("serve", "worker", "scheduler", "relay")
+            for role in ("serve", "worker", "scheduler", "relay", "archive")
         )
-        roles.extend((gateway, worker, scheduler, relay))
+        roles.extend((gateway, worker, scheduler, relay, archive))
         await wait_until_answers(gateway, "/readyz", 200, within=20)
         async with redis.Redis.from_url(redis_server.url) as client:
             await wait_for_async(
@@ -231,7 +231,7 @@ async def test_every_role_stops_in_time_after_its_backends_went_away(own_rabbitm
         await asyncio.to_thread(own_rabbitmq.rabbitmqctl, "delete_vhost", vhost)
         redis_server.kill()
         await wait_until_answers(gateway, "/readyz", 503, within=10)
-        for role in (worker, scheduler, relay):
+        for role in (worker, scheduler, relay, archive):
             role.assert_alive()
 
         await assert_stop_in_time(*roles)
@@ -243,7 +243,7 @@ async def test_every_role_stops_in_time_while_its_backends_never_answered(roles,
         "redis_url": f"redis://127.0.0.1:{free_port()}/0",
         "amqp_url": f"amqp://guest:guest@127.0.0.1:{free_port()}/",
     }
-    for role in ("serve", "worker", "scheduler", "relay"):
+    for role in ("serve", "worker", "scheduler", "relay", "archive"):
         roles.append(RoleProcess(role, tmp_path, **urls).start())
     await wait_until_answers(roles[0], "/healthz", 200, within=20)
     for role in roles:  # each has tried and failed to connect, and tries again

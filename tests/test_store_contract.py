@@ -1,19 +1,24 @@
-"""One contract for the Store port, run against the embedded store and a real redis-server."""
+"""One contract for the Store port, run against the embedded store, a real redis-server and a
+Redis Cluster (tests/conftest.py STORE_BACKENDS)."""
 
+import asyncio
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as redis
+from redis.crc import key_slot
 
 from party_engine.backends import open_store
 from party_engine.backends.records import listing_from_hash, listing_to_hash
+from party_engine.backends.redis_buckets import BUCKETS
 from party_engine.domain.errors import Conflict, InvalidValue
 from party_engine.domain.listings import Listing
 from party_engine.domain.parties import PartyState, schedule_party
 from party_engine.domain.themes import Theme, ThemeKind
 from party_engine.ports import PartyQuery
 from tests.backend_harness import opened
+from tests.slot_audit import audited
 
 NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -88,6 +93,50 @@ async def test_parties_with_the_same_start_page_by_id_without_loss(store):
     first = await store.list_parties(PartyQuery(limit=2))
     second = await store.list_parties(PartyQuery(limit=2, cursor=first.next_cursor))
     assert [p.id for p in first.items + second.items] == ["a", "b", "c"]
+
+
+async def test_paging_over_many_parties_with_tied_starts_loses_and_repeats_nothing(store):
+    # 60 parties over 7 start times: on Redis they are spread over every bucket, and each
+    # page merges the buckets from the cursor on.
+    for n in range(60):
+        await store.create_party(a_party(f"p{n:02}", hours=1 + n % 7))
+    seen, cursor = [], None
+    while True:
+        page = await store.list_parties(PartyQuery(limit=7, cursor=cursor))
+        seen += [(p.starts_at, p.id) for p in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == sorted(seen)
+    assert len(seen) == len(set(seen)) == 60
+
+
+async def test_of_two_racing_creates_of_one_id_exactly_one_wins(store):
+    outcomes = await asyncio.gather(
+        *(store.create_party(a_party("p1", host=f"h{n}")) for n in range(5)),
+        return_exceptions=True,
+    )
+    winners = [o for o in outcomes if not isinstance(o, Exception)]
+    assert len(winners) == 1
+    assert all(isinstance(o, Conflict) for o in outcomes if o not in winners)
+    assert await store.get_party("p1") == winners[0]
+
+
+async def test_of_two_racing_saves_of_one_version_exactly_one_wins(store):
+    created = await store.create_party(a_party("p1"))
+    outcomes = await asyncio.gather(
+        store.save_party(created.start(NOW)),
+        store.save_party(created.cancel(NOW)),
+        return_exceptions=True,
+    )
+    [winner] = [o for o in outcomes if not isinstance(o, Exception)]
+    assert any(isinstance(o, Conflict) for o in outcomes)
+    assert await store.get_party("p1") == winner
+    other = PartyState.CANCELLED if winner.state is PartyState.LIVE else PartyState.LIVE
+    assert (await store.list_parties(PartyQuery(state=other))).items == []
+    assert [p.id for p in (await store.list_parties(PartyQuery(state=winner.state))).items] == [
+        "p1"
+    ]
 
 
 async def test_parties_filter_by_state_and_theme_case_insensitively(store):
@@ -230,3 +279,24 @@ async def test_listing_by_theme_and_a_rare_state_reads_only_the_parties_it_retur
             after = (await admin.info("commandstats"))["cmdstat_hgetall"]["calls"]
         assert [party.id for party in page.items] == ["p150"]
         assert after - before <= 2  # the one party, not the 299 cancelled ones
+
+
+async def test_on_redis_each_write_stays_in_one_slot_and_parties_spread_over_buckets(redis_url):
+    """What makes the store cluster-safe without a hot slot: a create or save is one script in
+    the party's bucket (its hash and index entries), and the buckets spread over many slots."""
+    async with opened(open_store(redis_url)) as store, audited(redis_url) as audit:
+        for n in range(64):
+            party = await store.create_party(a_party(f"p{n}", hours=1 + n / 10))
+            if n % 2:
+                party = await store.save_party(party.start(NOW))
+            if n % 4 == 1:
+                await store.save_party(party.end(NOW + timedelta(minutes=5)))
+        await store.list_parties(PartyQuery(state=PartyState.LIVE, theme=NIKE, limit=5))
+        await store.due_parties(NOW + timedelta(days=1))
+        await store.changed_parties(NOW)
+        await store.follow("u1", NIKE)
+        await store.unfollow("u1", NIKE)
+    assert audit.scripts >= 64 + 32 + 16  # (the first one again after NOSCRIPT)
+    assert audit.cross_slot == []
+    party_slots = {key_slot(k) for _, keys in audit.units for k in keys if b"party:" in k}
+    assert len(party_slots) == BUCKETS

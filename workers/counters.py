@@ -4,7 +4,7 @@ takes back what its share added)."""
 from party_engine.backends.queue_topology import COUNTERS
 from party_engine.domain.events import DomainEvent
 from party_engine.domain.tallies import picked_listings, tally
-from party_engine.ports import Ledger, ListingStore
+from party_engine.ports import EventRef, Ledger, ListingStore
 
 from .idempotency import claim_batch
 
@@ -20,13 +20,13 @@ class CountersHandler:
     async def __call__(self, events: list[DomainEvent]) -> set[str]:
         claimed = await claim_batch(self._ledger, self.queue, events, self._lock_seconds)
         if claimed.fresh:
-            ids = [event.id for event in claimed.fresh]
+            refs = [EventRef.of(event) for event in claimed.fresh]
             try:
                 sellers = await self._sellers(picked_listings(claimed.fresh))
-                # One atomic write: the counters and the done-marks land together or not at all.
-                await self._ledger.commit_tally(self.queue, ids, tally(claimed.fresh, sellers))
+                # One atomic write per party: its counters and done-marks land together or not.
+                await self._ledger.commit_tally(self.queue, refs, tally(claimed.fresh, sellers))
             except Exception:
-                await self._ledger.release(self.queue, ids)
+                await self._ledger.release(self.queue, refs)
                 raise
         return claimed.busy
 

@@ -5,7 +5,7 @@ back later."""
 from dataclasses import dataclass
 
 from party_engine.domain.events import DomainEvent
-from party_engine.ports import Claim, Ledger
+from party_engine.ports import Claim, EventRef, Ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +19,7 @@ async def claim_batch(
 ) -> Claimed:
     # A batch may hold the same event twice (published twice): the first copy stands for both.
     unique = list({event.id: event for event in reversed(events)}.values())[::-1]
-    claims = await ledger.claim(queue, [event.id for event in unique], lock_seconds)
+    claims = await ledger.claim(queue, [EventRef.of(event) for event in unique], lock_seconds)
     return Claimed(
         fresh=[event for event, claim in zip(unique, claims, strict=True) if claim is Claim.FRESH],
         busy={event.id for event, claim in zip(unique, claims, strict=True) if claim is Claim.BUSY},

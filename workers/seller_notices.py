@@ -16,6 +16,7 @@ from party_engine.domain.events import DomainEvent, ShareCreated, SharePicked
 from party_engine.periodic import Periodic
 from party_engine.ports import (
     DueNotice,
+    EventRef,
     Ledger,
     NoticeBook,
     Notification,
@@ -58,14 +59,14 @@ class SellerNoticesHandler:
 
     async def __call__(self, events: list[DomainEvent]) -> set[str]:
         claimed = await claim_batch(self._ledger, self.queue, events, self._lock_seconds)
-        unfinished = [event.id for event in claimed.fresh]
+        unfinished = [EventRef.of(event) for event in claimed.fresh]
         try:
             for event in claimed.fresh:
                 first = isinstance(event, ShareCreated) and await self._note(event)
                 # Done before the push (at most once): a batch retried after this point, or
                 # replayed after its lock expired (LockLost), finds the event done and skips it.
-                await self._ledger.mark_done(self.queue, [event.id])
-                unfinished.remove(event.id)
+                await self._ledger.mark_done(self.queue, [EventRef.of(event)])
+                unfinished.remove(EventRef.of(event))
                 if isinstance(event, ShareCreated) and first:
                     await self._send_first(event)
                 elif isinstance(event, SharePicked):

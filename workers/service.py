@@ -13,6 +13,7 @@ from party_engine.ports import (
     BatchHandler,
     Broker,
     EventConsumer,
+    EventPublisher,
     Ledger,
     NoticeBook,
     Push,
@@ -20,7 +21,7 @@ from party_engine.ports import (
 )
 
 from .counters import CountersHandler
-from .party_push import PartyPushHandler
+from .party_push import PartyPushHandler, WaveSettings
 from .retention import RetentionHandler
 from .seller_notices import NoticeSweeper, SellerNoticesHandler
 
@@ -35,9 +36,11 @@ class WorkerService:
         broker: Broker,
         store: Store,
         push: Push,
+        events: EventPublisher,
         clock: Clock,
         notice_window_seconds: float,
         event_lock_seconds: float,
+        push_waves: WaveSettings,
         retention: timedelta,
     ) -> None:
         self.consumer = consumer
@@ -54,7 +57,13 @@ class WorkerService:
             lock_seconds=event_lock_seconds,
         )
         party_push = PartyPushHandler(
-            ledger=ledger, store=store, push=push, clock=clock, lock_seconds=event_lock_seconds
+            ledger=ledger,
+            store=store,
+            push=push,
+            events=events,
+            clock=clock,
+            lock_seconds=event_lock_seconds,
+            waves=push_waves,
         )
         retention_handler = RetentionHandler(broker, ledger, retention)
         self.handlers: dict[str, BatchHandler] = {

@@ -9,6 +9,7 @@ from .. import console
 from ..engine import Engine
 from . import (
     problems,
+    routes_archive,
     routes_capacity,
     routes_devices,
     routes_health,
@@ -16,6 +17,7 @@ from . import (
     routes_listings,
     routes_me,
     routes_parties,
+    routes_report,
     routes_stats,
 )
 
@@ -55,5 +57,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     app.include_router(routes_host.router)
     app.include_router(routes_stats.router)
     app.include_router(routes_capacity.router)
+    app.include_router(routes_archive.router)
+    app.include_router(routes_report.router)
     console.install(app)
     return app

@@ -4,6 +4,7 @@ embedded default never imports redis, aio-pika or aioboto3."""
 from ..clock import Clock
 from ..config import DEFAULT_REDIS_PREFIX, Settings, is_embedded
 from ..ports import (
+    ArchiveStorage,
     Broker,
     ConnectionRegistry,
     DeviceStore,
@@ -41,6 +42,8 @@ def open_broker(
     history_size: int,
     outbox_max_depth: int | None = None,
     prefix: str = DEFAULT_REDIS_PREFIX,
+    wait_replicas: int = 0,
+    wait_timeout_ms: int = 1000,
 ) -> Broker:
     """Offsets, history, outboxes and fan-out of every party, where PARTY_REDIS_URL points."""
     if is_embedded(url):
@@ -50,7 +53,12 @@ def open_broker(
     from .broker_redis import RedisBroker
 
     return RedisBroker(
-        url, prefix=prefix, history_size=history_size, outbox_max_depth=outbox_max_depth
+        url,
+        prefix=prefix,
+        history_size=history_size,
+        outbox_max_depth=outbox_max_depth,
+        wait_replicas=wait_replicas,
+        wait_timeout_ms=wait_timeout_ms,
     )
 
 
@@ -211,3 +219,14 @@ def open_rate_limits(url: str, *, prefix: str = DEFAULT_REDIS_PREFIX) -> RateLim
     from .rate_limits import RedisRateLimits
 
     return RedisRateLimits(url, prefix=prefix)
+
+
+def open_archive(url: str, *, s3_endpoint: str = "") -> ArchiveStorage:
+    """Where archived events go: a folder (file://) or an S3 bucket and prefix (s3://)."""
+    if url.startswith("s3://"):
+        from .archive_s3 import S3Archive
+
+        return S3Archive(url, endpoint_url=s3_endpoint)
+    from .archive_file import FileArchive
+
+    return FileArchive(url)

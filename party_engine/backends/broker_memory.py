@@ -298,6 +298,8 @@ class MemoryBroker(InProcess):
         self,
         on_publication: Callable[[Publication], None],
         on_broadcast: Callable[[str, bytes], None],
+        on_new_epoch: Callable[[str], None] | None = None,
     ) -> None:
+        """An embedded stream never loses writes: no new epoch to announce."""
         self._on_publication = on_publication
         self._on_broadcast = on_broadcast

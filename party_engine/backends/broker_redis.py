@@ -15,11 +15,18 @@ Keys of a party (the braces are a cluster hash tag: one party's keys share a slo
   pe:stream:{id}           pub/sub channel: b"p<epoch> <offset>\\n<payload>" or b"b<frame>"
 
 Every write is one Lua script (lua/*.lua): offset, history, outbox entry and PUBLISH happen
-atomically, after every check (outbox depth, idempotency key) and before any reply.
+atomically, after every check (outbox depth, idempotency key) and before any reply. On a Redis
+Cluster the scripts SPUBLISH instead (sharded pub/sub: a publication travels only within its
+party's shard) and the gateways SSUBSCRIBE on the master of each party's slot (pubsub_links.py).
 
 Pub/sub drops messages while a subscriber is disconnected, so the subscriber keeps the last
 position it delivered per party and refills from history: whenever a channel's subscription is
 (re)confirmed, and whenever a live publication is not the next offset (recovery.py decides).
+
+With `wait_replicas` (PARTY_REDIS_WAIT_REPLICAS) a write is acknowledged only once that many
+replicas hold it (WAIT, replicated.py); otherwise the caller gets BackendUnavailable. Without it,
+a failover may lose the latest writes: the next write or catch-up by anyone who saw them starts a
+new epoch above them (lua/stream.lua, writable_epoch), so no offset ever names two publications.
 """
 
 import asyncio
@@ -28,12 +35,13 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
+from typing import Any
 
-import redis.asyncio as redis
-from redis.backoff import EqualJitterBackoff
+from redis.asyncio.cluster import RedisCluster
+from redis.typing import EncodableT
 
 from ..domain.events import HostShareEvent, LikeCreated, ShareCreated, ShareRemoved
 from ..ports import (
@@ -50,11 +58,12 @@ from ..ports import (
     Snapshot,
     StreamPosition,
 )
-from ..recovery import Next, judge, recover, resync
+from ..recovery import Next, judge, lost_writes, recover, resync
 from .broker_shared import (
     DEFAULT_SNAPSHOT_SIZE,
     SNAPSHOT_MAX_BYTES,
     ignore_broadcast,
+    ignore_new_epoch,
     ignore_publication,
     key_field,
     no_outbox_bound,
@@ -62,15 +71,20 @@ from .broker_shared import (
 from .event_codec import encode_event_without
 from .items import check_item
 from .outbox_redis import ANNOUNCE_LUA, HINT_SECONDS, outbox_key, parties_key
-from .pubsub_wire import PubSubWire
-from .redis_backend import redis_client
+from .pubsub_links import PubSubLinks
+from .redis_backend import RedisClient, call_script, redis_client
+from .replicated import run_then_wait
 
 log = logging.getLogger(__name__)
 
 # A gap is refilled from history this many publications per read.
 CATCH_UP_PAGE = 1000
 
-_DROPPED = (ConnectionError, OSError, TimeoutError, redis.ConnectionError, redis.TimeoutError)
+# Parties unsubscribed whose last position a broker remembers.
+_REMEMBERED = 10_000
+
+# Broadcasts (party state frames) on the party's channel, outside any stream.
+_BROADCAST_LUA = "return redis.call(publish_command, KEYS[1], ARGV[1])"
 
 
 def _lua(name: str) -> str:
@@ -82,6 +96,9 @@ class _Subscription:
     ready: asyncio.Future[StreamPosition]
     # The last position delivered to the handler; None until the first confirmation.
     cursor: StreamPosition | None = None
+    # Held while a publication or a catch-up of the party is handled: a party moving between
+    # pub/sub connections (a failover) may be handled by two of them at once.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class RedisBroker:
@@ -95,7 +112,12 @@ class RedisBroker:
         subscribe_timeout: float = 5.0,
         keepalive_seconds: float = 5.0,
         outbox_max_depth: int | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
+        sharded: bool | None = None,
     ) -> None:
+        """`sharded`: SPUBLISH / SSUBSCRIBE; by default on a cluster (False forces PUBLISH /
+        SUBSCRIBE there, for comparison)."""
         self._url = url
         self.prefix = prefix
         self.history_size = history_size
@@ -104,7 +126,14 @@ class RedisBroker:
         self._keepalive = keepalive_seconds
         self.outbox_max_depth = no_outbox_bound(outbox_max_depth)
         self._announced: dict[str, float] = {}  # party -> when its outbox was announced
-        self.client: redis.Redis = redis_client(url, decode_responses=False)
+        self.wait_replicas = wait_replicas
+        self._wait_timeout_ms = wait_timeout_ms
+        self.client: RedisClient = redis_client(url, decode_responses=False)
+        self.sharded = isinstance(self.client, RedisCluster) if sharded is None else sharded
+        if self.sharded and not isinstance(self.client, RedisCluster):
+            raise ValueError("sharded pub/sub needs a Redis Cluster (redis+cluster://)")
+        command = f"local publish_command = '{'SPUBLISH' if self.sharded else 'PUBLISH'}'\n"
+        self._broadcast = self.client.register_script(command + _BROADCAST_LUA)
         self._announce = self.client.register_script(ANNOUNCE_LUA)
         scripts = (
             "publish_share",
@@ -114,22 +143,36 @@ class RedisBroker:
             "history",
             "snapshot",
         )
-        prelude = _lua("stream")
+        prelude = command + _lua("stream")
         self._scripts = {
             name: self.client.register_script(prelude + "\n" + _lua(name)) for name in scripts
         }
         self._on_publication: Callable[[Publication], None] = ignore_publication
         self._on_broadcast: Callable[[str, bytes], None] = ignore_broadcast
+        self._on_new_epoch: Callable[[str], None] = ignore_new_epoch
         self._subscriptions: dict[str, _Subscription] = {}
-        self._wire: PubSubWire | None = None
+        # The last position delivered of parties unsubscribed since (the oldest dropped past
+        # _REMEMBERED): a gateway whose members just left still knows what they were sent.
+        self._left: dict[str, StreamPosition] = {}
+        self._links = PubSubLinks(
+            url,
+            self.client,
+            sharded=self.sharded,
+            keepalive=keepalive_seconds,
+            on_reply=self._on_reply,
+        )
         self._follower: asyncio.Task[None] | None = None
-        self.sessions = 0  # pub/sub connections made so far (more than one: it reconnected)
+
+    @property
+    def sessions(self) -> int:
+        """Pub/sub connections made so far (more than one per node: it reconnected)."""
+        return self._links.sessions
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def connect(self) -> None:
         await self.client.ping()
-        self._follower = asyncio.create_task(self._follow(), name="broker-pubsub")
+        self._follower = asyncio.create_task(self._links.run(), name="broker-pubsub")
 
     async def close(self) -> None:
         if self._follower is not None:
@@ -162,9 +205,10 @@ class RedisBroker:
         if event is not None:
             template = encode_event_without(event, "offset")
             await self._announce_outbox(party_id)
-        result = await self._scripts["publish_share"](
-            keys=self._stream_keys(party_id),
-            args=[
+        result = await self._write(
+            "publish_share",
+            party_id,
+            [
                 secrets.token_hex(8),
                 item,
                 self.history_size,
@@ -175,6 +219,7 @@ class RedisBroker:
                 key_field(key),
                 self.outbox_max_depth,
                 user_id or "",
+                *self._known(party_id),
             ],
         )
         _raise_if_refused(result, party_id, user_id)
@@ -196,9 +241,10 @@ class RedisBroker:
         if event is not None:
             template = encode_event_without(event, "offset", "listing_id")
             await self._announce_outbox(party_id)
-        result = await self._scripts["publish_like"](
-            keys=self._stream_keys(party_id),
-            args=[
+        result = await self._write(
+            "publish_like",
+            party_id,
+            [
                 secrets.token_hex(8),
                 item,
                 self.history_size,
@@ -208,6 +254,7 @@ class RedisBroker:
                 template,
                 key_field(key),
                 self.outbox_max_depth,
+                *self._known(party_id),
             ],
         )
         if result == -1:
@@ -234,9 +281,10 @@ class RedisBroker:
             filled = ("sharer_id", "likes", "picked") if isinstance(event, ShareRemoved) else ()
             template = encode_event_without(event, "offset", "listing_id", *filled)
             await self._announce_outbox(party_id)
-        result = await self._scripts["host_action"](
-            keys=self._stream_keys(party_id),
-            args=[
+        result = await self._write(
+            "host_action",
+            party_id,
+            [
                 secrets.token_hex(8),
                 item,
                 self.history_size,
@@ -245,6 +293,7 @@ class RedisBroker:
                 target,
                 mute_until_ms,
                 template,
+                *self._known(party_id),
             ],
         )
         if result == -1:
@@ -253,6 +302,39 @@ class RedisBroker:
             raise NothingToChange(f"{action.value} {target}: nothing to change")
         offset, payload = result
         return Publication(party_id, offset, payload)
+
+    async def _write(self, script: str, party_id: str, args: list[EncodableT]) -> Any:
+        """Run a write script of the party's stream; with wait_replicas, only once that many
+        replicas hold it (else BackendUnavailable: the write may survive a failover or not)."""
+        keys = self._stream_keys(party_id)
+        if not self.wait_replicas:
+            return await call_script(self.client, self._scripts[script], keys, args)
+        result, replicas = await run_then_wait(
+            self.client,
+            self._scripts[script],
+            keys,
+            args,
+            replicas=self.wait_replicas,
+            timeout_ms=self._wait_timeout_ms,
+        )
+        if replicas < self.wait_replicas and isinstance(result, list):
+            raise BackendUnavailable(
+                f"party {party_id}: {replicas} of {self.wait_replicas} replicas confirmed the"
+                f" write within {self._wait_timeout_ms} ms"
+            )
+        return result
+
+    async def _read(self, script: str, party_id: str, args: list[EncodableT]) -> Any:
+        keys = self._stream_keys(party_id)
+        return await call_script(self.client, self._scripts[script], keys, args)
+
+    def _known(self, party_id: str) -> tuple[str, int]:
+        """The last position this broker delivered of the party ('' when none): a write below
+        it starts a new epoch (lua/stream.lua, writable_epoch)."""
+        subscription = self._subscriptions.get(party_id)
+        known = subscription.cursor if subscription is not None else None
+        known = known or self._left.get(party_id)
+        return ("", 0) if known is None else (known.epoch, known.offset)
 
     async def _announce_outbox(self, party_id: str) -> None:
         """List the party for the relays before its outbox is written (outbox_redis.py)."""
@@ -264,40 +346,37 @@ class RedisBroker:
             self._announced = {
                 party: at for party, at in self._announced.items() if now - at < HINT_SECONDS
             }
-        await self._announce(keys=[parties_key(self.prefix)], args=[party_id])
+        await call_script(self.client, self._announce, [parties_key(self.prefix)], [party_id])
         self._announced[party_id] = now
 
     async def broadcast(self, party_id: str, frame: bytes) -> None:
-        await self.client.publish(self.channel(party_id), b"b" + frame)
+        await call_script(self.client, self._broadcast, [self.channel(party_id)], [b"b" + frame])
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def position(self, party_id: str) -> StreamPosition:
-        epoch, offset = await self._scripts["position"](
-            keys=self._stream_keys(party_id), args=[secrets.token_hex(8)]
-        )
+    async def position(self, party_id: str, known: tuple[str, int] = ("", 0)) -> StreamPosition:
+        epoch, offset = await self._read("position", party_id, [secrets.token_hex(8), *known])
         return StreamPosition(offset, epoch.decode())
 
     async def _history(
         self, party_id: str, since: StreamPosition, limit: int
-    ) -> tuple[StreamPosition, list[Publication] | None]:
-        """The current position, and the first `limit` publications after `since` if history
-        has them all."""
-        epoch, offset, entries = await self._scripts["history"](
-            keys=self._stream_keys(party_id),
-            args=[secrets.token_hex(8), max(since.offset, 0), since.epoch, limit],
+    ) -> tuple[StreamPosition, list[Publication] | None, int]:
+        """The current position, the first `limit` publications after `since` if history
+        has them all, and the offset the current epoch started after."""
+        epoch, offset, entries, base = await self._read(
+            "history", party_id, [secrets.token_hex(8), max(since.offset, 0), since.epoch, limit]
         )
         current = StreamPosition(offset, epoch.decode())
         retained = [
             Publication(party_id, int(entry_id.split(b"-", 1)[0]), fields[1])
             for entry_id, fields in entries
         ]
-        return current, recover(since, current, retained, limit)
+        return current, recover(since, current, retained, limit), base
 
     async def history_since(
         self, party_id: str, since: StreamPosition, limit: int
     ) -> HistoryPage | None:
-        current, publications = await self._history(party_id, since, limit)
+        current, publications, _ = await self._history(party_id, since, limit)
         return None if publications is None else HistoryPage(current, publications)
 
     async def snapshot(
@@ -305,9 +384,8 @@ class RedisBroker:
     ) -> Snapshot:
         if shares < 0:
             raise ValueError("shares must be >= 0")
-        epoch, offset, payloads, likes, picks = await self._scripts["snapshot"](
-            keys=self._stream_keys(party_id),
-            args=[secrets.token_hex(8), min(shares, self.snapshot_size), max_bytes],
+        epoch, offset, payloads, likes, picks = await self._read(
+            "snapshot", party_id, [secrets.token_hex(8), min(shares, self.snapshot_size), max_bytes]
         )
         payloads.reverse()
         likes.reverse()
@@ -325,9 +403,11 @@ class RedisBroker:
         self,
         on_publication: Callable[[Publication], None],
         on_broadcast: Callable[[str, bytes], None],
+        on_new_epoch: Callable[[str], None] | None = None,
     ) -> None:
         self._on_publication = on_publication
         self._on_broadcast = on_broadcast
+        self._on_new_epoch = on_new_epoch or ignore_new_epoch
 
     async def retire(self, party_id: str, at: datetime) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
@@ -340,9 +420,7 @@ class RedisBroker:
         if subscription is None:
             subscription = _Subscription(asyncio.get_running_loop().create_future())
             self._subscriptions[party_id] = subscription
-            if self._wire is not None:
-                self._wire.subscribe(self.channel(party_id))
-            # else: the next pub/sub session subscribes every registered party
+            self._links.add(self.channel(party_id))
         if subscription.cursor is not None:
             return subscription.cursor
         try:
@@ -364,40 +442,14 @@ class RedisBroker:
         if subscription is None:
             return
         subscription.ready.cancel()
-        if self._wire is not None:
-            self._wire.unsubscribe(self.channel(party_id))
+        if subscription.cursor is not None:
+            self._left.pop(party_id, None)
+            self._left[party_id] = subscription.cursor
+            if len(self._left) > _REMEMBERED:
+                del self._left[next(iter(self._left))]
+        self._links.remove(self.channel(party_id))
 
-    async def _follow(self) -> None:
-        """Keep a pub/sub session up for as long as the broker is open."""
-        backoff = EqualJitterBackoff(cap=2.0, base=0.05)
-        failures = 0
-        while True:
-            started = asyncio.get_running_loop().time()
-            try:
-                await self._session()
-            except _DROPPED as error:
-                log.warning("broker pub/sub dropped (%s); reconnecting", error)
-            except Exception:
-                log.exception("broker pub/sub failed; reconnecting")
-            # A session that lived a while was healthy: start the backoff over.
-            lived = asyncio.get_running_loop().time() - started
-            failures = 1 if lived > self._keepalive else failures + 1
-            await asyncio.sleep(backoff.compute(failures))
-
-    async def _session(self) -> None:
-        wire = await PubSubWire.open(self._url)
-        self._wire = wire
-        try:
-            self.sessions += 1
-            # Confirmations of these come back as replies; each one resyncs its party.
-            wire.subscribe(*[self.channel(party_id) for party_id in self._subscriptions])
-            async for reply in wire.replies(self._keepalive):
-                await self._on_reply(reply)
-        finally:
-            self._wire = None
-            wire.close()
-
-    async def _on_reply(self, reply: object) -> None:
+    async def _on_reply(self, reply: list[bytes]) -> None:
         if not isinstance(reply, list) or len(reply) < 3:
             return  # pong, or an error reply to a command we sent
         kind, channel, data = reply[0], reply[1], reply[2]
@@ -405,14 +457,16 @@ class RedisBroker:
         subscription = self._subscriptions.get(party_id)
         if subscription is None:
             return  # unsubscribed meanwhile
-        if kind == b"subscribe":
-            await self._catch_up(party_id, subscription)
+        if kind in (b"subscribe", b"ssubscribe"):
+            async with subscription.lock:
+                await self._catch_up(party_id, subscription)
             if not subscription.ready.done():
                 assert subscription.cursor is not None
                 subscription.ready.set_result(subscription.cursor)
-        elif kind == b"message" and subscription.cursor is not None:
+        elif kind in (b"message", b"smessage") and subscription.cursor is not None:
             if data[:1] == b"p":
-                await self._on_live(party_id, subscription, data)
+                async with subscription.lock:
+                    await self._on_live(party_id, subscription, data)
             elif data[:1] == b"b":
                 self._deliver_broadcast(party_id, data[1:])
 
@@ -432,16 +486,21 @@ class RedisBroker:
 
     async def _catch_up(self, party_id: str, subscription: _Subscription) -> None:
         """Deliver everything after the subscription's cursor from history; a first
-        subscription starts at the current position instead."""
+        subscription starts at the current position instead. Called under the lock."""
         if subscription.cursor is None:
-            subscription.cursor = await self.position(party_id)
+            subscription.cursor = await self.position(party_id, self._known(party_id))
             return
         since = subscription.cursor
-        current, missed = await self._history(party_id, since, CATCH_UP_PAGE)
-        if missed is None and resync(since, current) != since:
-            # A new epoch, or the server lost its latest writes: continue from where it is now.
-            since = resync(since, current)
-            current, missed = await self._history(party_id, since, CATCH_UP_PAGE)
+        current, missed, base = await self._history(party_id, since, CATCH_UP_PAGE)
+        if missed is None and lost_writes(since, current):
+            # A new epoch starts above what was delivered, so those offsets are never reused.
+            current = await self.position(party_id, (since.epoch, since.offset))
+        while missed is None and resync(since, current, base) != since:
+            # A new epoch: from where it started (read again if it started after that read).
+            since = resync(since, current, base)
+            current, missed, base = await self._history(party_id, since, CATCH_UP_PAGE)
+        if since.epoch != subscription.cursor.epoch:
+            self._announce_new_epoch(party_id)
         while True:
             if missed is None:
                 log.error(
@@ -456,7 +515,7 @@ class RedisBroker:
             if not missed or missed[-1].offset >= current.offset:
                 break
             since = StreamPosition(missed[-1].offset, current.epoch)
-            current, missed = await self._history(party_id, since, CATCH_UP_PAGE)
+            current, missed, base = await self._history(party_id, since, CATCH_UP_PAGE)
         subscription.cursor = current
 
     def _deliver(self, publication: Publication) -> None:
@@ -464,6 +523,12 @@ class RedisBroker:
             self._on_publication(publication)
         except Exception:
             log.exception("publication handler failed")
+
+    def _announce_new_epoch(self, party_id: str) -> None:
+        try:
+            self._on_new_epoch(party_id)
+        except Exception:
+            log.exception("new epoch handler failed")
 
     def _deliver_broadcast(self, party_id: str, frame: bytes) -> None:
         try:

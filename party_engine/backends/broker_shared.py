@@ -29,3 +29,7 @@ def ignore_publication(publication: Publication) -> None:
 
 def ignore_broadcast(party_id: str, frame: bytes) -> None:
     pass
+
+
+def ignore_new_epoch(party_id: str) -> None:
+    pass

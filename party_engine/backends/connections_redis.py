@@ -9,7 +9,7 @@ user, pipelined; the key expires with its last connection.
 
 from collections.abc import Collection, Mapping
 
-from .redis_backend import RedisBackend
+from .redis_backend import RedisBackend, ScriptCall, call_script, run_script
 
 # Script calls per pipeline round trip: bounds the buffers on both sides for a big renewal.
 _PIPELINE_CHUNK = 500
@@ -72,24 +72,23 @@ class RedisConnectionRegistry(RedisBackend):
     async def register(
         self, user_id: str, connection_id: str, *, limit: int, ttl_seconds: float
     ) -> bool:
-        counted = await self._register(
-            keys=[self._key(user_id)], args=[connection_id, limit, _ms(ttl_seconds)]
+        counted = await call_script(
+            self.client,
+            self._register,
+            keys=[self._key(user_id)],
+            args=[connection_id, limit, _ms(ttl_seconds)],
         )
         return bool(counted)
 
     async def renew(
         self, connections: Mapping[str, Collection[str]], *, ttl_seconds: float
     ) -> None:
-        users = [(user, list(ids)) for user, ids in connections.items() if ids]
-        for start in range(0, len(users), _PIPELINE_CHUNK):
-            async with self.client.pipeline(transaction=False) as pipe:
-                for user_id, connection_ids in users[start : start + _PIPELINE_CHUNK]:
-                    await self._renew(
-                        keys=[self._key(user_id)],
-                        args=[_ms(ttl_seconds), *connection_ids],
-                        client=pipe,
-                    )
-                await pipe.execute()
+        calls: list[ScriptCall] = [
+            ([self._key(user_id)], [_ms(ttl_seconds), *ids])
+            for user_id, ids in connections.items()
+            if ids
+        ]
+        await run_script(self.client, self._renew, calls, chunk=_PIPELINE_CHUNK)
 
     async def unregister(self, user_id: str, connection_id: str) -> None:
         await self.client.zrem(self._key(user_id), connection_id)

@@ -21,7 +21,7 @@ from aio_pika.abc import (
 from pamqp.commands import Basic
 
 from ..domain.events import DomainEvent
-from ..ports import BatchHandler
+from ..ports import BatchHandler, HeldReceiver
 from .event_codec import MalformedEvent, decode_event
 from .queue_delivery import settle_batch
 from .queue_rabbitmq_topology import declare_exchange, declare_topology, declare_work_queue
@@ -191,6 +191,45 @@ class _QueueConsumer:
         await batch[-1].ack(multiple=True)
 
 
+@dataclass(slots=True)
+class _Held:
+    message: AbstractIncomingMessage
+    event: DomainEvent
+
+    async def ack(self) -> None:
+        await self.message.ack()
+
+
+class _HoldingConsumer:
+    """A queue whose deliveries go one by one to a receiver that settles each itself (at
+    most `prefetch` unsettled: the channel's QoS). Whatever is unsettled when the channel or
+    connection closes goes back to the queue; a message acked after a reconnect raises (its
+    channel is gone) and is delivered again."""
+
+    def __init__(self, parking: _QueueConsumer, queue: AbstractQueue, receiver: HeldReceiver):
+        self._parking = parking
+        self._queue = queue
+        self._receiver = receiver
+        self._tag: str | None = None
+
+    async def start(self) -> None:
+        self._tag = await self._queue.consume(self._receive)
+
+    async def stop(self) -> None:
+        if self._tag is not None:
+            await quietly(self._queue.cancel(self._tag))
+
+    async def _receive(self, message: AbstractIncomingMessage) -> None:
+        try:
+            event = decode_event(message.body)
+        except MalformedEvent as error:
+            log.error("%s: unreadable message parked as dead: %s", self._parking.name, error)
+            await self._parking.park(message, f"malformed body: {error}", attempts=1)
+            await message.ack()
+            return
+        self._receiver(_Held(message, event))
+
+
 class RabbitConsumer:
     def __init__(
         self,
@@ -207,7 +246,7 @@ class RabbitConsumer:
         self._prefetch = prefetch
         self._batch_size = batch_size
         self._connection: AbstractRobustConnection | None = None
-        self._consumers: list[_QueueConsumer] = []
+        self._consumers: list[_QueueConsumer | _HoldingConsumer] = []
 
     async def connect(self) -> None:
         async def declare(connection: AbstractRobustConnection) -> None:
@@ -241,6 +280,22 @@ class RabbitConsumer:
         await consumer.start()
         self._consumers.append(consumer)
 
+    async def hold(self, queue: str, receiver: HeldReceiver, *, limit: int) -> None:
+        assert self._connection is not None, "connect() first"
+        channel = await self._connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=limit)
+        exchange = await declare_exchange(channel, self._topology)
+        work_queue = await declare_work_queue(
+            channel, self._topology, queue, exchange, BINDINGS[queue]
+        )
+        # Only its park() is used: malformed bodies go to the dead queue as for consume().
+        parking = _QueueConsumer(
+            queue, channel, work_queue, self._topology, _no_handler, self._max_attempts, 1
+        )
+        consumer = _HoldingConsumer(parking, work_queue, receiver)
+        await consumer.start()
+        self._consumers.append(consumer)
+
     async def close(self) -> None:
         """Stop every queue's consumer at once (each finishes its batch), then close."""
         consumers, self._consumers = self._consumers, []
@@ -248,3 +303,7 @@ class RabbitConsumer:
         if self._connection is not None:
             connection, self._connection = self._connection, None
             await quietly(connection.close())
+
+
+async def _no_handler(events: list[DomainEvent]) -> set[str]:
+    raise AssertionError("a holding consumer hands events to its receiver")

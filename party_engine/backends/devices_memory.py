@@ -16,8 +16,9 @@ class MemoryDeviceStore(InProcess):
 
     async def save_device(self, device: Device) -> None:
         previous = self._devices.get(device.id)
-        if previous is not None:
-            self._by_token.pop((previous.platform, previous.token), None)
+        old_token = (previous.platform, previous.token) if previous is not None else None
+        if old_token is not None and self._by_token.get(old_token) == device.id:
+            del self._by_token[old_token]  # unless another device took the token over
         self._devices[device.id] = device
         self._by_token[(device.platform, device.token)] = device.id
 
@@ -34,8 +35,8 @@ class MemoryDeviceStore(InProcess):
 
     async def remove_device(self, device_id: str) -> None:
         device = self._devices.pop(device_id, None)
-        if device is not None:
-            self._by_token.pop((device.platform, device.token), None)
+        if device is not None and self._by_token.get((device.platform, device.token)) == device_id:
+            del self._by_token[device.platform, device.token]
         self._subscriptions.pop(device_id, None)
 
     async def set_subscription(self, device_id: str, theme: Theme, subscription: str) -> None:

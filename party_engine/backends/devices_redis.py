@@ -1,11 +1,23 @@
-"""The Redis device store.
+"""The Redis device store, laid out for a Redis Cluster.
 
-Keys (under the store's `pe:` prefix):
+Keys (under the store's `pe:` prefix; {id} is the device's hash tag, the rest placeholders):
   device:{id}                 hash: id, user_id, platform, token, created_at, endpoint_arn
+  device:{id}:subs            hash: theme key -> subscription id (the device's slot)
   devices:{user}              zset of the user's device ids, scored by created_at
   device-token:{platform}:{h} the device id of a token (h: sha256 of the token, keys stay short)
-  device:{id}:subs            hash: theme key -> subscription id
   notices:{user}              list of JSON notices, newest first, trimmed to NOTICES_KEPT
+
+The device's hash is the record; the user's zset and the token key are indexes in other
+slots, written after it (a save adds the new entries, then drops the old ones; a removal
+drops the hash first), each write idempotent. Every read checks an index entry against the
+hash, so an entry left behind by a process that died between two writes is never answered
+(and a re-registration, which saves again, repairs a missing one). A token key is dropped
+only while it still names this device, so a token taken over by another device keeps its
+entry.
+
+Before the cluster layout the device hashes were device:{id} without a hash tag: devices
+registered then are not read by this layout (no production data; a migration would RENAME
+device:x to device:{x}, and its :subs likewise).
 """
 
 import hashlib
@@ -16,7 +28,7 @@ import orjson
 
 from ..domain.devices import NOTICES_KEPT, Device, Platform, SentNotice
 from ..domain.themes import Theme
-from .redis_backend import RedisBackend, decoded_hash, hash_mapping
+from .redis_backend import RedisBackend, call_script, decoded_hash, hash_mapping
 
 
 def _to_hash(device: Device) -> dict[str, str]:
@@ -41,17 +53,30 @@ def _from_hash(fields: dict[str, str]) -> Device:
     )
 
 
+# KEYS: a token key. ARGV: the device id it must still name to be dropped.
+_DROP_TOKEN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class RedisDeviceStore(RedisBackend):
+    def __init__(self, url: str, *, prefix: str) -> None:
+        super().__init__(url, prefix=prefix)
+        self._drop_token = self.client.register_script(_DROP_TOKEN)
+
     async def save_device(self, device: Device) -> None:
         previous = await self.get_device(device.id)
-        async with self.client.pipeline(transaction=True) as pipe:
-            if previous is not None:
-                pipe.delete(self._token_key(previous.platform, previous.token))
-                pipe.zrem(self._user_index(previous.user_id), device.id)
-            pipe.hset(self._device_key(device.id), mapping=hash_mapping(_to_hash(device)))
+        await self.client.hset(self._device_key(device.id), mapping=hash_mapping(_to_hash(device)))
+        async with self.client.pipeline(transaction=False) as pipe:
             pipe.zadd(self._user_index(device.user_id), {device.id: device.created_at.timestamp()})
             pipe.set(self._token_key(device.platform, device.token), device.id)
             await pipe.execute()
+        if previous is not None:
+            if (previous.platform, previous.token) != (device.platform, device.token):
+                await self._forget_token(previous)
+            if previous.user_id != device.user_id:
+                await self.client.zrem(self._user_index(previous.user_id), device.id)
 
     async def get_device(self, device_id: str) -> Device | None:
         fields = decoded_hash(await self.client.hgetall(self._device_key(device_id)))
@@ -59,7 +84,10 @@ class RedisDeviceStore(RedisBackend):
 
     async def device_by_token(self, platform: Platform, token: str) -> Device | None:
         device_id = cast(str | None, await self.client.get(self._token_key(platform, token)))
-        return await self.get_device(device_id) if device_id else None
+        device = await self.get_device(device_id) if device_id else None
+        if device is None or (device.platform, device.token) != (platform, token):
+            return None  # an entry left behind (see the module's docstring)
+        return device
 
     async def devices(self, user_id: str) -> list[Device]:
         ids = cast(list[str], await self.client.zrange(self._user_index(user_id), 0, -1))
@@ -67,17 +95,24 @@ class RedisDeviceStore(RedisBackend):
             for device_id in ids:
                 pipe.hgetall(self._device_key(device_id))
             rows = await pipe.execute()
-        return [_from_hash(row) for row in rows if row]
+        found = [_from_hash(row) for row in rows if row]
+        return [device for device in found if device.user_id == user_id]
 
     async def remove_device(self, device_id: str) -> None:
         device = await self.get_device(device_id)
         if device is None:
             return
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(self._device_key(device_id), self._subs_key(device_id))
-            pipe.delete(self._token_key(device.platform, device.token))
-            pipe.zrem(self._user_index(device.user_id), device_id)
-            await pipe.execute()
+        await self.client.delete(self._device_key(device_id), self._subs_key(device_id))
+        await self._forget_token(device)
+        await self.client.zrem(self._user_index(device.user_id), device_id)
+
+    async def _forget_token(self, device: Device) -> None:
+        await call_script(
+            self.client,
+            self._drop_token,
+            keys=[self._token_key(device.platform, device.token)],
+            args=[device.id],
+        )
 
     async def set_subscription(self, device_id: str, theme: Theme, subscription: str) -> None:
         await self.client.hset(self._subs_key(device_id), theme.key, subscription)
@@ -116,7 +151,7 @@ class RedisDeviceStore(RedisBackend):
         return f"{self.prefix}notices:{user_id}"
 
     def _subs_key(self, device_id: str) -> str:
-        return f"{self.prefix}device:{device_id}:subs"
+        return f"{self.prefix}device:{{{device_id}}}:subs"
 
     def _user_index(self, user_id: str) -> str:
         return f"{self.prefix}devices:{user_id}"
@@ -126,7 +161,7 @@ class RedisDeviceStore(RedisBackend):
         return f"{self.prefix}device-token:{platform.value}:{digest}"
 
     def _device_key(self, device_id: str) -> str:
-        return f"{self.prefix}device:{device_id}"
+        return f"{self.prefix}device:{{{device_id}}}"
 
 
 def _notice_from_json(row: str) -> SentNotice:

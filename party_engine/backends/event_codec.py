@@ -15,8 +15,12 @@ from ..domain.events import (
     DomainEvent,
     LikeCreated,
     PartyEnded,
+    PartyJoined,
+    PartyLeft,
     PartyReminder,
     PartyStarted,
+    PushSent,
+    PushWave,
     ShareCreated,
     SharePicked,
     ShareRemoved,
@@ -34,6 +38,10 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         PartyStarted,
         PartyEnded,
         PartyReminder,
+        PushWave,
+        PushSent,
+        PartyJoined,
+        PartyLeft,
     )
 }
 

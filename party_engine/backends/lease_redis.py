@@ -9,8 +9,9 @@ before it notices; the actions themselves are conditional (optimistic locks), so
 import logging
 import secrets
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
+
+from .redis_backend import RedisClient, call_script, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ return 0
 
 class RedisLease:
     def __init__(self, url: str, *, prefix: str, name: str, ttl_seconds: float) -> None:
-        self.client: redis.Redis = redis.Redis.from_url(
+        self.client: RedisClient = redis_client(
             url, decode_responses=True, socket_timeout=ttl_seconds / 3
         )
         self._key = f"{prefix}lease:{name}"
@@ -56,7 +57,9 @@ class RedisLease:
         try:
             if self._held:
                 self._held = bool(
-                    await self._renew(keys=[self._key], args=[self._token, self._ttl_ms])
+                    await call_script(
+                        self.client, self._renew, [self._key], [self._token, self._ttl_ms]
+                    )
                 )
                 if self._held:
                     return True
@@ -75,7 +78,7 @@ class RedisLease:
             return
         self._held = False
         try:
-            await self._release(keys=[self._key], args=[self._token])
+            await call_script(self.client, self._release, keys=[self._key], args=[self._token])
         except RedisError as error:
             log.warning(
                 "could not release the lease %s (it expires by itself): %s", self._key, error

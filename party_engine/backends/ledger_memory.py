@@ -5,7 +5,7 @@ from collections import Counter, defaultdict
 from datetime import datetime
 
 from ..domain.tallies import Tally
-from ..ports import Board, Claim, LockLost, PartyStats, Ranked
+from ..ports import Board, Claim, EventRef, LockLost, PartyStats, Ranked
 from .embedded import InProcess
 
 _DONE = -1.0  # stored in place of a lock's expiry
@@ -28,11 +28,11 @@ class MemoryLedger(InProcess):
         self._distinct_sharers: Counter[str] = Counter()
         self._retire_at: dict[str, float] = {}  # party -> when its boards go
 
-    async def claim(self, queue: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
+    async def claim(self, queue: str, events: list[EventRef], ttl_seconds: float) -> list[Claim]:
         now = time.monotonic()
         claims = []
-        for event_id in event_ids:
-            key = (queue, event_id)
+        for event in events:
+            key = (queue, event.event_id)
             mark = self._marks.get(key)
             if mark == _DONE:
                 claims.append(Claim.DONE)
@@ -43,19 +43,39 @@ class MemoryLedger(InProcess):
                 claims.append(Claim.FRESH)
         return claims
 
-    async def release(self, queue: str, event_ids: list[str]) -> None:
-        for event_id in event_ids:
-            if self._marks.get((queue, event_id), _DONE) != _DONE:
-                del self._marks[queue, event_id]
+    async def release(self, queue: str, events: list[EventRef]) -> None:
+        for event in events:
+            if self._marks.get((queue, event.event_id), _DONE) != _DONE:
+                del self._marks[queue, event.event_id]
 
-    async def mark_done(self, queue: str, event_ids: list[str]) -> None:
-        await self.commit_tally(queue, event_ids, Tally())
+    async def mark_done(self, queue: str, events: list[EventRef]) -> None:
+        await self.commit_tally(queue, events, Tally())
 
-    async def commit_tally(self, queue: str, event_ids: list[str], tally: Tally) -> None:
+    async def commit_tally(self, queue: str, events: list[EventRef], tally: Tally) -> None:
+        # Party by party, as the Redis ledger's one script per party (and cluster slot) does.
         now = time.monotonic()
-        for event_id in event_ids:
-            if self._marks.get((queue, event_id), _DONE) <= now:  # done, expired or never taken
-                raise LockLost(f"event {event_id} is no longer locked by this worker")
+        parties: dict[str, list[str]] = {}
+        for event in events:
+            parties.setdefault(event.party_id, []).append(event.event_id)
+        parts = tally.by_party()
+        if strays := set(parts) - set(parties):
+            raise ValueError(f"counts for parties without events: {sorted(strays)}")
+        lost = []
+        self._forget_old_marks(now)
+        for party_id, event_ids in parties.items():
+            # Done, expired or never taken: nothing of this party is applied.
+            held = [self._marks.get((queue, e), _DONE) > now for e in event_ids]
+            if not all(held):
+                lost.append(event_ids[held.index(False)])
+                continue
+            self._apply(parts.get(party_id, Tally()))
+            for event_id in event_ids:
+                self._marks[queue, event_id] = _DONE
+                self._done_at[queue, event_id] = now
+        if lost:
+            raise LockLost(f"events {', '.join(lost)} no longer locked by this worker")
+
+    def _apply(self, tally: Tally) -> None:
         self._shares.update(tally.party_shares)
         self._likes.update(tally.party_likes)
         for (party_id, listing_id), score in tally.listing_scores().items():
@@ -66,10 +86,6 @@ class MemoryLedger(InProcess):
             self._sharers[party_id][sharer_id] += shares
         for (party_id, seller_id), picks in tally.seller_picks.items():
             self._picks[party_id][seller_id] += picks
-        self._forget_old_marks(now)
-        for event_id in event_ids:
-            self._marks[queue, event_id] = _DONE
-            self._done_at[queue, event_id] = now
 
     async def party_stats(self, party_id: str) -> PartyStats:
         self._drop_retired(party_id)

@@ -1,7 +1,8 @@
-"""The Redis ledger: idempotency locks by event id and the party counters.
+"""The Redis ledger: idempotency locks by event id and the party counters, laid out for a
+Redis Cluster: everything of a party is under its hash tag, {party} (the broker's too).
 
-Keys (under `pe:`):
-  work:{queue}:{event id}   "L:{token}" while a worker holds it (SET NX with a TTL),
+Keys (under `pe:`; {party} is the hash tag, the rest are placeholders):
+  work:{party}:{queue}:{event id}  "L:{token}" while a worker holds it (SET NX with a TTL),
                             "done" once applied (kept done_seconds: PARTY_DEDUP_SECONDS)
   stats:{party}             hash: shares, likes, listings, sharers (distinct counts: they
                             outlive the leaderboards, which expire with the party's retention)
@@ -9,20 +10,32 @@ Keys (under `pe:`):
   stats:{party}:sharers     zset: sharer id -> shares made
   stats:{party}:picks       zset: seller id -> picks of their listings
 
-Counters and done-marks are written by one script that first checks this worker still holds
-every lock, so a batch counts exactly once even when a lock expired under a slow worker.
+A batch is claimed, released and committed with one script call per party in it (pipelined
+on one server, concurrent per node on a cluster). A party's commit first checks this worker
+still holds every lock of that party's events, then adds the party's part of the tally and
+writes their done-marks, so each event counts exactly once even when a lock expired under a
+slow worker: if a worker dies between two parties' commits, the events of the committed party
+are done (a redelivery skips them) and the others' locks expire (a redelivery counts them).
+
+Before the cluster layout the keys were work:{queue}:{event id} and stats:{party} without a
+hash tag: counters written then are not read by this layout (there is no production data; a
+migration would RENAME stats:p to stats:{p}, and the boards likewise).
 """
 
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from redis.exceptions import ResponseError
-
 from ..domain.tallies import Tally
-from ..ports import Board, Claim, LockLost, PartyStats, Ranked
-from .redis_backend import RedisBackend
+from ..ports import Board, Claim, EventRef, LockLost, PartyStats, Ranked
+from .redis_backend import RedisBackend, ScriptCall, run_script
 
+# Script calls (parties) in flight at a time.
+_CHUNK = 100
+
+# KEYS: one party's event locks. ARGV: lock, ttl ms.
 _CLAIM = """
 local out = {}
 for i, key in ipairs(KEYS) do
@@ -37,6 +50,7 @@ end
 return out
 """
 
+# KEYS: one party's event locks. ARGV: lock.
 _RELEASE = """
 for _, key in ipairs(KEYS) do
   if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
@@ -44,31 +58,37 @@ end
 return 0
 """
 
-# ARGV: lock, done seconds, then (op, key, member, amount, stats key, stats field) per counter
-# write: 'h' adds to a hash field; 'z' adds to a board member, and counts a new member in the
-# stats hash's field ('' for no such count). A board may hold members at or below zero (a
-# removed share, counted before or after its creation): reads show only those above.
+# KEYS: one party's event locks (ARGV[3] of them), then its stats hash and its boards
+# (listings, sharers, picks). ARGV: lock, done seconds, locks, then (op, board, member, amount,
+# counted field) per counter write: 'h' adds to the stats hash's field `member`; 'z' adds to
+# board number `board` (1-3), and counts a new member in the stats hash's field `counted`
+# ('' for no such count). A board may hold members at or below zero (a removed share, counted
+# before or after its creation): reads show only those above. Replies '' once applied, or the
+# first lock no longer held (nothing written).
 _COMMIT = """
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) ~= ARGV[1] then
-    return redis.error_reply('LOCKLOST ' .. key .. ' is no longer held by this worker')
-  end
+local locks = tonumber(ARGV[3])
+for i = 1, locks do
+  if redis.call('GET', KEYS[i]) ~= ARGV[1] then return KEYS[i] end
 end
-for i = 3, #ARGV, 6 do
+local stats = KEYS[locks + 1]
+for i = 4, #ARGV, 5 do
   if ARGV[i] == 'h' then
-    redis.call('HINCRBY', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+    redis.call('HINCRBY', stats, ARGV[i + 2], ARGV[i + 3])
   else
-    if ARGV[i + 5] ~= '' and not redis.call('ZSCORE', ARGV[i + 1], ARGV[i + 2]) then
-      redis.call('HINCRBY', ARGV[i + 4], ARGV[i + 5], 1)
+    local board = KEYS[locks + 1 + tonumber(ARGV[i + 1])]
+    if ARGV[i + 4] ~= '' and not redis.call('ZSCORE', board, ARGV[i + 2]) then
+      redis.call('HINCRBY', stats, ARGV[i + 4], 1)
     end
-    redis.call('ZINCRBY', ARGV[i + 1], ARGV[i + 3], ARGV[i + 2])
+    redis.call('ZINCRBY', board, ARGV[i + 3], ARGV[i + 2])
   end
 end
-for _, key in ipairs(KEYS) do
-  redis.call('SET', key, 'done', 'EX', ARGV[2])
+for i = 1, locks do
+  redis.call('SET', KEYS[i], 'done', 'EX', ARGV[2])
 end
-return #KEYS
+return ''
 """
+
+_BOARDS = (Board.LISTINGS, Board.SHARERS, Board.PICKS)  # the script's board numbers 1-3
 
 
 class RedisLedger(RedisBackend):
@@ -80,41 +100,60 @@ class RedisLedger(RedisBackend):
         self._release = self.client.register_script(_RELEASE)
         self._commit = self.client.register_script(_COMMIT)
 
-    async def claim(self, queue: str, event_ids: list[str], ttl_seconds: float) -> list[Claim]:
-        if not event_ids:
-            return []
-        keys = [self._work_key(queue, event_id) for event_id in event_ids]
-        answers = await self._claim(keys=keys, args=[self._lock, max(1, int(ttl_seconds * 1000))])
-        return [Claim(answer) for answer in answers]
+    async def claim(self, queue: str, events: list[EventRef], ttl_seconds: float) -> list[Claim]:
+        parties = _by_party(events)
+        ttl_ms = max(1, int(ttl_seconds * 1000))
+        calls: list[ScriptCall] = [
+            (self._work_keys(queue, party_id, ids), [self._lock, ttl_ms])
+            for party_id, ids in parties.items()
+        ]
+        replies = await run_script(self.client, self._claim, calls, chunk=_CHUNK)
+        answers = {
+            (party_id, event_id): Claim(answer)
+            for (party_id, ids), reply in zip(parties.items(), replies, strict=True)
+            for event_id, answer in zip(ids, reply, strict=True)
+        }
+        return [answers[event.party_id, event.event_id] for event in events]
 
-    async def release(self, queue: str, event_ids: list[str]) -> None:
-        if event_ids:
-            keys = [self._work_key(queue, event_id) for event_id in event_ids]
-            await self._release(keys=keys, args=[self._lock])
+    async def release(self, queue: str, events: list[EventRef]) -> None:
+        calls: list[ScriptCall] = [
+            (self._work_keys(queue, party_id, ids), [self._lock])
+            for party_id, ids in _by_party(events).items()
+        ]
+        await run_script(self.client, self._release, calls, chunk=_CHUNK)
 
-    async def mark_done(self, queue: str, event_ids: list[str]) -> None:
-        await self.commit_tally(queue, event_ids, Tally())
+    async def mark_done(self, queue: str, events: list[EventRef]) -> None:
+        await self.commit_tally(queue, events, Tally())
 
-    async def done_marks(self, queue: str, event_ids: list[str]) -> list[bool]:
+    async def done_marks(self, queue: str, events: list[EventRef]) -> list[bool]:
         """Whether `queue`'s workers have done each of these events (loadtests/bench_workers.py
-        stops its clock when every queue has done every event)."""
-        if not event_ids:
-            return []
-        marks = await self.client.mget([self._work_key(queue, e) for e in event_ids])
-        return [mark in ("done", b"done") for mark in marks]
-
-    async def commit_tally(self, queue: str, event_ids: list[str], tally: Tally) -> None:
-        if not event_ids:
-            return
-        keys = [self._work_key(queue, event_id) for event_id in event_ids]
-        try:
-            await self._commit(
-                keys=keys, args=[self._lock, self._done_seconds, *self._counter_writes(tally)]
+        stops its clock when every queue has done every event); one MGET per party (slot)."""
+        marks: dict[EventRef, bool] = {}
+        for party_id, ids in _by_party(events).items():
+            replies = await self.client.mget(self._work_keys(queue, party_id, ids))
+            marks.update(
+                (EventRef(party_id, event_id), reply in ("done", b"done"))
+                for event_id, reply in zip(ids, replies, strict=True)
             )
-        except ResponseError as error:
-            if str(error).startswith("LOCKLOST"):
-                raise LockLost(str(error)) from None
-            raise
+        return [marks[event] for event in events]
+
+    async def commit_tally(self, queue: str, events: list[EventRef], tally: Tally) -> None:
+        parties = _by_party(events)
+        parts = tally.by_party()
+        if strays := set(parts) - set(parties):
+            raise ValueError(f"counts for parties without events: {sorted(strays)}")
+        calls: list[ScriptCall] = []
+        for party_id, ids in parties.items():
+            keys = self._work_keys(queue, party_id, ids)
+            keys += [self._stats_key(party_id)]
+            keys += [self._board_key(party_id, board) for board in _BOARDS]
+            writes = _counter_writes(parts.get(party_id, Tally()))
+            calls.append((keys, [self._lock, self._done_seconds, len(ids), *writes]))
+        lost = [
+            key for key in await run_script(self.client, self._commit, calls, chunk=_CHUNK) if key
+        ]
+        if lost:
+            raise LockLost(f"{', '.join(lost)} no longer held by this worker")
 
     async def party_stats(self, party_id: str) -> PartyStats:
         fields = ("shares", "likes", "listings", "sharers")
@@ -136,28 +175,35 @@ class RedisLedger(RedisBackend):
         )
         return [Ranked(member, int(score)) for member, score in rows]
 
-    def _counter_writes(self, tally: Tally) -> list[str | int]:
-        args: list[str | int] = []
-        for party_id, shares in tally.party_shares.items():
-            args += ["h", self._stats_key(party_id), "shares", shares, "", ""]
-        for party_id, likes in tally.party_likes.items():
-            args += ["h", self._stats_key(party_id), "likes", likes, "", ""]
-        for (party_id, listing_id), score in tally.listing_scores().items():
-            board = self._board_key(party_id, Board.LISTINGS)
-            args += ["z", board, listing_id, score, self._stats_key(party_id), "listings"]
-        for (party_id, sharer_id), shares in tally.sharer_shares.items():
-            board = self._board_key(party_id, Board.SHARERS)
-            args += ["z", board, sharer_id, shares, self._stats_key(party_id), "sharers"]
-        for (party_id, seller_id), picks in tally.seller_picks.items():
-            board = self._board_key(party_id, Board.PICKS)
-            args += ["z", board, seller_id, picks, "", ""]
-        return args
-
     def _board_key(self, party_id: str, board: Board) -> str:
-        return f"{self.prefix}stats:{party_id}:{board.value}"
+        return f"{self.prefix}stats:{{{party_id}}}:{board.value}"
 
     def _stats_key(self, party_id: str) -> str:
-        return f"{self.prefix}stats:{party_id}"
+        return f"{self.prefix}stats:{{{party_id}}}"
 
-    def _work_key(self, queue: str, event_id: str) -> str:
-        return f"{self.prefix}work:{queue}:{event_id}"
+    def _work_keys(self, queue: str, party_id: str, event_ids: Sequence[str]) -> list[str]:
+        return [f"{self.prefix}work:{{{party_id}}}:{queue}:{event_id}" for event_id in event_ids]
+
+
+def _by_party(events: list[EventRef]) -> dict[str, list[str]]:
+    """Each party's event ids, in the order they came."""
+    parties: defaultdict[str, list[str]] = defaultdict(list)
+    for event in events:
+        parties[event.party_id].append(event.event_id)
+    return dict(parties)
+
+
+def _counter_writes(tally: Tally) -> list[str | int]:
+    """One party's tally as the commit script's writes."""
+    args: list[str | int] = []
+    for shares in tally.party_shares.values():
+        args += ["h", 0, "shares", shares, ""]
+    for likes in tally.party_likes.values():
+        args += ["h", 0, "likes", likes, ""]
+    for (_, listing_id), score in tally.listing_scores().items():
+        args += ["z", 1, listing_id, score, "listings"]
+    for (_, sharer_id), shares in tally.sharer_shares.items():
+        args += ["z", 2, sharer_id, shares, "sharers"]
+    for (_, seller_id), picks in tally.seller_picks.items():
+        args += ["z", 3, seller_id, picks, ""]
+    return args

@@ -2,7 +2,9 @@
 
 `open_backends` opens the backends every role shares, and those only one role uses when this
 process plays it (the lease and reminder ledger for the scheduler, the notice book and the
-consumer for the worker, the share limits for the gateway, the outbox and sink for the relay).
+consumer for the worker and the archive, the archive's storage for the archive, the gateway
+and the scheduler (reports, join ratios), the share limits for the gateway, the outbox and
+sink for the relay).
 The engine connects them (backends/connecting.py), closes them in reverse, and /readyz pings
 each one it names."""
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass, fields
 from ..clock import Clock
 from ..config import Settings
 from ..ports import (
+    ArchiveStorage,
     Backend,
     Broker,
     ConnectionRegistry,
@@ -29,6 +32,7 @@ from ..ports import (
 )
 from ..roles import Role
 from . import (
+    open_archive,
     open_broker,
     open_connection_registry,
     open_consumer,
@@ -67,7 +71,8 @@ class Backends:
     lease: Lease | None = None  # scheduler
     reminders: ReminderLedger | None = None  # scheduler
     notices: NoticeBook | None = None  # worker
-    consumer: EventConsumer | None = None  # worker (embedded: the `events` queue itself)
+    consumer: EventConsumer | None = None  # worker, archive (embedded: the `events` queue)
+    archive: ArchiveStorage | None = None  # archive (writes); gateway, scheduler (reads)
     rate_limits: RateLimits | None = None  # gateway
     presence: Presence | None = None  # gateway
     connections: ConnectionRegistry | None = None  # gateway
@@ -96,12 +101,14 @@ def open_backends(settings: Settings, clock: Clock, roles: frozenset[Role]) -> B
         max_attempts=settings.max_attempts,
     )
     scheduler, worker, gateway = (r in roles for r in (Role.SCHEDULER, Role.WORKER, Role.GATEWAY))
-    relay = Role.RELAY in roles
+    relay, archive = Role.RELAY in roles, Role.ARCHIVE in roles
     broker = open_broker(
         url,
         history_size=settings.history_size,
         outbox_max_depth=settings.outbox_max_depth,
         prefix=prefix,
+        wait_replicas=settings.redis_wait_replicas,
+        wait_timeout_ms=settings.redis_wait_timeout_ms,
     )
     return Backends(
         store=store,
@@ -124,7 +131,12 @@ def open_backends(settings: Settings, clock: Clock, roles: frozenset[Role]) -> B
                 topology=topology,
                 max_attempts=settings.max_attempts,
             )
-            if worker
+            if worker or archive
+            else None
+        ),
+        archive=(
+            open_archive(settings.archive_url, s3_endpoint=settings.archive_s3_endpoint)
+            if archive or gateway or scheduler
             else None
         ),
         rate_limits=open_rate_limits(url, prefix=prefix) if gateway else None,

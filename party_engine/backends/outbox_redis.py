@@ -21,7 +21,7 @@ from typing import Any
 import redis.asyncio as redis
 
 from ..ports import OutboxEntry
-from .redis_backend import RedisBackend
+from .redis_backend import RedisBackend, call_script
 
 GROUP = "relay"
 # A writer announces a party again after this long; a party quiet for QUIET_SECONDS (well past
@@ -140,11 +140,12 @@ class RedisOutbox(RedisBackend):
         empty = [party_id for party_id in party_ids if await self.depth(party_id) == 0]
         if not empty:
             return
-        dropped = await self._forget(keys=[parties_key(self.prefix)], args=[QUIET_SECONDS, *empty])
+        parties = [parties_key(self.prefix)]
+        dropped = await call_script(self.client, self._forget, parties, [QUIET_SECONDS, *empty])
         for party_id in dropped:
             # Written between the look above and the drop: list it again.
             if await self.depth(party_id):
-                await self._announce(keys=[parties_key(self.prefix)], args=[party_id])
+                await call_script(self.client, self._announce, parties, [party_id])
 
 
 def _events(entries: list[Any]) -> list[tuple[str, bytes]]:

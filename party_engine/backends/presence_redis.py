@@ -12,7 +12,7 @@ clock, so gateways' clocks never need to agree.
 
 from collections.abc import Collection, Iterator, Mapping
 
-from .redis_backend import RedisBackend
+from .redis_backend import RedisBackend, ScriptCall, run_script
 
 # Users per script call, so that no call holds Redis for long (a ZADD of 2,000 members takes
 # ~1 ms), and script calls per pipeline round trip (bounds the buffers on both sides).
@@ -78,27 +78,16 @@ class RedisPresence(RedisBackend):
     ) -> None:
         ttl_ms = max(int(ttl_seconds * 1000), 1)
         left_ttl_ms = max(int(left_ttl_seconds * 1000), 1)
-        calls = list(_calls(present, left))
-        for start in range(0, len(calls), _PIPELINE_CHUNK):
-            async with self.client.pipeline(transaction=False) as pipe:
-                for party_id, here, gone in calls[start : start + _PIPELINE_CHUNK]:
-                    await self._report(
-                        keys=[self._key(party_id)],
-                        args=[ttl_ms, left_ttl_ms, len(here), *here, *gone],
-                        client=pipe,
-                    )
-                await pipe.execute()
+        calls: list[ScriptCall] = [
+            ([self._key(party_id)], [ttl_ms, left_ttl_ms, len(here), *here, *gone])
+            for party_id, here, gone in _calls(present, left)
+        ]
+        await run_script(self.client, self._report, calls, chunk=_PIPELINE_CHUNK)
 
     async def totals(self, party_ids: list[str]) -> dict[str, int]:
-        totals: dict[str, int] = {}
-        for start in range(0, len(party_ids), _PIPELINE_CHUNK):
-            chunk = party_ids[start : start + _PIPELINE_CHUNK]
-            async with self.client.pipeline(transaction=False) as pipe:
-                for party_id in chunk:
-                    await self._total(keys=[self._key(party_id)], client=pipe)
-                replies = await pipe.execute()
-            totals.update(zip(chunk, map(int, replies), strict=True))
-        return totals
+        calls: list[ScriptCall] = [([self._key(party_id)], []) for party_id in party_ids]
+        replies = await run_script(self.client, self._total, calls, chunk=_PIPELINE_CHUNK)
+        return dict(zip(party_ids, map(int, replies), strict=True))
 
     def _key(self, party_id: str) -> str:
         return f"{self.prefix}presence:{{{party_id}}}"

@@ -48,24 +48,16 @@ class PubSubWire:
                 auth = (
                     ("AUTH", user, options["password"]) if user else ("AUTH", options["password"])
                 )
-                wire._send(*auth)
+                wire.send(*auth)
                 reply = await wire._next_reply()
                 if isinstance(reply, Exception):
                     wire.close()
                     raise ConnectionError(f"redis refused AUTH: {reply}")
         return wire
 
-    def _send(self, *parts: str | bytes) -> None:
+    def send(self, *parts: str | bytes) -> None:
+        """A command ((S)SUBSCRIBE, (S)UNSUBSCRIBE, PING); its replies come through replies()."""
         self._writer.write(_command(*parts))
-
-    def subscribe(self, *channels: str) -> None:
-        """Confirmations come back through replies(), one per channel."""
-        if channels:
-            self._send("SUBSCRIBE", *channels)
-
-    def unsubscribe(self, *channels: str) -> None:
-        if channels:
-            self._send("UNSUBSCRIBE", *channels)
 
     async def _next_reply(self) -> Any:
         while (reply := self._parser.gets()) is False:
@@ -94,7 +86,7 @@ class PubSubWire:
             except TimeoutError:
                 if pinged:
                     raise ConnectionError("redis pub/sub connection went silent") from None
-                self._send("PING")
+                self.send("PING")
                 pinged = True
                 continue
             if not data:

@@ -11,6 +11,7 @@ class MemoryPush(InProcess, DeviceBook):
     async def notify_user(self, user_id: str, notification: Notification) -> None:
         await self._devices.record_notice([user_id], self._notice(notification))
 
-    async def notify_theme(self, theme: Theme, notification: Notification) -> None:
-        followers = await self._follows.followers(theme)
+    async def notify_shard(
+        self, theme: Theme, shard: int, followers: list[str], notification: Notification
+    ) -> None:
         await self._devices.record_notice(followers, self._notice(notification))

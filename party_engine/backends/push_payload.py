@@ -25,10 +25,11 @@ def sns_message(notification: Notification) -> str:
     ).decode()
 
 
-def topic_name(theme: Theme) -> str:
-    """A valid SNS topic name (letters, digits, - and _, at most 256) for a theme: readable
-    prefix, and a hash of the normalised key so that distinct themes never share a topic."""
+def topic_name(theme: Theme, shard: int, shards: int) -> str:
+    """A valid SNS topic name (letters, digits, - and _, at most 256) for one shard of a
+    theme's followers: readable prefix, a hash of the normalised key so that distinct themes
+    never share a topic, and the shard out of how many (another count is other topics)."""
     kind, value = theme.key.split(":", 1)
     slug = re.sub(r"[^a-z0-9]+", "-", value).strip("-")[:40]
     digest = hashlib.sha256(theme.key.encode()).hexdigest()[:12]
-    return f"party-engine-{kind}-{slug}-{digest}"
+    return f"party-engine-{kind}-{slug}-{digest}-{shard}of{shards}"

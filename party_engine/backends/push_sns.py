@@ -1,7 +1,9 @@
-"""Push through Amazon SNS (aioboto3): platform endpoints per device, one topic per theme.
+"""Push through Amazon SNS (aioboto3): platform endpoints per device; a theme's followers are
+split into PARTY_PUSH_SHARDS topics (a device subscribes to its user's shard), so that a start
+push can go out one shard at a time (domain/push_waves.py).
 
 One long-lived client per process, opened at connect and closed at close; its HTTP pool is
-as large as the number of direct publishes allowed in flight. Throttling, 5xx and connection
+as large as the number of publishes allowed in flight. Throttling, 5xx and connection
 failures are retried with exponential backoff and full jitter (tenacity); botocore's own
 retries are off so that the two do not multiply.
 
@@ -33,6 +35,7 @@ from tenacity import (
 from ..clock import Clock
 from ..config import Settings
 from ..domain.devices import Device, Platform
+from ..domain.push_waves import shard_of
 from ..domain.themes import Theme
 from ..ports import DeviceStore, FollowStore, Notification
 from .push_devices import DeviceBook
@@ -85,7 +88,8 @@ class SnsPush(DeviceBook):
             Platform.APNS: settings.sns_apns_app_arn,
             Platform.FCM: settings.sns_fcm_app_arn,
         }
-        self._topics: dict[str, str] = {}
+        self._shards = settings.push_shards
+        self._topics: dict[str, str] = {}  # name -> ARN
         self._stack = AsyncExitStack()
         self._client: Any = None
 
@@ -115,13 +119,18 @@ class SnsPush(DeviceBook):
 
     # --- sending -------------------------------------------------------------------------
 
-    async def notify_theme(self, theme: Theme, notification: Notification) -> None:
-        await self._call(
-            "publish",
-            TopicArn=await self._topic(theme),
-            MessageStructure="json",
-            Message=sns_message(notification),
-        )
+    async def notify_shard(
+        self, theme: Theme, shard: int, followers: list[str], notification: Notification
+    ) -> None:
+        """One publish to the shard's topic: SNS fans it out to the subscribed endpoints."""
+        topic = await self._topic(theme, shard)
+        async with self._in_flight:
+            await self._call(
+                "publish",
+                TopicArn=topic,
+                MessageStructure="json",
+                Message=sns_message(notification),
+            )
 
     async def notify_user(self, user_id: str, notification: Notification) -> None:
         """One Publish per device (PublishBatch cannot address endpoints), bounded in flight."""
@@ -185,7 +194,7 @@ class SnsPush(DeviceBook):
             return None
         reply = await self._call(
             "subscribe",
-            TopicArn=await self._topic(theme),
+            TopicArn=await self._topic(theme, shard_of(device.user_id, self._shards)),
             Protocol="application",
             Endpoint=device.endpoint_arn,
             ReturnSubscriptionArn=True,
@@ -201,12 +210,14 @@ class SnsPush(DeviceBook):
 
     # --- plumbing ------------------------------------------------------------------------
 
-    async def _topic(self, theme: Theme) -> str:
-        """The theme's topic, created on first use (CreateTopic is idempotent by name)."""
-        arn = self._topics.get(theme.key)
+    async def _topic(self, theme: Theme, shard: int) -> str:
+        """The topic of a shard of the theme's followers, created on first use (CreateTopic is
+        idempotent by name)."""
+        name = topic_name(theme, shard, self._shards)
+        arn = self._topics.get(name)
         if arn is None:
-            reply = await self._call("create_topic", Name=topic_name(theme))
-            arn = self._topics[theme.key] = reply["TopicArn"]
+            reply = await self._call("create_topic", Name=name)
+            arn = self._topics[name] = reply["TopicArn"]
         return arn
 
     async def _find_or_create_app(self, platform: Platform) -> str:

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ..domain.events import DomainEvent
-from ..ports import BackendUnavailable, BatchHandler
+from ..ports import BackendUnavailable, BatchHandler, HeldReceiver
 from .embedded import InProcess
 from .queue_delivery import settle_batch
 from .queue_limits import hard_limit
@@ -50,6 +50,19 @@ class _Delivery:
         self.owner.dead.append(DeadEvent(self.queue, self.event, reason))
 
 
+@dataclass(slots=True)
+class _Held:
+    delivery: _Delivery
+    slots: asyncio.Semaphore
+
+    @property
+    def event(self) -> DomainEvent:
+        return self.delivery.event
+
+    async def ack(self) -> None:
+        self.slots.release()
+
+
 @dataclass(eq=False)
 class MemoryQueue(InProcess):
     capacity: int = 10_000
@@ -63,6 +76,7 @@ class MemoryQueue(InProcess):
             name: asyncio.Queue() for name in BINDINGS
         }
         self._consumers: dict[str, asyncio.Task[None]] = {}
+        self._holders: dict[str, asyncio.Task[None]] = {}
         self._waiting: set[asyncio.TimerHandle] = set()
 
     def has_room(self) -> bool:
@@ -75,13 +89,27 @@ class MemoryQueue(InProcess):
             if event.routing_key in keys:
                 self._queues[name].put_nowait(_Delivery(self, name, event))
 
+    async def flush(self) -> None:
+        pass  # publish() has queued the event already
+
     async def consume(self, queue: str, handler: BatchHandler) -> None:
         if queue in self._consumers:
             raise ValueError(f"the {queue} queue has a consumer already")
         self._consumers[queue] = asyncio.create_task(self._consume(self._queues[queue], handler))
 
+    async def hold(self, queue: str, receiver: HeldReceiver, *, limit: int) -> None:
+        if queue in self._consumers or queue in self._holders:
+            raise ValueError(f"the {queue} queue has a consumer already")
+        self._holders[queue] = asyncio.create_task(self._hold(self._queues[queue], receiver, limit))
+
     async def close(self) -> None:
-        """Stop the consumers after they have handled what is queued (within a deadline)."""
+        """Stop the consumers after they have handled what is queued (within a deadline).
+
+        A holding consumer stops at once: what its receiver holds unsettled, and what is
+        still queued for it, is lost with the process (this queue is in memory)."""
+        holders, self._holders = self._holders, {}
+        for task in holders.values():
+            task.cancel()
         consumers, self._consumers = self._consumers, {}
         for name in consumers:
             self._queues[name].put_nowait(None)  # behind everything already queued
@@ -108,6 +136,17 @@ class MemoryQueue(InProcess):
 
         timer = asyncio.get_running_loop().call_later(delay, put)
         self._waiting.add(timer)
+
+    async def _hold(
+        self, queue: asyncio.Queue[_Delivery | None], receiver: HeldReceiver, limit: int
+    ) -> None:
+        slots = asyncio.Semaphore(limit)
+        while True:
+            await slots.acquire()
+            delivery = await queue.get()
+            if delivery is None:
+                return
+            receiver(_Held(delivery, slots))
 
     async def _consume(self, queue: asyncio.Queue[_Delivery | None], handler: BatchHandler) -> None:
         while True:

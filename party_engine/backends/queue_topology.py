@@ -15,13 +15,28 @@ COUNTERS = "counters"
 SELLER_NOTICES = "seller-notices"
 RETENTION = "retention"
 PARTY_PUSH = "push"
+ARCHIVE = "archive"
 
 # Worker queue -> the routing keys it is bound to.
 BINDINGS: dict[str, tuple[str, ...]] = {
     COUNTERS: ("share.created", "like.created", "share.picked", "share.unpicked", "share.removed"),
     SELLER_NOTICES: ("share.created", "share.picked"),
     RETENTION: ("party.ended",),
-    PARTY_PUSH: ("party.started", "party.reminder"),
+    PARTY_PUSH: ("party.started", "party.reminder", "push.wave"),
+    # Every event, for the archive (party_engine/archive/rows.py says what each one fills).
+    ARCHIVE: (
+        "share.created",
+        "like.created",
+        "share.picked",
+        "share.unpicked",
+        "share.removed",
+        "party.started",
+        "party.ended",
+        "party.reminder",
+        "party.joined",
+        "party.left",
+        "push.sent",
+    ),
 }
 
 

@@ -19,6 +19,12 @@ _LIBRARY_ERRORS = {
         "OutOfMemoryError",
         "ReadOnlyError",
         "BusyLoadingError",
+        # A Redis Cluster between masters (a failover, a resharding): ClusterDownError (and its
+        # MasterDownError), TRYAGAIN, a slot no master serves yet, redirections exhausted.
+        "ClusterDownError",
+        "TryAgainError",
+        "SlotNotCoveredError",
+        "ClusterError",
     ),
     "aiormq.exceptions": ("AMQPConnectionError", "ChannelInvalidStateError"),
     "botocore.exceptions": ("ConnectionError", "HTTPClientError"),

@@ -100,6 +100,57 @@ class PartyReminder:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class PushWave:
+    """Wave `wave` of a party's start push (`kind` party.started), to be sent at `due`."""
+
+    routing_key: ClassVar[str] = "push.wave"
+    id: str
+    party_id: str
+    kind: str
+    wave: int
+    due: datetime
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PartyJoined:
+    """A session joined the party (one per session: a user on two phones joins twice). Sent
+    to the archive only, from a gateway's buffer: see docs/archive.md for what may be lost."""
+
+    routing_key: ClassVar[str] = "party.joined"
+    id: str
+    party_id: str
+    user_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PushSent:
+    """A wave of a push went out: `notified` followers were addressed, `failed` were not (their
+    shard's publish was refused). A reminder is one wave, 0."""
+
+    routing_key: ClassVar[str] = "push.sent"
+    id: str
+    party_id: str
+    kind: str
+    wave: int
+    notified: int
+    failed: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PartyLeft:
+    """A session left the party (a `leave` frame, or its connection closed)."""
+
+    routing_key: ClassVar[str] = "party.left"
+    id: str
+    party_id: str
+    user_id: str
+    at: datetime
+
+
 DomainEvent = (
     ShareCreated
     | LikeCreated
@@ -109,6 +160,10 @@ DomainEvent = (
     | PartyStarted
     | PartyEnded
     | PartyReminder
+    | PushWave
+    | PushSent
+    | PartyJoined
+    | PartyLeft
 )
 # What a host's action on a share tells the workers (its offset and listing filled in by the
 # broker, and a removal's sharer, likes and picked).

@@ -7,7 +7,7 @@ amounts may be negative; sums commute, so the order the events are counted in do
 matter. Summing a batch first turns a thousand events into a few dozen counter writes.
 """
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -62,6 +62,23 @@ class Tally:
 
     def __bool__(self) -> bool:
         return bool(self.party_shares or self.party_likes or self.seller_picks)
+
+    def by_party(self) -> dict[str, "Tally"]:
+        """The same counts, split into one tally per party (every count is one party's)."""
+        parts: defaultdict[str, Tally] = defaultdict(Tally)
+        for party_id, amount in self.party_shares.items():
+            parts[party_id].party_shares[party_id] += amount
+        for party_id, amount in self.party_likes.items():
+            parts[party_id].party_likes[party_id] += amount
+        for key, amount in self.listing_shares.items():
+            parts[key[0]].listing_shares[key] += amount
+        for key, amount in self.listing_likes.items():
+            parts[key[0]].listing_likes[key] += amount
+        for key, amount in self.sharer_shares.items():
+            parts[key[0]].sharer_shares[key] += amount
+        for key, amount in self.seller_picks.items():
+            parts[key[0]].seller_picks[key] += amount
+        return dict(parts)
 
 
 def picked_listings(events: list[DomainEvent]) -> set[str]:

@@ -23,7 +23,8 @@ from ..clock import Clock, SystemClock
 from ..config import Settings
 from ..host_tools import HostTools
 from ..periodic import Periodic
-from ..ports import Broker, ConnectionRegistry, Presence, Store
+from ..ports import Broker, ConnectionRegistry, EventPublisher, Presence, Store
+from .attendance import Attendance
 from .connection_cap import ConnectionCap
 from .fresh_reads import FreshReads
 from .hub import Hub
@@ -59,10 +60,12 @@ class Gateway:
         presence: Presence,
         connections: ConnectionRegistry,
         rate_limits: Storage,
+        events: EventPublisher,
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.attendance = Attendance(events, self.clock)
         self.store = store
         self.broker = broker
         self.presence = presence
@@ -102,7 +105,9 @@ class Gateway:
         )
 
     async def start(self) -> None:
-        self.broker.set_handler(self.hub.on_publication, self.hub.on_broadcast)
+        self.broker.set_handler(
+            self.hub.on_publication, self.hub.on_broadcast, self.hub.on_new_epoch
+        )
         self._presence_loop.start()
         self.connection_cap.start()
         self._state_repair_loop.start()

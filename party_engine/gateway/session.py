@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SLOW_CONSUMER = 4008
+# The party's stream started a new epoch (Redis lost writes this client may have seen): the
+# client reconnects and rejoins with its position, and is answered `recovered: false` with a
+# fresh snapshot.
+STREAM_RESET = 4010
 # Replayed history goes out in frames of this many items, each after the last one drained,
 # so that a long replay neither makes one huge frame nor counts as a slow consumer.
 REPLAY_CHUNK = 100
@@ -129,6 +133,9 @@ class PartyFeed(Member):
 
     def send_prepared(self, frame: bytes) -> None:
         self._outbox.send_prepared(frame)
+
+    def stream_reset(self) -> None:
+        self._outbox.close(STREAM_RESET, "stream_reset")
 
     def tell_state(self, state: PartyState, frame: bytes) -> None:
         if not comes_after(state, self._state):
@@ -238,6 +245,7 @@ class Session:
         """Leave every party (the connection is gone)."""
         for party_id in list(self._feeds):
             await self._gateway.hub.leave(party_id, self._feeds.pop(party_id))
+            await self._gateway.attendance.left(party_id, self._user.user_id)
 
     # --- frames -----------------------------------------------------------------------
 
@@ -248,7 +256,8 @@ class Session:
         if party_id not in self._feeds and len(self._feeds) >= cap:
             raise Refusal("too_many_parties", f"a connection joins at most {cap} parties")
         party = await self._party(party_id)
-        if party_id in self._feeds:  # a second join restarts the feed from its `since`
+        rejoin = party_id in self._feeds
+        if rejoin:  # a second join restarts the feed from its `since`
             await gateway.hub.leave(party_id, self._feeds.pop(party_id))
         feed = PartyFeed(
             party_id, self.outbox, max_held=gateway.settings.history_size, state=party.state
@@ -259,7 +268,11 @@ class Session:
             await self._catch_up(feed, party, frame)
         except BaseException:
             await gateway.hub.leave(party_id, self._feeds.pop(party_id))
+            if rejoin:
+                await gateway.attendance.left(party_id, self._user.user_id)
             raise
+        if not rejoin:
+            await gateway.attendance.joined(party_id, self._user.user_id)
         log.debug("joined")
 
     async def _catch_up(self, feed: PartyFeed, party: Party, frame: protocol.Join) -> None:
@@ -345,6 +358,7 @@ class Session:
         if feed is None:
             raise Refusal("not_joined", f"not in party {party_id}")
         await self._gateway.hub.leave(party_id, feed)
+        await self._gateway.attendance.left(party_id, self._user.user_id)
 
     async def _share(self, frame: protocol.Share) -> int:
         gateway = self._gateway

@@ -2,10 +2,11 @@
 -- ARGV[5] action (pick, unpick, remove, mute, unmute), ARGV[6] target (a share offset, or a
 -- user id for mute and unmute), ARGV[7] muted until (Unix ms, 0: as long as the stream),
 -- ARGV[8] the event of an action on a share without offset and listing_id (and a removal's
--- sharer_id, likes, picked), '' for none.
+-- sharer_id, likes, picked), '' for none; ARGV[9] and ARGV[10] the position the caller knows
+-- (see writable_epoch).
 -- Returns {offset, payload}; -1 when the target is no share (any more); 0 when the action
 -- would change nothing. Every refusal comes before any write.
-local epoch = stream_epoch()
+local epoch = writable_epoch(ARGV[9], ARGV[10])
 local action = ARGV[5]
 local target = ARGV[6]
 local head = ''

@@ -1,13 +1,14 @@
 -- ARGV[2] item (a JSON object without offset/share), ARGV[3] history size,
 -- ARGV[4] snapshot size, ARGV[5] channel, ARGV[6] listing id, ARGV[7] ShareCreated without
 -- offset ('' for none), ARGV[8] idempotency key field ('' for none), ARGV[9] outbox max depth,
--- ARGV[10] the sharer ('' for no mute check). Returns {offset, payload}; {offset, ''} when the
+-- ARGV[10] the sharer ('' for no mute check), ARGV[11] and ARGV[12] the position the caller
+-- knows (epoch, '' for none; offset): see writable_epoch. Returns {offset, payload}; {offset, ''} when the
 -- key was answered before; -2 when the outbox is full, -3 when the sharer is muted (nothing
 -- written).
-local epoch = stream_epoch()
+local epoch = writable_epoch(ARGV[11], ARGV[12])
 local before = repeated(ARGV[8])
 if before then
-  return {tonumber(before), ''}
+  return {answered_before(ARGV[8], before), ''}
 end
 if muted(ARGV[10]) then
   return -3

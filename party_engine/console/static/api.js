@@ -41,3 +41,17 @@ export async function api(method, path, body, token = currentUser()?.token) {
   }
   return data;
 }
+
+/** GET an NDJSON resource (the party archive): its lines, parsed. Errors as for api(). */
+export async function apiLines(path, token = currentUser()?.token) {
+  const headers = { Accept: "application/x-ndjson, application/problem+json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(path, { headers });
+  if (!response.ok) {
+    const error = new ApiError(response.status, await response.json().catch(() => null));
+    if (response.status === 401) window.dispatchEvent(new CustomEvent(UNAUTHENTICATED, { detail: error }));
+    throw error;
+  }
+  const text = await response.text();
+  return text.split("\n").filter((line) => line).map((line) => JSON.parse(line));
+}

@@ -1,13 +1,16 @@
 // A party's live view: the host's console (controls, stats, leaderboards, co-hosts, and on
 // each share: pick, remove, mute its sharer) or the shopper's (share your listings, like
 // shares; a co-host also gets the share actions). Both show the feed, participants and the
-// chart, with the host's picks highlighted and removed shares gone.
+// chart, with the host's picks highlighted and removed shares gone. An ended party shows its
+// report (host and co-hosts) and a replay of its feed from the archive.
 
 import { api } from "../api.js";
 import { h, partyTimes, themeLabel } from "../dom.js";
 import { PartySession } from "../live/party-session.js";
 import { CohostsPanel, HostLog, Leaderboard, ListingNames, REFRESH_MS, StatsPanel, hostControls } from "./host-panels.js";
 import { listingsPanel } from "./listings.js";
+import { ReplayPanel } from "./replay.js";
+import { reportPanel } from "./report.js";
 
 // Counters trail the feed by a worker's hop: refresh the panels this long after activity.
 const AFTER_ACTIVITY_MS = 700;
@@ -50,12 +53,17 @@ function failure(error) {
 
 export function partyView({ user, params }) {
   const el = h("div", {}, h("p", { class: "muted" }, "loading…"));
-  const cleanups = [];
+  let cleanups = [];
+  // Builds the page for the party as it is; a live page rebuilds itself once the party ends.
+  const show = (party) => {
+    cleanups.forEach((stop) => stop());
+    cleanups = [];
+    const host = party.host_id === user.userId;
+    const build = party.state === "ended" ? endedLayout : host ? hostLayout : shopperLayout;
+    el.replaceChildren(...build(party, user, cleanups, show));
+  };
   api("GET", `/parties/${encodeURIComponent(params.id)}`)
-    .then((party) => {
-      const build = party.host_id === user.userId ? hostLayout : shopperLayout;
-      el.replaceChildren(...build(party, user, cleanups));
-    })
+    .then(show)
     .catch((error) => el.replaceChildren(failure(error)));
   return { el, cleanup: () => cleanups.forEach((stop) => stop()) };
 }
@@ -73,14 +81,18 @@ function startSession(party, user, cleanups, { onLike = null, host = null, onSta
   return session;
 }
 
-/** A state change announced on the socket: fetch the party again for its new times. */
-function refetchOnChange(party, head) {
+/** A state change announced on the socket: fetch the party again for its new times, and show
+ * an ended party's page (its report, its replay) with reopen(party). */
+function refetchOnChange(party, head, reopen) {
   let known = party.state;
   return (state) => {
     head.showState(state);
     if (state === known) return;
     known = state;
-    api("GET", `/parties/${encodeURIComponent(party.id)}`).then((latest) => head.update(latest), () => {});
+    api("GET", `/parties/${encodeURIComponent(party.id)}`).then(
+      (latest) => (latest.state === "ended" ? reopen(latest) : head.update(latest)),
+      () => {},
+    );
   };
 }
 
@@ -107,7 +119,7 @@ function hostActions(party, getSession) {
   };
 }
 
-function hostLayout(party, user, cleanups) {
+function hostLayout(party, user, cleanups, reopen) {
   let panels = [];
   let soon = null;
   const refresh = () => panels.forEach((panel) => panel.refresh());
@@ -117,7 +129,7 @@ function hostLayout(party, user, cleanups) {
   };
   const controls = hostControls(party, (updated) => head.update(updated));
   const head = new PartyHead(party, controls.el);
-  const onStateFrame = refetchOnChange(party, head);
+  const onStateFrame = refetchOnChange(party, head, reopen);
   const log = new HostLog();
   let session = null;
   session = startSession(party, user, cleanups, {
@@ -151,7 +163,7 @@ function hostLayout(party, user, cleanups) {
   ];
 }
 
-function shopperLayout(party, user, cleanups) {
+function shopperLayout(party, user, cleanups, reopen) {
   const head = new PartyHead(party, null);
   let session = null;
   const like = (share) => session.socket.request({ type: "like", party: party.id, share });
@@ -160,7 +172,7 @@ function shopperLayout(party, user, cleanups) {
   session = startSession(party, user, cleanups, {
     onLike: like,
     host: cohost ? hostActions(party, () => session) : null,
-    onState: refetchOnChange(party, head),
+    onState: refetchOnChange(party, head, reopen),
     onItems: log ? (items) => log.add(items) : null,
   });
   const share = (listing) => session.socket.request({ type: "share", party: party.id, listing });
@@ -169,4 +181,28 @@ function shopperLayout(party, user, cleanups) {
     liveBar(session),
     h("div", { class: "columns" }, feedCard(session), h("div", {}, log?.el || null, listingsPanel({ user, party, share }), chartCard(session))),
   ];
+}
+
+/** Listings by id, each fetched once; a listing gone since the party has a stand-in. */
+function listingCache() {
+  const known = new Map();
+  return (id) => {
+    if (!known.has(id)) {
+      const standIn = { id, title: `listing ${id}`, brand: "no longer listed", price_cents: 0, currency: "EUR", image_urls: [] };
+      known.set(id, api("GET", `/listings/${encodeURIComponent(id)}`).catch(() => standIn));
+    }
+    return known.get(id);
+  };
+}
+
+function endedLayout(party, user, cleanups) {
+  const head = new PartyHead(party, null);
+  const listing = listingCache();
+  const replay = new ReplayPanel(party, listing);
+  cleanups.push(() => replay.stop());
+  const moderator = party.host_id === user.userId || (party.cohosts || []).includes(user.userId);
+  if (!moderator) return [head.el, replay.el];
+  const report = reportPanel(party, (id) => listing(id).then((found) => `${found.title} · ${found.brand}`));
+  cleanups.push(report.cleanup);
+  return [head.el, report.el, replay.el];
 }
