@@ -394,17 +394,17 @@ def main() -> None:
     args = parser.parse_args()
 
     with contextlib.ExitStack() as stack:
-        redis_url = stack.enter_context(RedisServer()).url
+        redis = stack.enter_context(RedisServer())
         logdir = args.out / "bench_push_waves-logs"
         logdir.mkdir(parents=True, exist_ok=True)
-        gateways = System("engine", redis_url, logdir)
+        gateways = System("engine", redis.url, logdir, redis.pid)
         targets = gateways.start(args.gateways)
         stack.callback(gateways.stop)
         fleets = Fleets(args.fleets, targets)
         stack.callback(fleets.stop)
 
         async def run() -> list[dict[str, Any]]:
-            store = RedisStore(redis_url, prefix=DEFAULT_REDIS_PREFIX)
+            store = RedisStore(redis.url, prefix=DEFAULT_REDIS_PREFIX)
             await store.connect()
             try:
                 host, port = targets[0]
