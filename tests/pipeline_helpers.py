@@ -1,12 +1,13 @@
 """Helpers for the event pipeline tests: events, waiting on conditions, reading party.dead."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -90,3 +91,23 @@ class RoleProcess:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+
+
+@contextlib.contextmanager
+def role_processes(log_path: Path) -> Iterator[Callable[[str, dict[str, str]], RoleProcess]]:
+    """start(role, env) runs a role as a process logging into `log_path`; on the way out every
+    one started is killed and the log's tail printed (pytest shows it when the test failed)."""
+    started: list[RoleProcess] = []
+    with open(log_path, "wb") as log:
+
+        def start(role: str, env: dict[str, str]) -> RoleProcess:
+            process = RoleProcess(role_command(role), env, log)
+            started.append(process)
+            return process
+
+        try:
+            yield start
+        finally:
+            for process in started:
+                process.kill()
+    print(log_path.read_text(errors="replace")[-5000:])

@@ -19,7 +19,13 @@ from party_engine.backends.queue_topology import ARCHIVE, Topology
 from party_engine.domain.events import PartyEnded
 from party_engine.tokens import UserRole
 from tests.gateway_harness import SECRET, Client, GatewayProcess, seed_over_http, token
-from tests.pipeline_helpers import AT, RoleProcess, a_share, eventually, role_command, unique_prefix
+from tests.pipeline_helpers import (
+    AT,
+    a_share,
+    eventually,
+    role_processes,
+    unique_prefix,
+)
 
 DAY = AT.date()
 PARTIES = ("p0", "p1", "p2")
@@ -29,19 +35,8 @@ EXPECTED = {"p0": 335, "p1": 334, "p2": 334}  # and each party's end
 
 @pytest.fixture
 def roles(tmp_path):
-    started: list[RoleProcess] = []
-    log_path = tmp_path / "roles.log"
-    with open(log_path, "wb") as log:
-
-        def start(role: str, env: dict[str, str]) -> RoleProcess:
-            process = RoleProcess(role_command(role), env, log)
-            started.append(process)
-            return process
-
+    with role_processes(tmp_path / "roles.log") as start:
         yield start
-        for process in started:
-            process.kill()
-    print(log_path.read_text(errors="replace")[-5000:])  # shown when the test failed
 
 
 @pytest.fixture

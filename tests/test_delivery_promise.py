@@ -23,7 +23,11 @@ from tests.gateway_harness import (
     seed_over_http,
     seed_party,
 )
-from tests.pipeline_helpers import RoleProcess, eventually, role_command, unique_prefix
+from tests.pipeline_helpers import (
+    eventually,
+    role_processes,
+    unique_prefix,
+)
 from tests.tcp_proxy import TcpProxy
 
 SHARES = 20
@@ -73,19 +77,8 @@ def env(redis_url, proxy) -> dict[str, str]:
 
 @pytest.fixture
 def roles(env, tmp_path):
-    started: list[RoleProcess] = []
-    log_path = tmp_path / "roles.log"
-    with open(log_path, "wb") as log:
-
-        def start(role: str) -> RoleProcess:
-            process = RoleProcess(role_command(role), env, log)
-            started.append(process)
-            return process
-
-        yield start
-        for process in started:
-            process.kill()
-    print(log_path.read_text(errors="replace")[-5000:])  # shown when the test failed
+    with role_processes(tmp_path / "roles.log") as start:
+        yield lambda role: start(role, env)
 
 
 @pytest.fixture

@@ -10,24 +10,17 @@ from party_engine.backends.outbox_redis import RedisOutbox
 from party_engine.config import DEFAULT_REDIS_PREFIX
 from party_engine.tokens import UserRole
 from tests.gateway_harness import SECRET, Client, GatewayProcess, seed_over_http, token
-from tests.pipeline_helpers import RoleProcess, eventually, role_command, unique_prefix
+from tests.pipeline_helpers import (
+    eventually,
+    role_processes,
+    unique_prefix,
+)
 
 
 @pytest.fixture
 def roles(tmp_path):
-    started: list[RoleProcess] = []
-    log_path = tmp_path / "roles.log"
-    with open(log_path, "wb") as log:
-
-        def start(role: str, env: dict[str, str]) -> RoleProcess:
-            process = RoleProcess(role_command(role), env, log)
-            started.append(process)
-            return process
-
+    with role_processes(tmp_path / "roles.log") as start:
         yield start
-        for process in started:
-            process.kill()
-    print(log_path.read_text(errors="replace")[-5000:])  # shown when the test failed
 
 
 async def test_an_ended_partys_report_comes_from_the_archive_its_end_flushed(
