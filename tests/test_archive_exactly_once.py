@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from party_engine.archive.layout import party_prefix
 from party_engine.archive.reading import read_party
@@ -26,6 +27,7 @@ from tests.pipeline_helpers import (
     role_processes,
     unique_prefix,
 )
+from tests.servers import free_port
 
 DAY = AT.date()
 PARTIES = ("p0", "p1", "p2")
@@ -177,12 +179,14 @@ async def test_a_stopped_archive_worker_writes_its_open_batches_first(
     rabbitmq_server, storage, roles
 ):
     topology = Topology(prefix=unique_prefix())
+    metrics_port = free_port()
     env = {
         "PARTY_AMQP_URL": rabbitmq_server.url,
         "PARTY_AMQP_PREFIX": topology.prefix,
         "PARTY_ARCHIVE_URL": storage.root.as_uri(),
         "PARTY_JWT_SECRET": SECRET,
         "PARTY_LOG_LEVEL": "warning",
+        "PARTY_METRICS_PORT": str(metrics_port),
     }
     publisher = RabbitPublisher(rabbitmq_server.url, topology=topology)
     await publisher.connect()
@@ -192,13 +196,27 @@ async def test_a_stopped_archive_worker_writes_its_open_batches_first(
         await publisher.flush()
         archive = roles("archive", env)
 
-        async def all_delivered() -> bool:
-            return await ready_messages(rabbitmq_server.url, topology.queue(ARCHIVE)) == 0
+        async def all_held() -> bool:
+            # Delivered to the process is not yet taken into a batch: its own gauge says that.
+            return await held_events(metrics_port) == 30
 
-        await eventually(all_delivered)
+        await eventually(all_held)
         assert await storage.keys("events/") == []  # open batches: 10,000 events or 60 s
         assert await asyncio.to_thread(archive.stop) == 0  # SIGTERM
         for party in PARTIES:
             assert (await read_party(storage, party, [DAY])).num_rows == 10
     finally:
         await publisher.close()
+
+
+async def held_events(metrics_port: int) -> float | None:
+    """The archive worker's `party_archive_held_events`, None while its /metrics is not up."""
+    try:
+        async with httpx.AsyncClient() as client:
+            reply = await client.get(f"http://127.0.0.1:{metrics_port}/metrics")
+    except httpx.TransportError:
+        return None
+    for family in text_string_to_metric_families(reply.text):
+        if family.name == "party_archive_held_events":
+            return family.samples[0].value
+    return None
