@@ -10,9 +10,6 @@ nothing.
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,58 +20,25 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from party_engine.tokens import UserRole
 from tests.gateway_harness import SECRET, Client, seed_over_http, token
-from tests.servers import RabbitMQServer, RedisServer, free_port, port_is_open
+from tests.metered_role import MeteredRole
+from tests.servers import RabbitMQServer, RedisServer
 
-PARTY_ENGINE = str(Path(sys.executable).parent / "party-engine")
 ROLES = ("gateway", "worker", "relay", "scheduler")
 
 
-class RoleProcess:
-    def __init__(self, role: str, env: dict[str, str], log_dir: Path) -> None:
-        self.role = role
-        self.port, self.metrics_port = free_port(), free_port()
-        self.log = open(log_dir / f"{role}.log", "wb")  # closed in stop()
-        self.process = subprocess.Popen(
-            [PARTY_ENGINE, "serve" if role == "gateway" else role],
-            env={
-                **os.environ,
-                **env,
-                "PARTY_PORT": str(self.port),
-                "PARTY_METRICS_PORT": str(self.metrics_port),
-            },
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait(self, port: int) -> None:
-        deadline = time.monotonic() + 30
-        while not port_is_open(port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{self.role} is not serving on {port}: see {self.log.name}")
-            time.sleep(0.05)  # a port has no event to await
-
-    def excerpt(self) -> list[str]:
-        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics").text
-        lines = []
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if not sample.name.startswith("party_") or sample.name.endswith(
-                    ("_bucket", "_created")
-                ):
-                    continue
-                if sample.value:
-                    labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-                    lines.append(f"{sample.name}{{{labels}}} {sample.value:g}")
-        return lines
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+def excerpt(role: MeteredRole) -> list[str]:
+    """The role's non-zero party_* samples, one line each (histogram buckets left out)."""
+    text = httpx.get(f"http://127.0.0.1:{role.metrics_port}/metrics").text
+    lines = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            name = sample.name
+            if not name.startswith("party_") or name.endswith(("_bucket", "_created")):
+                continue
+            if sample.value:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                lines.append(f"{name}{{{labels}}} {sample.value:g}")
+    return lines
 
 
 async def drive(gateway: str) -> None:
@@ -108,17 +72,20 @@ def main() -> None:
             "PARTY_JWT_SECRET": SECRET,
             "PARTY_LOG_LEVEL": "warning",
         }
-        roles = [RoleProcess(role, env, log_dir) for role in ROLES]
+        roles = [MeteredRole(role, env, log_dir) for role in ROLES]
         for role in roles:
             stack.callback(role.stop)
-        roles[0].wait(roles[0].port)
-        for role in roles:
-            role.wait(role.metrics_port)
+        try:
+            roles[0].wait_serving(roles[0].port)
+            for role in roles:
+                role.wait_serving(role.metrics_port)
+        except AssertionError as error:
+            raise SystemExit(str(error)) from None
         asyncio.run(drive(f"http://127.0.0.1:{roles[0].port}"))
         time.sleep(3)  # a relay round, the worker's batches, a scrape's worth of gauges
         for role in roles:
             print(f"--- {role.role} (http://127.0.0.1:{role.metrics_port}/metrics)")
-            print("\n".join(role.excerpt()))
+            print("\n".join(excerpt(role)))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from party_engine.archive.layout import party_prefix
 from party_engine.archive.reading import read_party
@@ -20,6 +19,7 @@ from party_engine.backends.queue_topology import ARCHIVE, Topology
 from party_engine.domain.events import PartyEnded
 from party_engine.tokens import UserRole
 from tests.gateway_harness import SECRET, Client, GatewayProcess, seed_over_http, token
+from tests.metered_role import scrape
 from tests.pipeline_helpers import (
     AT,
     a_share,
@@ -212,11 +212,6 @@ async def test_a_stopped_archive_worker_writes_its_open_batches_first(
 async def held_events(metrics_port: int) -> float | None:
     """The archive worker's `party_archive_held_events`, None while its /metrics is not up."""
     try:
-        async with httpx.AsyncClient() as client:
-            reply = await client.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        return await scrape(metrics_port, "party_archive_held_events")
     except httpx.TransportError:
         return None
-    for family in text_string_to_metric_families(reply.text):
-        if family.name == "party_archive_held_events":
-            return family.samples[0].value
-    return None

@@ -2,11 +2,7 @@
 happens; the dashboard and the alerts name only metrics that exist."""
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +10,6 @@ import httpx
 import pytest
 import yaml
 from prometheus_client import REGISTRY
-from prometheus_client.parser import text_string_to_metric_families
 
 from party_engine import metrics
 from party_engine.domain.events import DomainEvent
@@ -30,12 +25,11 @@ from tests.gateway_harness import (
     seed_party,
     token,
 )
+from tests.metered_role import MeteredRole
 from tests.pipeline_helpers import a_share, eventually, unique_prefix
-from tests.servers import free_port, port_is_open
 from workers.service import Metered
 
 ROOT = Path(__file__).parent.parent
-PARTY_ENGINE = str(Path(sys.executable).parent / "party-engine")
 
 
 # --- the dashboard and the alerts ------------------------------------------------------------
@@ -238,58 +232,6 @@ async def test_a_session_counts_its_joins_by_outcome_and_its_recoveries():
 # --- every role as its own process -----------------------------------------------------------
 
 
-class Role:
-    """`party-engine <role>` with its metrics on a port of its own."""
-
-    def __init__(self, role: str, env: dict[str, str], log_dir: Path) -> None:
-        self.role = role
-        self.metrics_port = free_port()
-        self.port = free_port()
-        self.log_path = log_dir / f"{role}.log"
-        command = "serve" if role == "gateway" else role
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [PARTY_ENGINE, command],
-                env={
-                    **os.environ,
-                    **env,
-                    "PARTY_PORT": str(self.port),
-                    "PARTY_METRICS_PORT": str(self.metrics_port),
-                },
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def wait_serving(self, port: int) -> None:
-        deadline = time.monotonic() + 30
-        while not port_is_open(port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{self.role} is not serving on {port}")
-            time.sleep(0.05)
-
-    async def sample(self, name: str, **labels: str) -> float | None:
-        async with httpx.AsyncClient() as http:
-            reply = await http.get(f"http://127.0.0.1:{self.metrics_port}/metrics")
-        reply.raise_for_status()
-        for family in text_string_to_metric_families(reply.text):
-            for sample in family.samples:
-                if sample.name == name and all(
-                    sample.labels.get(k) == v for k, v in labels.items()
-                ):
-                    return sample.value
-        return None
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            return self.process.wait(timeout=30)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.fixture
 def split_roles(redis_url, rabbitmq_server, tmp_path):
     env = {
@@ -301,9 +243,8 @@ def split_roles(redis_url, rabbitmq_server, tmp_path):
         "PARTY_LOG_LEVEL": "warning",
         "PARTY_GC_FREEZE_SECONDS": "0",
     }
-    roles = {
-        role: Role(role, env, tmp_path) for role in ("gateway", "worker", "relay", "scheduler")
-    }
+    names = ("gateway", "worker", "relay", "scheduler")
+    roles = {role: MeteredRole(role, env, tmp_path) for role in names}
     yield roles
     for role in roles.values():
         role.stop()
@@ -311,7 +252,7 @@ def split_roles(redis_url, rabbitmq_server, tmp_path):
         print(f"--- {role.role}\n{role.log_path.read_text(errors='replace')[-3000:]}")
 
 
-async def wait_for_sample(role: Role, name: str, at_least: float, **labels: str) -> float:
+async def wait_for_sample(role: MeteredRole, name: str, at_least: float, **labels: str) -> float:
     got: list[float | None] = [None]
 
     async def reached() -> bool:
