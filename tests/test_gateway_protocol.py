@@ -452,3 +452,14 @@ async def test_a_draining_gateway_tells_clients_to_come_back_later(gateway, part
     refused = await closed_with(f"{gateway.url}?token={token('late')}")
     assert refused.rcvd.code == 1013
     await wait_for(lambda: not gateway.engine.gateway.sessions, "sessions to end")
+
+
+async def test_a_party_kept_by_earlier_shares_refuses_shares_once_it_ends(gateway, party, client):
+    listing = await seed_listing(gateway.engine, "l1")
+    await client.join(party)
+    accepted = await client.reply(type="share", id=1, party=party, listing=listing)
+    assert accepted["type"] == "ack"  # the gateway now keeps the party (live)
+    await gateway.engine.lifecycle.end(party)
+    await client.until(lambda f: f["type"] == "party")
+    refused = await client.reply(type="share", id=2, party=party, listing=listing)
+    assert refused["code"] == "party_not_live"

@@ -28,6 +28,7 @@ from .attendance import Attendance
 from .connection_cap import ConnectionCap
 from .fresh_reads import FreshReads
 from .hub import Hub
+from .kept_reads import KeptListings, KeptParties
 from .rate_limit import ShareLimiter
 from .session import Session
 from .transport import text_frame
@@ -72,6 +73,9 @@ class Gateway:
         self.hub = Hub(broker, tick_seconds=settings.fanout_tick_ms / 1000)
         # What every join and share reads: one backend read at a time per party, shared.
         self.parties = FreshReads(store.get_party)
+        # What every share and like reads (kept_reads.py: the bounds of their staleness).
+        self.kept_parties = KeptParties(self.parties.get, settings.party_keep_ms / 1000)
+        self.listings = KeptListings(store.get_listing, settings.listings_kept)
         self.host_tools = HostTools(store, broker, self.clock)
         self.snapshots = FreshReads(broker.snapshot)
         self.share_limiter = ShareLimiter(rate_limits, settings.share_rate_limit)
@@ -105,9 +109,7 @@ class Gateway:
         )
 
     async def start(self) -> None:
-        self.broker.set_handler(
-            self.hub.on_publication, self.hub.on_broadcast, self.hub.on_new_epoch
-        )
+        self.broker.set_handler(self.hub.on_publication, self._on_broadcast, self.hub.on_new_epoch)
         self._presence_loop.start()
         self.connection_cap.start()
         self._state_repair_loop.start()
@@ -118,6 +120,10 @@ class Gateway:
         await self._state_repair_loop.stop()
         await self._presence_loop.stop()
         await self.connection_cap.stop()
+
+    def _on_broadcast(self, party_id: str, payload: bytes) -> None:
+        self.kept_parties.changed(party_id)  # before any client here can hear of the change
+        self.hub.on_broadcast(party_id, payload)
 
     def presence_of(self, party_id: str) -> int:
         """The last known count of users over all gateways (at least this gateway's own)."""

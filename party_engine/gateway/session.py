@@ -363,7 +363,7 @@ class Session:
     async def _share(self, frame: protocol.Share) -> int:
         gateway = self._gateway
         party = await self._live_party_joined(frame.party)
-        listing = await gateway.store.get_listing(frame.listing)
+        listing = await gateway.listings.get(frame.listing)
         if listing is None:
             raise Refusal("listing_not_found", f"no listing {frame.listing}")
         match = match_theme(listing, party.theme)
@@ -434,7 +434,8 @@ class Session:
         return liked.publication.offset
 
     async def _pick(self, frame: protocol.Pick) -> int | None:
-        party = await self._live_party_joined(frame.party)
+        # A fresh read: who may pick (the host and co-hosts) is checked as it stands now.
+        party = await self._live_party_joined(frame.party, self._gateway.parties.get)
         user_id = self._user.user_id
         if user_id != party.host_id and user_id not in party.cohosts:
             raise Refusal("forbidden", "only the party's host or a co-host may pick")
@@ -460,16 +461,22 @@ class Session:
 
     # --- checks -----------------------------------------------------------------------
 
-    async def _party(self, party_id: str) -> Party:
-        party = await self._gateway.parties.get(party_id)
+    async def _party(
+        self, party_id: str, read: Callable[[str], Awaitable[Party | None]] | None = None
+    ) -> Party:
+        party = await (read or self._gateway.parties.get)(party_id)
         if party is None:
             raise Refusal("party_not_found", f"no party {party_id}")
         return party
 
-    async def _live_party_joined(self, party_id: str) -> Party:
+    async def _live_party_joined(
+        self, party_id: str, read: Callable[[str], Awaitable[Party | None]] | None = None
+    ) -> Party:
+        """The party, live and joined by this session; read as a share reads it (a kept read,
+        gateway/kept_reads.py) unless `read` is given."""
         if party_id not in self._feeds:
             raise Refusal("not_joined", f"join party {party_id} first")
-        party = await self._party(party_id)
+        party = await self._party(party_id, read or self._gateway.kept_parties.get)
         if not party.is_live:
             raise Refusal("party_not_live", f"the party is {party.state.value}")
         return party

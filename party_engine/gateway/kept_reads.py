@@ -1,0 +1,81 @@
+"""Reads a gateway keeps between shares, so that a share costs one Redis call, not three.
+
+Every share and like checks its party (live? its theme) and every share its listing. Under
+load that was a party read and a listing read per share, each a Redis round trip from the
+gateway's event loop. Here:
+
+- a listing, once found, is kept (listings are never changed nor deleted), up to a bound in
+  number, the least recently used going first; a missing one is read again each time (it may
+  be created meanwhile);
+- a party read is kept for at most `keep_seconds`, and forgotten at once when this gateway
+  hears that the party changed state (its broadcast, which reaches the gateway before it
+  reaches the gateway's clients). So a share is refused with party_not_live as soon as any
+  client here could know the party ended; a broadcast lost with the process that saved the
+  change leaves the kept read stale for at most `keep_seconds`.
+"""
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+from ..domain.listings import Listing
+from ..domain.parties import Party
+
+
+class KeptListings:
+    def __init__(self, read: Callable[[str], Awaitable[Listing | None]], size: int) -> None:
+        self._read = read
+        self._size = size
+        self._kept: OrderedDict[str, Listing] = OrderedDict()
+
+    async def get(self, listing_id: str) -> Listing | None:
+        listing = self._kept.get(listing_id)
+        if listing is not None:
+            self._kept.move_to_end(listing_id)
+            return listing
+        listing = await self._read(listing_id)
+        if listing is not None:
+            self._kept[listing_id] = listing
+            if len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+        return listing
+
+
+class KeptParties:
+    def __init__(
+        self,
+        read: Callable[[str], Awaitable[Party | None]],
+        keep_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self._keep = keep_seconds
+        self._clock = clock
+        self._kept: dict[str, tuple[Party, float]] = {}  # party id -> (party, read when)
+        # party id -> changes heard (a few per party: its state changes)
+        self._generation: dict[str, int] = {}
+
+    async def get(self, party_id: str) -> Party | None:
+        kept = self._kept.get(party_id)
+        if kept is not None and self._clock() - kept[1] < self._keep:
+            return kept[0]
+        generation = self._generation.get(party_id, 0)
+        began = self._clock()
+        party = await self._read(party_id)
+        # A change heard while the read was on its way may be newer than what it read.
+        if party is not None and self._generation.get(party_id, 0) == generation:
+            self._drop_expired()
+            self._kept[party_id] = (party, began)
+        return party
+
+    def changed(self, party_id: str) -> None:
+        """The party changed: the next get reads it again."""
+        self._kept.pop(party_id, None)
+        self._generation[party_id] = self._generation.get(party_id, 0) + 1
+
+    def _drop_expired(self) -> None:
+        # A gateway serves a handful of parties at a time: a pass over them on each read
+        # (at most one per party per keep_seconds) keeps parties that ended from piling up.
+        now = self._clock()
+        for party_id in [p for p, (_, at) in self._kept.items() if now - at >= self._keep]:
+            del self._kept[party_id]
