@@ -225,12 +225,14 @@ def step(
         "quiet": p.step_quiet_seconds,
     }
     server_before, client_before = system.cpu_seconds(), fleets.cpu_seconds()
+    redis_before = system.redis_cpu_seconds()
     began = time.monotonic()
     commands = {i: ("measure", timing) for i in scenario.receiver_fleets}
     commands[0] = ("send", {**timing, "rate": rate, "window": window, "listings": listings})
     answers = fleets.run(commands)
     wall = time.monotonic() - began
     server_cpu = system.cpu_seconds() - server_before
+    redis_cpu = system.redis_cpu_seconds() - redis_before
     client_cpu = fleets.cpu_seconds() - client_before
     sender = answers[0]
     low, high = sender["measured_from"], sender["measured_until"]
@@ -266,6 +268,8 @@ def step(
         "server_cpu_s": server_cpu,
         "client_cpu_s": client_cpu,
         "cpu_s_per_m_deliveries": server_cpu / events_step * 1e6 if events_step else None,
+        # How much of the server CPU is Redis's (0 for systems without one).
+        "redis_cpu_share": redis_cpu / server_cpu if server_cpu else None,
         "client_cpu_share": client_cpu / (client_cpu + server_cpu) if client_cpu else 0.0,
         "client_busy": client_cpu / wall / client_cores,  # near 1: the clients were the limit
         "send_lag_p99_ms": sender["send_lag_p99_ms"],
@@ -341,8 +345,12 @@ def capacity(scope: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
     out[f"capacity_{scope}_first_cpu_s_per_m_deliveries"] = (
         first[0].get("cpu_s_per_m_deliveries") if first else None
     )
+    out[f"capacity_{scope}_first_redis_cpu_share"] = (
+        first[0].get("redis_cpu_share") if first else None
+    )
     for key in ("events_per_s", "p50_ms", "p99_ms", "p999_ms", "cpu_s_per_m_deliveries",
-                "client_cpu_share", "client_busy", "send_lag_p99_ms"):  # fmt: skip
+                "client_cpu_share", "client_busy", "send_lag_p99_ms",
+                "redis_cpu_share"):  # fmt: skip
         out[f"capacity_{scope}_{key}"] = best.get(key) if best else None
     return out
 

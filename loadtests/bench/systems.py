@@ -140,7 +140,11 @@ class System:
 
     def cpu_seconds(self) -> float:
         """CPU seconds so far of its server processes (their children too) and its Redis."""
-        return cpu_seconds(self.pids() + ([self.redis_pid] if self.redis_pid else []))
+        return cpu_seconds(self.pids()) + self.redis_cpu_seconds()
+
+    def redis_cpu_seconds(self) -> float:
+        """CPU seconds so far of the Redis it works through (0 for those that use none)."""
+        return cpu_seconds([self.redis_pid]) if self.redis_pid else 0.0
 
     def rss_bytes(self) -> int:
         total = 0
