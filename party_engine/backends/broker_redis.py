@@ -72,7 +72,7 @@ from .event_codec import encode_event_without
 from .items import check_item
 from .outbox_redis import ANNOUNCE_LUA, HINT_SECONDS, outbox_key, parties_key
 from .pubsub_links import PubSubLinks
-from .redis_backend import RedisClient, call_script, redis_client
+from .redis_backend import RedisClient, call_script, redis_client, warm_up
 from .replicated import run_then_wait
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class RedisBroker:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        await self.client.ping()
+        await warm_up(self.client)
         self._follower = asyncio.create_task(self._links.run(), name="broker-pubsub")
 
     async def close(self) -> None:

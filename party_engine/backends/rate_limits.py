@@ -53,7 +53,9 @@ class RedisRateLimits:
         )
 
     async def connect(self) -> None:
-        await self._client.ping()
+        from .redis_backend import warm_up
+
+        await warm_up(self._client)
 
     async def close(self) -> None:
         await self._client.aclose()  # and its pool, which the storage's client shares

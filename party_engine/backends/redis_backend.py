@@ -67,6 +67,23 @@ def cluster_client(
     )
 
 
+# Connections each client opens when it connects. A pool opens connections only when a
+# command finds none free, so a new gateway met by a join storm paid for connecting (and
+# redis-py's handshake) inside the first joins: p99 78 ms for 100 joins instead of 10 ms.
+WARM_CONNECTIONS = 8
+
+
+async def warm_up(client: RedisClient) -> None:
+    """Check the server answers, and open WARM_CONNECTIONS of the client's pool to it (to
+    each master, on a cluster)."""
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+        targets: Any = client.get_primaries()
+        await asyncio.gather(*(client.ping(target_nodes=targets) for _ in range(WARM_CONNECTIONS)))
+        return
+    await asyncio.gather(*(client.ping() for _ in range(WARM_CONNECTIONS)))
+
+
 def node_url(url: str, host: str, port: int) -> str:
     """A redis:// URL of one node of the cluster PARTY_REDIS_URL names, with its credentials."""
     credentials, _, _ = urlsplit(url).netloc.rpartition("@")
@@ -138,7 +155,7 @@ class RedisBackend:
         self.prefix = prefix  # in front of every key (PARTY_REDIS_PREFIX)
 
     async def connect(self) -> None:
-        await self.client.ping()
+        await warm_up(self.client)
 
     async def close(self) -> None:
         await self.client.aclose()
