@@ -4,7 +4,7 @@ Each port has exactly two implementations, picked by URL scheme in settings: the
 in-process one (memory://) and the production one. One contract test suite runs against both.
 """
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -511,10 +511,11 @@ class ConnectionRegistry(Backend, Protocol):
     connections do not hold their user's slots for longer than the ttl."""
 
     async def register(
-        self, user_id: str, connection_id: str, *, limit: int, ttl_seconds: float
-    ) -> bool:
-        """Count a connection of the user for `ttl_seconds`, unless `limit` unexpired ones are
-        counted already; True when counted (a connection counted before is counted again)."""
+        self, connections: Sequence[tuple[str, str]], *, limit: int, ttl_seconds: float
+    ) -> list[bool]:
+        """Count each (user id, connection id), in order, for `ttl_seconds`, unless `limit`
+        unexpired ones of its user are counted already; True for each counted (a connection
+        counted before is counted again). One round trip for them all."""
 
     async def renew(
         self, connections: Mapping[str, Collection[str]], *, ttl_seconds: float

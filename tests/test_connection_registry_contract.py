@@ -22,7 +22,19 @@ async def registry(store_url):
 
 
 async def register(registry, user, connection, limit=2, ttl=LONG) -> bool:
-    return await registry.register(user, connection, limit=limit, ttl_seconds=ttl)
+    [counted] = await registry.register([(user, connection)], limit=limit, ttl_seconds=ttl)
+    return counted
+
+
+async def test_connections_registered_together_are_counted_in_order(registry):
+    counted = await registry.register(
+        [("u1", "a"), ("u2", "x"), ("u1", "b"), ("u1", "c"), ("u1", "a")],
+        limit=2,
+        ttl_seconds=LONG,
+    )
+    # u1's third is refused within the batch; `a` again is counted already
+    assert counted == [True, True, True, False, True]
+    assert await registry.register([], limit=2, ttl_seconds=LONG) == []
 
 
 async def test_a_user_gets_at_most_the_limit_and_others_are_not_affected(registry):

@@ -2,7 +2,7 @@
 process."""
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from .embedded import InProcess
 
@@ -13,8 +13,14 @@ class MemoryConnectionRegistry(InProcess):
         self._users: dict[str, dict[str, float]] = {}
 
     async def register(
-        self, user_id: str, connection_id: str, *, limit: int, ttl_seconds: float
-    ) -> bool:
+        self, connections: Sequence[tuple[str, str]], *, limit: int, ttl_seconds: float
+    ) -> list[bool]:
+        return [
+            self._register(user_id, connection_id, limit, ttl_seconds)
+            for user_id, connection_id in connections
+        ]
+
+    def _register(self, user_id: str, connection_id: str, limit: int, ttl_seconds: float) -> bool:
         now = time.monotonic()
         held = self._live(user_id, now)
         if connection_id not in held and len(held) >= limit:

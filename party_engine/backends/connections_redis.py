@@ -3,13 +3,13 @@ user's key.
 
 One key per user (the braces are a cluster hash tag, so the key's slot is the user's):
   pe:connections:{id}   zset connection id -> when it expires unless renewed (Redis time, ms)
-Registering is one script (prune the expired, count, add); renewing is one script call per
-user, pipelined; the key expires with its last connection.
+Registering is one script call per connection (prune the expired, count, add), renewing one
+per user, each pipelined; the key expires with its last connection.
 """
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
-from .redis_backend import RedisBackend, ScriptCall, call_script, run_script
+from .redis_backend import RedisBackend, ScriptCall, run_script
 
 # Script calls per pipeline round trip: bounds the buffers on both sides for a big renewal.
 _PIPELINE_CHUNK = 500
@@ -70,15 +70,14 @@ class RedisConnectionRegistry(RedisBackend):
         self._renew = self.client.register_script(_RENEW)
 
     async def register(
-        self, user_id: str, connection_id: str, *, limit: int, ttl_seconds: float
-    ) -> bool:
-        counted = await call_script(
-            self.client,
-            self._register,
-            keys=[self._key(user_id)],
-            args=[connection_id, limit, _ms(ttl_seconds)],
-        )
-        return bool(counted)
+        self, connections: Sequence[tuple[str, str]], *, limit: int, ttl_seconds: float
+    ) -> list[bool]:
+        calls: list[ScriptCall] = [
+            ([self._key(user_id)], [connection_id, limit, _ms(ttl_seconds)])
+            for user_id, connection_id in connections
+        ]
+        counted = await run_script(self.client, self._register, calls, chunk=_PIPELINE_CHUNK)
+        return [bool(reply) for reply in counted]
 
     async def renew(
         self, connections: Mapping[str, Collection[str]], *, ttl_seconds: float

@@ -4,11 +4,17 @@ Each connection is registered in the ConnectionRegistry when it opens and unregi
 closes; while it is open this gateway renews it. A gateway that crashes renews nothing, so its
 connections stop counting after CONNECTION_TTL_SECONDS.
 
+Connections that open together are registered together: an admit when none is on its way
+starts a registration on the next turn of the event loop, for every admit of that turn; admits
+that come while it is on its way wait for the next one, which starts when it ends. In a join
+storm that is one Redis round trip for tens of connections instead of one each.
+
 Renewal runs every second over the users whose entries are due (older than
 RENEW_AFTER_SECONDS), oldest first: one registry call per user every ten seconds, spread out,
 instead of all of them at once.
 """
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -22,6 +28,8 @@ CONNECTION_TTL_SECONDS = 30.0
 RENEW_AFTER_SECONDS = 10.0
 RENEW_ROUND_SECONDS = 1.0
 _NOT_COUNTED = float("-inf")  # as the time a user's entries were set: renew at once
+# Connections registered in one round trip at most (bounds the pipeline's buffers).
+REGISTER_BATCH = 500
 
 
 class ConnectionCap:
@@ -44,6 +52,10 @@ class ConnectionCap:
         self._held: dict[str, set[str]] = {}
         # user -> when its entries were last set (the oldest first): what renewal is due
         self._set_at: OrderedDict[str, float] = OrderedDict()
+        # (user, connection, its outcome: counted, or None when the registry failed) waiting
+        # for the next registration, and the registration on its way
+        self._waiting: list[tuple[str, str, asyncio.Future[bool | None]]] = []
+        self._registering: asyncio.Task[None] | None = None
         self._renewal = Periodic(
             "connection renewal",
             RENEW_ROUND_SECONDS,
@@ -64,19 +76,16 @@ class ConnectionCap:
         """A new connection of the user: its id, or None when the user has `limit` open."""
         self._opened += 1
         connection_id = f"{self._gateway_id}:{self._opened}"
-        try:
-            admitted = await self._registry.register(
-                user_id, connection_id, limit=self._limit, ttl_seconds=self._ttl
-            )
-        except Exception:
-            # The cap guards against abuse; a registry outage should not shut everyone out.
-            # The connection is counted by the next renewal round instead.
-            log.warning("registering a connection failed; admitted", exc_info=True)
-            admitted, set_at = True, _NOT_COUNTED
-        else:
-            set_at = time.monotonic()
-        if not admitted:
+        outcome: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((user_id, connection_id, outcome))
+        if self._registering is None:
+            self._registering = asyncio.ensure_future(self._register_waiting())
+        counted = await asyncio.shield(outcome)
+        if counted is False:
             return None
+        # None: the registry failed. The cap guards against abuse; a registry outage should
+        # not shut everyone out. The connection is counted by the next renewal round instead.
+        set_at = _NOT_COUNTED if counted is None else time.monotonic()
         self._held.setdefault(user_id, set()).add(connection_id)
         if set_at == _NOT_COUNTED:  # first in line for renewal
             self._set_at[user_id] = set_at
@@ -84,6 +93,31 @@ class ConnectionCap:
         else:  # a user already here keeps the place of their older entries
             self._set_at.setdefault(user_id, set_at)
         return connection_id
+
+    async def _register_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[:REGISTER_BATCH]
+                del self._waiting[:REGISTER_BATCH]
+                connections = [(user_id, connection_id) for user_id, connection_id, _ in batch]
+                outcomes: list[bool | None]
+                try:
+                    outcomes = list(
+                        await self._registry.register(
+                            connections, limit=self._limit, ttl_seconds=self._ttl
+                        )
+                    )
+                except Exception:
+                    log.warning("registering connections failed; admitted", exc_info=True)
+                    outcomes = [None] * len(batch)
+                for (_, _, outcome), counted in zip(batch, outcomes, strict=True):
+                    if not outcome.done():
+                        outcome.set_result(counted)
+        finally:
+            self._registering = None
+            for _, _, outcome in self._waiting:  # stopped (cancelled) with admits waiting
+                outcome.cancel()
+            self._waiting.clear()
 
     async def release(self, user_id: str, connection_id: str) -> None:
         held = self._held.get(user_id)
