@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services bench bench-fanout bench-broker bench-cluster bench-workers bench-push-waves metrics-excerpt bench-archive bench-report loadtest clean
+.PHONY: run test lint services bench bench-fanout bench-connection-memory bench-broker bench-cluster bench-workers bench-push-waves metrics-excerpt bench-archive bench-report loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ clean:
 ## bench-fanout: one gateway, N clients in one party; prints frames/s, events/s, RSS per connection (BENCH_FANOUT_ARGS="--clients 500")
 bench-fanout: $(STAMP)
 	$(BIN)/python -m loadtests.bench_fanout $(BENCH_FANOUT_ARGS)
+
+## bench-connection-memory: server RSS per idle connection, layer by layer (raw asyncio, uvicorn's floor, the engine, joined) (BENCH_MEMORY_ARGS="--connections 2000")
+bench-connection-memory: $(STAMP)
+	$(BIN)/python -m loadtests.bench_connection_memory $(BENCH_MEMORY_ARGS)
 
 ## bench-broker: publish_share calls/s against a private redis-server (BENCH_BROKER_ARGS="--calls 20000")
 bench-broker: $(STAMP)

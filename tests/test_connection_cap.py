@@ -35,9 +35,11 @@ class CountedRegistry(MemoryConnectionRegistry):
     def __init__(self) -> None:
         super().__init__()
         self.batches: list[list[tuple[str, str]]] = []
+        self.called = asyncio.Event()
 
     async def register(self, connections, *, limit, ttl_seconds):
         self.batches.append(list(connections))
+        self.called.set()
         await asyncio.sleep(0)
         return await super().register(connections, limit=limit, ttl_seconds=ttl_seconds)
 
@@ -55,8 +57,7 @@ async def test_admits_during_a_registration_wait_for_exactly_one_more():
     registry = CountedRegistry()
     cap = ConnectionCap(registry, gateway_id="g1", limit=2)
     first = asyncio.ensure_future(cap.admit("u1"))
-    while not registry.batches:  # until the first registration is on its way
-        await asyncio.sleep(0)
+    await registry.called.wait()  # the first registration is on its way
     later = [asyncio.ensure_future(cap.admit(f"v{n}")) for n in range(10)]
     await asyncio.gather(first, *later)
     assert [len(batch) for batch in registry.batches] == [1, 10]

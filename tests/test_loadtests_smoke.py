@@ -159,3 +159,18 @@ def test_the_report_bench_writes_its_figures(tmp_path: Path) -> None:
     assert figures["events"] > 0 and figures["parquet_objects"] > 1
     assert figures["parquet_bytes"] > 0 and figures["report_seconds"] > 0
     assert figures["first_request_seconds"] > 0 and figures["peak_presence"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_the_connection_memory_bench_measures_every_layer(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtests.bench_connection_memory", "--connections", "50",
+         "--runs", "1", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=110, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    [written] = tmp_path.glob("connection-memory-*.json")
+    figures = json.loads(written.read_text())
+    assert set(figures["kib_per_connection"]) == {"raw", "floor", "engine", "joined"}
+    assert figures["runs"]["joined"][0] != 0.0  # a number read off the server, not a default
+    assert "| floor |" in result.stdout
