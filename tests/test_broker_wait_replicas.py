@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as redis
 
 from party_engine.backends.broker_redis import RedisBroker
-from party_engine.ports import BackendUnavailable, IdempotencyKey, OutboxFull
+from party_engine.ports import BackendUnavailable, IdempotencyKey, OutboxFull, Publication
 from tests.broker_helpers import eventually
 from tests.servers import HOST, RedisServer
 
@@ -51,7 +51,14 @@ async def test_without_the_replica_the_write_is_unavailable_until_one_confirms_i
                 return (await client.info("replication"))["master_link_status"] == "up"
 
             await eventually(synced)
-        resent = await broker.publish_share("p", ITEM, "listing-1", key=KEY, user_id="u")
+
+            async def confirmed() -> Publication | None:  # as a client retries `unavailable`
+                try:
+                    return await broker.publish_share("p", ITEM, "listing-1", key=KEY, user_id="u")
+                except BackendUnavailable:
+                    return None  # the replica has not acknowledged it yet
+
+            resent = await eventually(confirmed)
         assert resent.offset == 1 and resent.payload == b""  # answered with the first offset
         second = await broker.publish_share("p", ITEM, "listing-1")
         assert second.offset == 2
