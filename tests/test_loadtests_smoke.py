@@ -116,7 +116,7 @@ def test_the_bench_runs_every_system_and_writes_its_figures(tmp_path: Path) -> N
     assert "engine ÷ raw-batched" in result.stdout  # the table was printed
     for row in ("join storm: failed", "hold: failed to connect", "hold: dropped after connect",
                 "fan-out: failed to connect", "latency run: failed to connect",
-                "1 party of 100: capacity", "4 parties, 100 conns: capacity"):  # fmt: skip
+                "1 party of 100: capacity", "12 parties, 100 conns: capacity"):  # fmt: skip
         assert f"| {row}" in result.stdout, row
     if importlib.util.find_spec("matplotlib") is not None:  # the `bench` extra
         assert (tmp_path / "bench-smoke.png").stat().st_size > 0

@@ -482,6 +482,8 @@ def _join(
     senders = fleets.run({0: ("connect", {"targets": sender_targets, "parties": parties,
                                           "count": p.senders, "seconds": 0, "role": "sender",
                                           "parties_per_client": per_sender})})  # fmt: skip
+    if senders[0]["ok"] != p.senders:
+        raise RuntimeError(f"the senders did not all join: {senders[0]['failures']}")
     scenario.add(senders)
     joined += tally(result, "join", senders)
     return scenario, result, joined

@@ -199,8 +199,10 @@ class System:
                 "PARTY_JWT_SECRET": BENCH_SECRET,
                 "PARTY_LOG_LEVEL": "warning",
                 "PARTY_DRAIN_SECONDS": "2",
-                # The bench's few senders share far beyond a shopper's limit.
+                # The bench's few senders share far beyond a shopper's limit, each into many
+                # parties (200 parties over 4 senders: 50 each, where a shopper joins 5).
                 "PARTY_SHARE_RATE_LIMIT": "1000000/1 second",
+                "PARTY_MAX_PARTIES_PER_CONNECTION": "1000",
                 "PARTY_FRAME_RATE": "1000000",
                 "PARTY_FRAME_BURST": "1000000",
                 # No worker runs: the bench measures the gateways, and share events wait in
