@@ -104,6 +104,8 @@ def test_the_bench_runs_every_system_and_writes_its_figures(tmp_path: Path) -> N
             assert figures[f"{phase}_dropped"] >= 0, (name, phase)
         for scope in ("big", "many"):
             assert figures[f"capacity_{scope}_shares_per_s"] >= 0, (name, scope)
+            # the sweep's first rate is the same load for every system: its delay is kept
+            assert figures[f"capacity_{scope}_first_p99_ms"] > 0, (name, scope)
         # each open-loop step compares what the probes got with what was sent to them
         [run] = [r for r in document["runs"][0] if r["system"] == name]
         for step in run["capacity_many_steps"] + run["capacity_big_steps"]:

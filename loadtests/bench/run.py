@@ -342,12 +342,8 @@ def capacity(scope: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
     # The sweep's first rate is the same load for every system: its CPU is like for like.
     first = [s for s in steps if s["rate"] == steps[0]["rate"] and not s.get("retried")]
     out[f"capacity_{scope}_first_rate"] = steps[0]["rate"]
-    out[f"capacity_{scope}_first_cpu_s_per_m_deliveries"] = (
-        first[0].get("cpu_s_per_m_deliveries") if first else None
-    )
-    out[f"capacity_{scope}_first_redis_cpu_share"] = (
-        first[0].get("redis_cpu_share") if first else None
-    )
+    for key in ("p50_ms", "p99_ms", "cpu_s_per_m_deliveries", "redis_cpu_share"):
+        out[f"capacity_{scope}_first_{key}"] = first[0].get(key) if first else None
     for key in ("events_per_s", "p50_ms", "p99_ms", "p999_ms", "cpu_s_per_m_deliveries",
                 "client_cpu_share", "client_busy", "send_lag_p99_ms",
                 "redis_cpu_share"):  # fmt: skip
