@@ -11,7 +11,7 @@ from tests.broker_helpers import eventually
 async def test_held_connections_are_renewed_and_released():
     registry = MemoryConnectionRegistry()
     cap = ConnectionCap(
-        registry, gateway_id="g1", limit=2, ttl_seconds=0.3, renew_after_seconds=0.0
+        registry, gateway_id="g1", limit=2, ttl_seconds=0.3, renew_after_seconds=0.01
     )
     held = await cap.admit("u1")
     assert held is not None

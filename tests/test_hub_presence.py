@@ -1,5 +1,5 @@
-"""What the hub tells presence: users per party, however many sessions each has, and who
-left."""
+"""What the hub tells presence: users per party, however many sessions each has, who came and
+who left."""
 
 from party_engine.backends.broker_memory import MemoryBroker
 from party_engine.gateway.hub import Hub, Member
@@ -16,7 +16,7 @@ class Silent(Member):
         pass
 
 
-async def test_the_hub_counts_users_and_reports_those_whose_last_session_left():
+async def test_the_hub_counts_users_and_reports_who_came_and_whose_last_session_left():
     broker = MemoryBroker()
     await broker.connect()
     hub = Hub(broker, tick_seconds=0.005)
@@ -25,9 +25,8 @@ async def test_the_hub_counts_users_and_reports_those_whose_last_session_left():
     await hub.join("p", tab, "u1")
     await hub.join("p", other, "u2")
     assert hub.local_count("p") == 2
-    assert {party: sorted(users) for party, users in hub.local_users().items()} == {
-        "p": ["u1", "u2"]
-    }
+    assert hub.take_arrivals() == {"p": {"u1", "u2"}}
+    assert hub.take_arrivals() == {}
 
     await hub.leave("p", phone)
     assert hub.take_departures() == {}  # u1 is still here through the tab
@@ -35,8 +34,12 @@ async def test_the_hub_counts_users_and_reports_those_whose_last_session_left():
     await hub.leave("p", other)
     await hub.join("p", other, "u2")  # came back before presence took the departures
     assert hub.take_departures() == {"p": {"u1"}}
+    assert hub.take_arrivals() == {"p": {"u2"}}  # reported again: its expiry may be near
     assert hub.take_departures() == {}
-    assert hub.local_users() == {"p": ["u2"]}
+    await hub.join("p", phone, "u3")
+    await hub.leave("p", phone)  # gone before presence took the arrival
+    assert hub.take_arrivals() == {}
+    assert hub.take_departures() == {"p": {"u3"}}
     await hub.leave("p", other)
-    assert hub.local_count("p") == 0 and hub.local_users() == {}
+    assert hub.local_count("p") == 0 and hub.party_ids() == []
     await broker.close()

@@ -10,24 +10,24 @@ that come while it is on its way wait for the next one, which starts when it end
 storm that is one Redis round trip for tens of connections instead of one each.
 
 Renewal runs every second over the users whose entries are due (older than
-RENEW_AFTER_SECONDS), oldest first: one registry call per user every ten seconds, spread out,
-instead of all of them at once.
+RENEW_AFTER_SECONDS), oldest first and spread over rounds (renewals.py): one registry call per
+user every half minute. A crashed gateway's connections hold their users' slots for at most
+CONNECTION_TTL_SECONDS; with a cap of several connections a user is rarely shut out by them.
 """
 
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 
 from ..periodic import Periodic
 from ..ports import ConnectionRegistry
+from .renewals import Renewals
 
 log = logging.getLogger(__name__)
 
-CONNECTION_TTL_SECONDS = 30.0
-RENEW_AFTER_SECONDS = 10.0
+CONNECTION_TTL_SECONDS = 90.0
+RENEW_AFTER_SECONDS = 30.0
 RENEW_ROUND_SECONDS = 1.0
-_NOT_COUNTED = float("-inf")  # as the time a user's entries were set: renew at once
 # Connections registered in one round trip at most (bounds the pipeline's buffers).
 REGISTER_BATCH = 500
 
@@ -46,12 +46,13 @@ class ConnectionCap:
         self._gateway_id = gateway_id
         self._limit = limit
         self._ttl = ttl_seconds
-        self._renew_after = renew_after_seconds
         self._opened = 0
         # user -> this gateway's open connections of that user
         self._held: dict[str, set[str]] = {}
-        # user -> when its entries were last set (the oldest first): what renewal is due
-        self._set_at: OrderedDict[str, float] = OrderedDict()
+        # users by when their entries were last set: what renewal is due
+        self._renewals: Renewals[str] = Renewals(
+            renew_after=renew_after_seconds, round_seconds=RENEW_ROUND_SECONDS
+        )
         # (user, connection, its outcome: counted, or None when the registry failed) waiting
         # for the next registration, and the registration on its way
         self._waiting: list[tuple[str, str, asyncio.Future[bool | None]]] = []
@@ -85,13 +86,11 @@ class ConnectionCap:
             return None
         # None: the registry failed. The cap guards against abuse; a registry outage should
         # not shut everyone out. The connection is counted by the next renewal round instead.
-        set_at = _NOT_COUNTED if counted is None else time.monotonic()
         self._held.setdefault(user_id, set()).add(connection_id)
-        if set_at == _NOT_COUNTED:  # first in line for renewal
-            self._set_at[user_id] = set_at
-            self._set_at.move_to_end(user_id, last=False)
+        if counted is None:
+            self._renewals.set_first(user_id)
         else:  # a user already here keeps the place of their older entries
-            self._set_at.setdefault(user_id, set_at)
+            self._renewals.keep_place(user_id, time.monotonic())
         return connection_id
 
     async def _register_waiting(self) -> None:
@@ -126,26 +125,23 @@ class ConnectionCap:
         held.discard(connection_id)
         if not held:
             del self._held[user_id]
-            del self._set_at[user_id]
+            self._renewals.discard(user_id)
         try:
             await self._registry.unregister(user_id, connection_id)
         except Exception:
             log.warning("unregistering a connection failed; it expires", exc_info=True)
 
     async def renew_due(self) -> None:
-        """Renew the connections of every user whose entries are due."""
-        now = time.monotonic()
-        due: list[str] = []
-        for user_id, set_at in self._set_at.items():
-            if set_at > now - self._renew_after:
-                break
-            due.append(user_id)
+        """Renew the connections of the users whose entries are due (renewals.py)."""
+        due = self._renewals.take_due(time.monotonic())
         if not due:
             return
-        await self._registry.renew(
-            {user_id: list(self._held[user_id]) for user_id in due}, ttl_seconds=self._ttl
-        )
-        for user_id in due:
-            if user_id in self._set_at:  # not released meanwhile
-                self._set_at[user_id] = now
-                self._set_at.move_to_end(user_id)
+        try:
+            await self._registry.renew(
+                {user_id: list(self._held[user_id]) for user_id in due}, ttl_seconds=self._ttl
+            )
+        except BaseException:
+            for user_id in due:
+                if user_id in self._held:  # not released meanwhile
+                    self._renewals.set_first(user_id)
+            raise

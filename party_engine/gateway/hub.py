@@ -113,7 +113,9 @@ class Hub:
         self._broker = broker
         self._tick = tick_seconds
         self._rooms: dict[str, Room] = {}
-        # party -> users whose last member here left since presence last took them
+        # party -> users whose first member here joined, or whose last one left, since
+        # presence last took them (a user is in one of the two at most)
+        self._arrived: dict[str, set[str]] = {}
         self._departed: dict[str, set[str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -126,7 +128,9 @@ class Hub:
         if member not in room.members:
             room.members[member] = user_id
             room.users[user_id] = room.users.get(user_id, 0) + 1
-            self._departed.get(party_id, set()).discard(user_id)
+            if room.users[user_id] == 1:
+                self._departed.get(party_id, set()).discard(user_id)
+                self._arrived.setdefault(party_id, set()).add(user_id)
         if room.subscription is None:
             room.subscription = asyncio.ensure_future(self._broker.subscribe(party_id))
         subscription = room.subscription
@@ -149,6 +153,7 @@ class Hub:
         room.users[user_id] -= 1
         if not room.users[user_id]:
             del room.users[user_id]
+            self._arrived.get(party_id, set()).discard(user_id)
             self._departed.setdefault(party_id, set()).add(user_id)
         if room.members:
             return
@@ -195,14 +200,17 @@ class Hub:
         room = self._rooms.get(party_id)
         return len(room.users) if room is not None else 0
 
-    def local_users(self) -> dict[str, list[str]]:
-        """The users with a session here, by party."""
-        return {party_id: list(room.users) for party_id, room in self._rooms.items()}
+    def take_arrivals(self) -> dict[str, set[str]]:
+        """The users whose first session here joined each party since the last call (and are
+        still here)."""
+        arrived, self._arrived = self._arrived, {}
+        return {party_id: users for party_id, users in arrived.items() if users}
 
     def take_departures(self) -> dict[str, set[str]]:
-        """The users whose last session here left each party since the last call."""
+        """The users whose last session here left each party since the last call (and have
+        not come back)."""
         departed, self._departed = self._departed, {}
-        return departed
+        return {party_id: users for party_id, users in departed.items() if users}
 
     # --- fan-out (called by the broker, synchronously, in offset order) -----------------
 

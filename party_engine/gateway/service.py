@@ -29,6 +29,7 @@ from .connection_cap import ConnectionCap
 from .fresh_reads import FreshReads
 from .hub import Hub
 from .kept_reads import KeptListings, KeptParties
+from .presence_reports import PresenceReports
 from .rate_limit import ShareLimiter
 from .session import Session
 from .transport import text_frame
@@ -36,17 +37,19 @@ from .transport import text_frame
 log = logging.getLogger(__name__)
 
 PRESENCE_SECONDS = 1.0
-# A user counts in a party for this long after a gateway last reported them there, and for at
-# most PRESENCE_LEFT_SECONDS after their last session there left (unless another gateway
-# still reports them).
-PRESENCE_TTL_SECONDS = 3 * PRESENCE_SECONDS
+# A gateway reports each of its users again this often (presence_reports.py). A user counts in
+# a party for PRESENCE_TTL_SECONDS after a gateway last reported them there (so a crashed
+# gateway's users count that long), and for at most PRESENCE_LEFT_SECONDS after their last
+# session there left (unless another gateway still reports them).
+PRESENCE_RENEW_SECONDS = 10.0
+PRESENCE_TTL_SECONDS = 3 * PRESENCE_RENEW_SECONDS
 PRESENCE_LEFT_SECONDS = 1.5 * PRESENCE_SECONDS
 # A party's members are told its new count at once when it moved by this share (any move
 # under 100 people), else once it has been stale this long: while thousands join, a frame
 # to every member every second would cost a gateway a tenth of a core.
 PRESENCE_STEP = 0.01
 PRESENCE_MAX_STALE_SECONDS = 5.0
-STATE_REPAIR_SECONDS = 2.0
+STATE_REPAIR_SECONDS = 5.0
 GOING_AWAY = 1001
 DRAIN_BATCHES = 10
 
@@ -87,6 +90,9 @@ class Gateway:
         self.accepting = True
         # False until start(): the engine starts the gateway once its backends are connected.
         self.started = False
+        self._presence_reports = PresenceReports(
+            renew_after=PRESENCE_RENEW_SECONDS, round_seconds=PRESENCE_SECONDS
+        )
         self._totals: dict[str, int] = {}  # party: count over every gateway, last read
         self._presence_told: dict[str, tuple[int, float]] = {}  # party: (count, when)
         self._presence_loop = Periodic(
@@ -119,6 +125,10 @@ class Gateway:
         self.accepting = False
         await self._state_repair_loop.stop()
         await self._presence_loop.stop()
+        try:  # the departures of the sessions just closed, rather than their ttl's worth
+            await self.report_presence()
+        except Exception:
+            log.warning("the last presence report failed", exc_info=True)
         await self.connection_cap.stop()
 
     def _on_broadcast(self, party_id: str, payload: bytes) -> None:
@@ -131,17 +141,13 @@ class Gateway:
         return max(local, self._totals.get(party_id, 0))
 
     async def presence_round(self) -> None:
-        """Report this gateway's users, read the totals, and tell members of changed ones."""
-        users = self.hub.local_users()
-        await self.presence.report(
-            users,
-            self.hub.take_departures(),
-            ttl_seconds=PRESENCE_TTL_SECONDS,
-            left_ttl_seconds=PRESENCE_LEFT_SECONDS,
-        )
-        if not users:
+        """Report who arrived, who left and who is due again, read the totals of the local
+        parties, and tell members of changed ones."""
+        await self.report_presence()
+        party_ids = self.hub.party_ids()
+        if not party_ids:
             return
-        self._totals = await self.presence.totals(list(users))
+        self._totals = await self.presence.totals(party_ids)
         now = time.monotonic()
         told = self._presence_told
         self._presence_told = {}
@@ -153,6 +159,23 @@ class Gateway:
                 last = (count, now)
             if last is not None:
                 self._presence_told[party_id] = last
+
+    async def report_presence(self) -> None:
+        present, left = self._presence_reports.take(
+            self.hub.take_arrivals(), self.hub.take_departures(), time.monotonic()
+        )
+        if not present and not left:
+            return
+        try:
+            await self.presence.report(
+                present,
+                left,
+                ttl_seconds=PRESENCE_TTL_SECONDS,
+                left_ttl_seconds=PRESENCE_LEFT_SECONDS,
+            )
+        except BaseException:
+            self._presence_reports.failed(present, left)
+            raise
 
     async def repair_states(self) -> None:
         """Tell the members of each local party its stored state, if they were not told it."""
