@@ -47,6 +47,21 @@ def test_the_summary_is_the_median_with_its_range_and_keeps_every_failure() -> N
     assert "| 200 (100 to 400) " in table([engine], profile)
 
 
+def test_a_scenario_that_failed_in_one_run_leaves_the_others_figures() -> None:
+    many = "capacity_many_shares_per_s"
+    runs = [
+        [{"system": "engine", "rss_per_connection_kib": 20.0, many: 100.0}],
+        [{"system": "engine", "rss_per_connection_kib": 22.0,
+          "scenario_errors": ["many parties: RuntimeError: boom"]}],
+        [{"system": "engine", "rss_per_connection_kib": 21.0, many: 300.0}],
+    ]  # fmt: skip
+    [engine] = aggregate(runs, ["engine"])
+    assert engine["rss_per_connection_kib"] == 21.0
+    assert engine[many] == 200.0 and engine["ranges"][many] == [100.0, 300.0]
+    assert engine["errors"] == ["many parties: RuntimeError: boom"]
+    assert "scenario_errors" not in engine
+
+
 def _fake_step(limit: float, stalls_at: frozenset[float] = frozenset()):
     """Steps pass up to `limit`; at a rate in `stalls_at` the first try fails (a stall of
     the clients)."""

@@ -46,6 +46,7 @@ ROWS = [
     ("storm_p50_join_ms", "join storm: p50 join from scheduled arrival (ms)", "{:,.0f}"),
     ("storm_p99_join_ms", "join storm: p99 join from scheduled arrival (ms)", "{:,.0f}"),
     ("storm_seconds", "join storm: seconds", "{:,.1f}"),
+    ("storm_server_cpu_ms_per_join", "join storm: server CPU per join (ms)", "{:,.2f}"),
     ("storm_client_lag_p99_ms", "join storm: clients' own start lag p99 (ms)", "{:,.0f}"),
     ("connections_held", "connections held", "{:,.0f}"),
     ("hold_failed", "hold: failed to connect", "{:,.0f}"),
@@ -79,20 +80,23 @@ def _number(value: Any) -> bool:
 def aggregate(runs: list[list[dict[str, Any]]], systems: list[str]) -> list[dict[str, Any]]:
     """One result per system: the median of each figure over its runs, the range in
     `ranges[key]` = [min, max]; failures by kind summed over the runs; a system whose every
-    run failed keeps the first error."""
+    run failed keeps the first error. A figure of a scenario that failed in some runs is the
+    median of the others; its errors are listed."""
     out = []
     for name in systems:
         mine = [r for run in runs for r in run if r["system"] == name]
         ok = [r for r in mine if "error" not in r]
         errors = [r["error"] for r in mine if "error" in r]
+        errors += [error for r in ok for error in r.get("scenario_errors", [])]
         if not ok:
             out.append({"system": name, "error": errors[0] if errors else "not run"})
             continue
         result: dict[str, Any] = {"system": name, "runs": len(ok), "ranges": {}}
         if errors:
             result["errors"] = errors
-        for key in ok[0]:
-            values = [r.get(key) for r in ok]
+        keys = dict.fromkeys(key for r in ok for key in r if key != "scenario_errors")
+        for key in keys:
+            values = [r[key] for r in ok if key in r]
             if all(_number(v) for v in values):
                 result[key] = statistics.median(values)
                 result["ranges"][key] = [min(values), max(values)]

@@ -352,54 +352,78 @@ def capacity(scope: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def bench_system(system: System, p: Profile, progress: Progress, cpus: CPUs) -> dict[str, Any]:
-    targets = system.targets
+    """Every scenario of one system; one that fails is recorded in `scenario_errors` and
+    the next runs (a failure should not hide the others' figures)."""
     parties, listings = system.prepare(p.latency_parties + 3)
     storm_party, hold_party, big_party = parties[:3]
     many_parties = parties[3:]
     fleets = Fleets(system, p.fleet_processes, cpus.clients)
+    scenarios = {
+        "join storm and hold": lambda: _storm_and_hold(
+            system, fleets, p, storm_party, hold_party, listings, progress
+        ),
+        "one party": lambda: _big_party(system, fleets, p, big_party, listings, progress),
+        "many parties": lambda: _many_parties(system, fleets, p, many_parties, listings, progress),
+    }
     result: dict[str, Any] = {"system": system.name}
     try:
-        rss_idle = system.rss_bytes()
-        result.update(_storm(fleets, p, targets, storm_party, listings, progress))
-        connected = result["storm_ok"] + 1  # and the storm's sender
-
-        # Fill every server process to an equal share, and every fleet process too (one
-        # may hold at most 20,000 fds); the storm's clients sit on the first two servers.
-        storm_on = split(result["storm_ok"], min(2, len(targets))) + [0] * len(targets)
-        stormed = result.pop("storm_ok_by_fleet")
-        per_fleet = [stormed.get(i, 0) for i in range(p.fleet_processes)]
-        progress.set(f"holding {p.hold_connections:,}")
-        for index, (target, share) in enumerate(
-            zip(targets, split(p.hold_connections, len(targets)), strict=True)
-        ):
-            counts = level(per_fleet, max(0, share - storm_on[index]))
-            per_fleet = [a + b for a, b in zip(per_fleet, counts, strict=True)]
-            hold = fleets.run({
-                i: ("connect", {"targets": [target], "parties": [hold_party], "count": n,
-                                "seconds": 0})
-                for i, n in enumerate(counts)
-            })  # fmt: skip
-            connected += tally(result, "hold", hold)
-        time.sleep(p.settle_seconds)  # let allocations settle before reading RSS
-        held = sum(a["held"] for a in fleets.all("measure", seconds=0.5))
-        result["connections_held"] = held
-        result["hold_dropped"] = connected - held  # connected and joined, gone by now
-        result["rss_per_connection_kib"] = (system.rss_bytes() - rss_idle) / max(1, held) / 1024
-        fleets.all("close")
-
-        result.update(_big_party(system, fleets, p, big_party, listings, progress))
-        fleets.all("close")
-        result.update(_many_parties(system, fleets, p, many_parties, listings, progress))
-        fleets.all("close")
+        for name, scenario in scenarios.items():
+            try:
+                result.update(scenario())
+            except Exception as error:
+                errors = result.setdefault("scenario_errors", [])
+                errors.append(f"{name}: {type(error).__name__}: {error}")
+            fleets.all("close")
     finally:
         fleets.stop()
     return result
 
 
-def _storm(
+def _storm_and_hold(
+    system: System,
     fleets: Fleets,
     p: Profile,
-    targets: list[tuple[str, int]],
+    storm_party: str,
+    hold_party: str,
+    listings: list[str],
+    progress: Progress,
+) -> dict[str, Any]:
+    """The join storm, then connections held up to `hold_connections` (the storm's count)
+    over every server process: what each connection costs in memory."""
+    targets = system.targets
+    rss_idle = system.rss_bytes()
+    result = _storm(system, fleets, p, storm_party, listings, progress)
+    connected = result["storm_ok"] + 1  # and the storm's sender
+
+    # Fill every server process to an equal share, and every fleet process too (one
+    # may hold at most 20,000 fds); the storm's clients sit on the first two servers.
+    storm_on = split(result["storm_ok"], min(2, len(targets))) + [0] * len(targets)
+    stormed = result.pop("storm_ok_by_fleet")
+    per_fleet = [stormed.get(i, 0) for i in range(p.fleet_processes)]
+    progress.set(f"holding {p.hold_connections:,}")
+    for index, (target, share) in enumerate(
+        zip(targets, split(p.hold_connections, len(targets)), strict=True)
+    ):
+        counts = level(per_fleet, max(0, share - storm_on[index]))
+        per_fleet = [a + b for a, b in zip(per_fleet, counts, strict=True)]
+        hold = fleets.run({
+            i: ("connect", {"targets": [target], "parties": [hold_party], "count": n,
+                            "seconds": 0})
+            for i, n in enumerate(counts)
+        })  # fmt: skip
+        connected += tally(result, "hold", hold)
+    time.sleep(p.settle_seconds)  # let allocations settle before reading RSS
+    held = sum(a["held"] for a in fleets.all("measure", seconds=0.5))
+    result["connections_held"] = held
+    result["hold_dropped"] = connected - held  # connected and joined, gone by now
+    result["rss_per_connection_kib"] = (system.rss_bytes() - rss_idle) / max(1, held) / 1024
+    return result
+
+
+def _storm(
+    system: System,
+    fleets: Fleets,
+    p: Profile,
     party: str,
     listings: list[str],
     progress: Progress,
@@ -407,6 +431,7 @@ def _storm(
     """Clients arrive over two server processes at scheduled times (fleets 1..), while
     fleet 0's sender shares into the party, so no joiner is served a kept snapshot."""
     progress.set(f"join storm {p.storm_clients:,} in {p.storm_seconds:g}s")
+    targets = system.targets
     sender = fleets.run({0: ("connect", {"targets": targets[:1], "parties": [party],
                                          "count": 1, "seconds": 0, "role": "sender"})})  # fmt: skip
     if sender[0]["ok"] != 1:
@@ -421,12 +446,16 @@ def _storm(
         # Shares for as long as the storm is scheduled, and a little after (it may run late).
         commands[0] = ("send", {"seconds": p.storm_seconds * 1.2, "rate": p.storm_share_rate,
                                 "window": 0, "listings": listings})  # fmt: skip
+    server_before = system.cpu_seconds()
     answers = fleets.run(commands)
+    server_cpu = system.cpu_seconds() - server_before
     storm = {i: a for i, a in answers.items() if i in joiners}
     join_ms = [ms for a in storm.values() for ms in a["join_ms"]]
     lag_ms = [ms for a in storm.values() for ms in a["lag_ms"]]
     result: dict[str, Any] = {}
     result["storm_ok"] = tally(result, "storm", storm)
+    # With the fan-out of the shares flowing meanwhile: what a join costs at a party's start.
+    result["storm_server_cpu_ms_per_join"] = server_cpu * 1000 / max(1, result["storm_ok"])
     result["storm_p50_join_ms"] = percentile(join_ms, 0.50)
     result["storm_p99_join_ms"] = percentile(join_ms, 0.99)
     result["storm_seconds"] = max(a["seconds"] for a in storm.values())
