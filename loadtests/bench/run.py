@@ -533,6 +533,9 @@ def _big_party(
     progress.set(f"fan-out to {p.fanout_receivers:,}, closed loop")
     closed = step(system, fleets, scenario, p, 0, listings, p.fanout_seconds, p.fanout_window,
                   p.fanout_drain_seconds)  # fmt: skip
+    if not closed["sent"]:
+        errors = sum(a["errors"] for a in closed["answers"].values())
+        raise RuntimeError(f"the closed loop sent nothing ({errors} error frames)")
     measured = list(closed["answers"].values())
     seconds = statistics.mean(a["seconds"] for a in measured)
     frames = sum(a["frames"] for a in measured)

@@ -205,9 +205,12 @@ class System:
                 "PARTY_MAX_PARTIES_PER_CONNECTION": "1000",
                 "PARTY_FRAME_RATE": "1000000",
                 "PARTY_FRAME_BURST": "1000000",
-                # No worker runs: the bench measures the gateways, and share events wait in
-                # each gateway's embedded queue (which refuses shares once it is full).
+                # No worker or relay runs: the bench measures the gateways, and share events
+                # wait in each gateway's embedded queue and in each party's outbox, either of
+                # which refuses shares once it is full (a big party's sweep filled the outbox's
+                # default 10,000 in seconds, and every later share was refused).
                 "PARTY_EVENT_BUFFER": "10000000",
+                "PARTY_OUTBOX_MAX_DEPTH": "10000000",
             }
             return [str(Path(sys.executable).parent / "party-engine"), "serve"], env
         if self.name.startswith("raw"):
