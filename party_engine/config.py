@@ -90,9 +90,10 @@ class Settings(BaseSettings):
     shutdown_seconds: float = Field(25.0, gt=0)
     fanout_tick_ms: float = Field(5.0, gt=0, le=1000)
     # What a gateway keeps between shares (gateway/kept_reads.py): a party read for at most
-    # this long (forgotten at once when the gateway hears the party change state), and up
-    # to this many listings (they never change).
-    party_keep_ms: float = Field(1000.0, ge=0, le=10_000)
+    # this long (forgotten at once when the gateway hears the party change state; longer
+    # than the state repair's 5 s, which reads its parties again), and up to this many
+    # listings (they never change).
+    party_keep_ms: float = Field(6000.0, ge=0, le=10_000)
     listings_kept: int = Field(10_000, ge=0)
     # Per connection (gateway/frame_budget.py): a token bucket over every frame, refilled at
     # frame_rate tokens a second up to frame_burst (a join costs 5, a join with since 10,

@@ -105,6 +105,19 @@ async def test_a_party_is_kept_for_the_keep_bound_then_read_again():
     assert reads.count == 2
 
 
+async def test_a_refresh_reads_now_and_keeps_what_it_read():
+    clock = Clock()
+    reads = Reads({"p1": a_party()})
+    parties = KeptParties(reads.read, keep_seconds=6.0, clock=clock)
+    await parties.get("p1")
+    reads.values["p1"] = a_party(PartyState.ENDED)  # a change whose broadcast was lost
+    clock.now += 5.0
+    assert (await parties.refresh("p1")).state is PartyState.ENDED  # the state repair's read
+    clock.now += 5.0  # past the first read's keep bound, within the refresh's
+    assert (await parties.get("p1")).state is PartyState.ENDED
+    assert reads.count == 2
+
+
 async def test_a_change_heard_forgets_the_kept_party_at_once():
     reads = Reads({"p1": a_party()})
     parties = KeptParties(reads.read, keep_seconds=60.0, clock=Clock())

@@ -11,7 +11,11 @@ gateway's event loop. Here:
   hears that the party changed state (its broadcast, which reaches the gateway before it
   reaches the gateway's clients). So a share is refused with party_not_live as soon as any
   client here could know the party ended; a broadcast lost with the process that saved the
-  change leaves the kept read stale for at most `keep_seconds`.
+  change leaves the kept read stale for at most `keep_seconds`;
+- the gateway's state repair reads every party it has members in and keeps what it read
+  (`refresh`), so with `keep_seconds` longer than the repair's period a share into a party
+  with members here never waits on a read (200 quiet parties sharing 250 times a second
+  made a read of most shares when parties were kept for one second).
 """
 
 import time
@@ -59,6 +63,10 @@ class KeptParties:
         kept = self._kept.get(party_id)
         if kept is not None and self._clock() - kept[1] < self._keep:
             return kept[0]
+        return await self.refresh(party_id)
+
+    async def refresh(self, party_id: str) -> Party | None:
+        """Read the party now, and keep it (unless a change was heard meanwhile)."""
         generation = self._generation.get(party_id, 0)
         began = self._clock()
         party = await self._read(party_id)

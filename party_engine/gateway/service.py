@@ -178,10 +178,12 @@ class Gateway:
             raise
 
     async def repair_states(self) -> None:
-        """Tell the members of each local party its stored state, if they were not told it."""
+        """Tell the members of each local party its stored state, if they were not told it;
+        what is read is kept for shares (kept_reads.py)."""
         party_ids = self.hub.party_ids()
         parties = await asyncio.gather(
-            *(self.parties.get(party_id) for party_id in party_ids), return_exceptions=True
+            *(self.kept_parties.refresh(party_id) for party_id in party_ids),
+            return_exceptions=True,
         )
         for party_id, party in zip(party_ids, parties, strict=True):
             if isinstance(party, BaseException):
