@@ -34,6 +34,9 @@ async def test_connections_registered_together_are_counted_in_order(registry):
     )
     # u1's third is refused within the batch; `a` again is counted already
     assert counted == [True, True, True, False, True]
+    # many of one user at once (a cluster sends them concurrently): still counted in order
+    many = await registry.register([("u3", f"c{n}") for n in range(40)], limit=2, ttl_seconds=LONG)
+    assert many == [True, True] + [False] * 38
     assert await registry.register([], limit=2, ttl_seconds=LONG) == []
 
 
