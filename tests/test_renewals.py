@@ -27,3 +27,5 @@ def test_a_new_entry_waits_its_turn_and_a_failed_one_goes_first():
     renewals.discard("new")
     assert renewals.take_due(10.0) == ["failed"]
     assert "new" not in renewals and len(renewals) == 2
+    renewals.failed(["old", "gone"])  # "gone" was discarded meanwhile: not put back
+    assert renewals.take_due(10.0) == ["old"] and "gone" not in renewals

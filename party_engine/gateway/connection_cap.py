@@ -141,7 +141,5 @@ class ConnectionCap:
                 {user_id: list(self._held[user_id]) for user_id in due}, ttl_seconds=self._ttl
             )
         except BaseException:
-            for user_id in due:
-                if user_id in self._held:  # not released meanwhile
-                    self._renewals.set_first(user_id)
+            self._renewals.failed(due)
             raise

@@ -46,9 +46,8 @@ class PresenceReports:
 
     def failed(self, present: Users, left: Users) -> None:
         """The report of `take` was not made: send it with the next round."""
-        for party_id, users in present.items():
-            for user_id in users:
-                if (party_id, user_id) in self._renewals:  # not gone meanwhile
-                    self._renewals.set_first((party_id, user_id))
+        self._renewals.failed(
+            (party_id, user_id) for party_id, users in present.items() for user_id in users
+        )
         for party_id, users in left.items():
             self._unsent_left.setdefault(party_id, set()).update(users)

@@ -11,7 +11,7 @@ outlast `renew_after` by that margin.
 
 import math
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
 Key = TypeVar("Key", bound=Hashable)
@@ -42,6 +42,12 @@ class Renewals(Generic[Key]):
         self._set_at[key] = -math.inf
         self._set_at.move_to_end(key, last=False)
 
+    def failed(self, keys: Iterable[Key]) -> None:
+        """The renewal of `keys` was not made: those still here go first in the next round."""
+        for key in keys:
+            if key in self._set_at:
+                self.set_first(key)
+
     def keep_place(self, key: Key, now: float) -> None:
         """As set, unless the key is here already (its older entry is due first)."""
         if key not in self._set_at:
@@ -51,8 +57,7 @@ class Renewals(Generic[Key]):
         self._set_at.pop(key, None)
 
     def take_due(self, now: float) -> list[Key]:
-        """The keys to renew this round, oldest first, marked as set now (put back with
-        set_first those whose renewal failed)."""
+        """The keys to renew this round, oldest first, marked as set now (see `failed`)."""
         limit = max(1, math.ceil(len(self._set_at) * self._share * _CATCH_UP))
         due: list[Key] = []
         for key, set_at in self._set_at.items():
