@@ -97,6 +97,7 @@ def test_the_bench_runs_every_system_and_writes_its_figures(tmp_path: Path) -> N
         assert figures["storm_ok"] > 0 and figures["storm_p99_join_ms"] > 0, name
         assert figures["storm_shares_sent"] > 0, name  # the storm had shares flowing
         assert figures["storm_server_cpu_ms_per_join"] > 0, name
+        assert figures["idle_server_cores"] >= 0, name
         assert "errors" not in figures, (name, figures.get("errors"))
         # every phase's connects count their failures (by kind) and the connections dropped
         for phase in ["storm", "hold", "fanout", "latency"]:

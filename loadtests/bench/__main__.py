@@ -1,4 +1,5 @@
-"""python -m loadtests.bench [--profile full|smoke] [--systems ...] [--no-pin] [--<knob> N ...]"""
+"""python -m loadtests.bench [--profile full|smoke] [--systems ...] [--scenarios ...] [--no-pin]
+[--<knob> N ...]"""
 
 import argparse
 import dataclasses
@@ -16,7 +17,7 @@ from tests.servers import RedisServer
 
 from . import report
 from .profiles import PROFILES, with_overrides
-from .run import CPUs, run_all
+from .run import SCENARIOS, CPUs, run_all
 from .systems import ROOT, node_ready, pin
 
 ALL_SYSTEMS = ["engine", "raw", "raw-batched", "socketio", "node"]
@@ -34,6 +35,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--systems", default=",".join(ALL_SYSTEMS),
                         help="comma-separated, from " + ", ".join(ALL_SYSTEMS))  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help="comma-separated, from " + ", ".join(SCENARIOS)
+                        + " (join storm and hold, one big party, many parties)")  # fmt: skip
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="do not keep the clients off the servers' CPUs")  # fmt: skip
     for field in dataclasses.fields(PROFILES["full"]):
@@ -49,10 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     knobs = {f.name: getattr(args, f.name) for f in dataclasses.fields(PROFILES["full"])}
     profile = with_overrides(PROFILES[args.profile], **knobs)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    unknown = set(systems) - set(ALL_SYSTEMS)
-    if unknown:
-        print(f"unknown systems: {', '.join(sorted(unknown))}", file=sys.stderr)
-        return 2
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    for kind, chosen, known in (
+        ("systems", systems, ALL_SYSTEMS),
+        ("scenarios", scenarios, SCENARIOS),
+    ):
+        unknown = set(chosen) - set(known)
+        if unknown:
+            print(f"unknown {kind}: {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
     notes = []
     if "node" in systems and (why := node_ready()) is not None:
         systems.remove("node")
@@ -81,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
         assert redis_server.pid is not None
         pin(redis_server.pid, cpus.servers)
-        runs = run_all(systems, profile, redis_server.url, redis_server.pid, logdir, flush, cpus)
+        runs = run_all(
+            systems, profile, redis_server.url, redis_server.pid, logdir, flush, cpus, scenarios
+        )
     results = report.aggregate(runs, systems)
     checks = report.targets(results, dataclasses.asdict(profile))
     text = report.table(results, dataclasses.asdict(profile))

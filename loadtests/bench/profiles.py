@@ -31,6 +31,9 @@ class Profile:
     latency_rate: float = 1_000.0
     latency_seconds: float = 5.0
     latency_warmup_seconds: float = 1.0  # kept as the warm-up of every open-loop step
+    # the many parties' connections held with nothing sent: long enough for every system's
+    # keepalive round (Socket.IO pings every 25 s, uvicorn every 20 s)
+    idle_seconds: float = 30.0
     # every sweep step: warm-up, a measured window, then until drained (at most drain s)
     step_seconds: float = 5.0
     step_min_shares: int = 30  # a slow step runs longer (at most 3 windows) to send this many
@@ -65,6 +68,7 @@ PROFILES = {
         latency_rate=100.0,
         latency_seconds=0.5,
         latency_warmup_seconds=0.2,
+        idle_seconds=0.5,
         step_seconds=0.5,
         step_min_shares=0,
         step_drain_seconds=1.0,

@@ -1,7 +1,8 @@
 """The benchmark's course: for each system in turn, on the same machine and the same load,
 a join storm with shares flowing, connections held (and RSS per connection), then the
 capacity at a latency objective of one big party and of many parties (open-loop sweeps of
-share rates), a closed-loop fan-out and the old fixed-rate latency run.
+share rates), a closed-loop fan-out, the many parties' connections held with nothing sent, and
+the old fixed-rate latency run.
 
 Every figure has one definition for every system: the same clients, parties, server
 processes and rates; a share is timed from its scheduled send time to each probe that
@@ -15,6 +16,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -351,23 +353,30 @@ def capacity(scope: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def bench_system(system: System, p: Profile, progress: Progress, cpus: CPUs) -> dict[str, Any]:
-    """Every scenario of one system; one that fails is recorded in `scenario_errors` and
-    the next runs (a failure should not hide the others' figures)."""
+SCENARIOS = ("storm", "big", "many")  # join storm and hold; one big party; many parties
+
+
+def bench_system(
+    system: System, p: Profile, progress: Progress, cpus: CPUs, chosen: Collection[str]
+) -> dict[str, Any]:
+    """The chosen scenarios of one system; one that fails is recorded in `scenario_errors`
+    and the next runs (a failure should not hide the others' figures)."""
     parties, listings = system.prepare(p.latency_parties + 3)
     storm_party, hold_party, big_party = parties[:3]
     many_parties = parties[3:]
     fleets = Fleets(system, p.fleet_processes, cpus.clients)
     scenarios = {
-        "join storm and hold": lambda: _storm_and_hold(
+        "storm": lambda: _storm_and_hold(
             system, fleets, p, storm_party, hold_party, listings, progress
         ),
-        "one party": lambda: _big_party(system, fleets, p, big_party, listings, progress),
-        "many parties": lambda: _many_parties(system, fleets, p, many_parties, listings, progress),
+        "big": lambda: _big_party(system, fleets, p, big_party, listings, progress),
+        "many": lambda: _many_parties(system, fleets, p, many_parties, listings, progress),
     }
     result: dict[str, Any] = {"system": system.name}
     try:
         for name, scenario in scenarios.items():
+            if name not in chosen:
+                continue
             try:
                 result.update(scenario())
             except Exception as error:
@@ -565,6 +574,8 @@ def _many_parties(
     count = p.latency_connections - p.senders
     scenario, joins, connected = _join(fleets, p, [first, second], parties, count, [first])
     result = {f"latency_{k.removeprefix('join_')}": v for k, v in joins.items()}
+    progress.set(f"{len(parties)} parties: nothing sent")
+    result |= _idle(system, p.idle_seconds)
 
     def run_step(rate: float) -> dict[str, Any]:
         progress.set(f"{len(parties)} parties: {rate:g} shares/s")
@@ -590,6 +601,21 @@ def _many_parties(
     }
 
 
+def _idle(system: System, seconds: float) -> dict[str, Any]:
+    """What holding the joined connections costs with nothing sent: the servers' keepalives
+    and own rounds (presence, renewals), in CPU-seconds per second (1.0: a whole core)."""
+    server_before, redis_before = system.cpu_seconds(), system.redis_cpu_seconds()
+    began = time.monotonic()
+    time.sleep(seconds)
+    wall = time.monotonic() - began
+    server_cpu = system.cpu_seconds() - server_before
+    redis_cpu = system.redis_cpu_seconds() - redis_before
+    return {
+        "idle_server_cores": server_cpu / wall,
+        "idle_redis_cpu_share": redis_cpu / server_cpu if server_cpu else None,
+    }
+
+
 def rotations(systems: list[str], runs: int) -> list[list[str]]:
     """The order of systems in each run: run r starts with the r-th system."""
     return [systems[r % len(systems) :] + systems[: r % len(systems)] for r in range(runs)]
@@ -603,6 +629,7 @@ def run_all(
     logdir: Path,
     flush,
     cpus: CPUs,
+    scenarios: Collection[str] = SCENARIOS,
 ) -> list[list[dict[str, Any]]]:
     """`profile.runs` runs of every system; run r starts with the r-th system (rotated)."""
     progress = Progress()
@@ -620,7 +647,7 @@ def run_all(
                 began = time.monotonic()
                 try:
                     system.start(profile.gateways, cpus.servers)
-                    results.append(bench_system(system, profile, progress, cpus))
+                    results.append(bench_system(system, profile, progress, cpus, scenarios))
                     results[-1]["bench_seconds"] = time.monotonic() - began
                 except Exception as error:
                     results.append({"system": name, "error": f"{type(error).__name__}: {error}"})
