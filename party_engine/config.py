@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     # worker's batch). Keep it under the orchestrator's grace period (docs/architecture.md).
     shutdown_seconds: float = Field(25.0, gt=0)
     fanout_tick_ms: float = Field(5.0, gt=0, le=1000)
+    # Every connection is pinged this often and closed (1011) without a pong within the
+    # timeout: it keeps NATs and load balancers from dropping an idle connection and finds dead
+    # peers. Socket.IO's defaults; each ping is a write and a read per connection.
+    ws_ping_seconds: float = Field(25.0, gt=0)
+    ws_ping_timeout_seconds: float = Field(20.0, gt=0)
     # What a gateway keeps between shares (gateway/kept_reads.py): a party read for at most
     # this long (forgotten at once when the gateway hears the party change state; longer
     # than the state repair's 5 s, which reads its parties again), and up to this many

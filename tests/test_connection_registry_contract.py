@@ -8,6 +8,7 @@ import redis.asyncio as redis
 from redis.crc import key_slot
 
 from party_engine.backends import open_connection_registry
+from party_engine.backends.redis_buckets import bucket_tag
 from tests.backend_harness import opened
 from tests.broker_helpers import eventually
 
@@ -83,6 +84,26 @@ async def test_renewed_connections_keep_counting(registry):
     assert not await register(registry, "u1", "one-more")  # `renewed` still counts
 
 
+async def test_many_users_renewed_together_each_keep_their_own_connections(registry):
+    users = [f"user-{n}" for n in range(60)]  # more users than buckets: several share one
+    await registry.register(
+        [(u, f"{u}:{c}") for u in users for c in ("renewed", "witness")], limit=2, ttl_seconds=SHORT
+    )
+    await registry.renew({u: [f"{u}:renewed"] for u in users}, ttl_seconds=LONG)
+
+    async def witnesses_expired():
+        counted = await registry.register(
+            [(u, f"{u}:new") for u in users], limit=2, ttl_seconds=LONG
+        )
+        return all(counted)
+
+    await eventually(witnesses_expired, within=5)
+    # each user's `renewed` still counts, and only theirs: each is full at 2
+    assert await registry.register(
+        [(u, f"{u}:more") for u in users], limit=2, ttl_seconds=LONG
+    ) == [False] * len(users)
+
+
 async def test_renewing_counts_again_a_connection_that_expired(registry):
     """A gateway that stalled past the ttl: its connections are open, so they count again."""
     assert await register(registry, "u1", "stalled", limit=1, ttl=SHORT)
@@ -98,8 +119,9 @@ async def test_renewing_counts_again_a_connection_that_expired(registry):
     assert not await register(registry, "u1", "new", limit=1)
 
 
-async def test_on_redis_every_key_is_one_users_and_carries_its_hash_tag(redis_url):
-    """What makes the registry cluster-safe: each command touches one user's key."""
+async def test_on_redis_every_key_is_one_users_and_carries_its_buckets_hash_tag(redis_url):
+    """What makes the registry cluster-safe: a script touches the keys of one bucket (one
+    hash slot), and each key is one user's."""
     async with opened(open_connection_registry(redis_url, prefix="t:")) as registry:
         await register(registry, "u1", "a")
         await register(registry, "u{x}", "b")
@@ -107,16 +129,16 @@ async def test_on_redis_every_key_is_one_users_and_carries_its_hash_tag(redis_ur
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         try:
             keys = [key async for key in client.scan_iter("*")]
-            tags = set()
+            users = set()
             for key in keys:
-                match = re.fullmatch(r"t:connections:\{(.+)\}", key)
+                match = re.fullmatch(r"t:connections:(\{connections-\d\d\}):(.+)", key)
                 assert match, key
-                tags.add(match.group(1))
-                assert key_slot(key.encode()) == key_slot(
-                    f"t:connections:{{{match.group(1)}}}".encode()
-                )
+                tag, user = match.groups()
+                users.add(user)
+                assert tag == bucket_tag("connections", user)
+                assert key_slot(key.encode()) == key_slot(tag.encode())
                 assert await client.pttl(key) > 0, key  # a crashed gateway's keys expire too
-            assert tags == {"u1", "u{x}", "u2"}
+            assert users == {"u1", "u{x}", "u2"}
             for user, connection in (("u1", "a"), ("u{x}", "b"), ("u2", "c")):
                 await registry.unregister(user, connection)
             assert [key async for key in client.scan_iter("*")] == []

@@ -193,3 +193,20 @@ async def test_join_since_replays_page_by_page_at_the_pace_the_client_reads(redi
         assert max(pending for _, pending in reads) <= high_water
         assert read_while_stalled < len(reads)
         await client.close()
+
+
+async def test_a_connection_that_answers_no_ping_is_closed_and_the_others_stay():
+    async with InProcessGateway(ws_ping_seconds=0.2, ws_ping_timeout_seconds=0.3) as gateway:
+        answering = await Client.connect(gateway.url, user="answering")
+        silent = await Client.connect(gateway.url, user="silent")
+        await wait_for(lambda: len(gateway.engine.gateway.sessions) == 2, "both sessions")
+        silent.connection.transport.pause_reading()  # reads no ping, so answers none
+
+        await wait_for(lambda: len(gateway.engine.gateway.sessions) == 1, "the silent one cut")
+        silent.connection.transport.resume_reading()
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await silent.next()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+        # the answering client was pinged meanwhile (its websockets library answers), and stays
+        assert (await answering.reply(type="ping", id="still"))["type"] == "pong"
+        await answering.close()

@@ -8,6 +8,7 @@ import redis.asyncio as redis
 from redis.crc import key_slot
 
 from party_engine.backends import open_presence
+from party_engine.backends.redis_buckets import bucket_tag
 from tests.backend_harness import opened
 from tests.broker_helpers import eventually
 
@@ -110,8 +111,25 @@ async def test_many_parties_and_a_big_party_are_reported_and_read_in_one_call(pr
     await eventually(half_left, within=5)
 
 
-async def test_on_redis_every_key_is_one_partys_and_carries_its_hash_tag(redis_url):
-    """What makes presence cluster-safe: each script touches keys of one hash slot only."""
+async def test_one_report_of_arrivals_and_departures_over_many_parties(presence):
+    parties = [f"party-{n}" for n in range(40)]  # more parties than buckets: several share one
+    await report(presence, {p: ["stays", "goes", f"own-{p}"] for p in parties})
+    await report(
+        presence,
+        {p: ["arrives"] for p in parties},
+        left={p: ["goes", "never-here"] for p in parties},
+        left_ttl=SHORT,
+    )
+
+    async def gone_left():  # and nobody who was never here was added
+        return await presence.totals(parties) == {p: 3 for p in parties}
+
+    await eventually(gone_left, within=5)
+
+
+async def test_on_redis_every_key_is_one_partys_and_carries_its_buckets_hash_tag(redis_url):
+    """What makes presence cluster-safe: a script touches the keys of one bucket (one hash
+    slot), and each key is one party's."""
     async with opened(open_presence(redis_url, prefix="t:")) as presence:
         await report(presence, {"a": ["u1"], "b{x}": ["u1", "u2"]}, ttl=SHORT)
         await report(presence, {"a": ["u3"], "c": ["u1"]}, ttl=SHORT)
@@ -119,17 +137,17 @@ async def test_on_redis_every_key_is_one_partys_and_carries_its_hash_tag(redis_u
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         try:
             keys = [key async for key in client.scan_iter("*")]
-            tags = set()
+            parties = set()
             for key in keys:
-                match = re.fullmatch(r"t:presence:\{(.+)\}", key)
+                match = re.fullmatch(r"t:presence:(\{presence-\d\d\}):(.+)", key)
                 assert match, key
-                tags.add(match.group(1))
-                # One party's keys share one slot (the first {...} of the key decides it).
-                assert key_slot(key.encode()) == key_slot(
-                    f"t:presence:{{{match.group(1)}}}".encode()
-                )
+                tag, party = match.groups()
+                parties.add(party)
+                # A bucket's keys share one slot (the first {...} of the key decides it).
+                assert tag == bucket_tag("presence", party)
+                assert key_slot(key.encode()) == key_slot(tag.encode())
                 assert await client.pttl(key) > 0, key  # nothing outlives its reports
-            assert tags == {"a", "b{x}", "c"}
+            assert parties == {"a", "b{x}", "c"}
 
             async def nothing_left():
                 return [key async for key in client.scan_iter("*")] == []

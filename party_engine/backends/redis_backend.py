@@ -121,14 +121,14 @@ async def run_script(
 ) -> list[Any]:
     """The replies of one script over many calls, `chunk` calls in flight at a time: pipelined
     on one server; on a cluster (redis-py runs no script inside a cluster pipeline) sent
-    concurrently, each to the node of its keys' slot. Either way calls on the same first key
-    run in the order given (on a cluster, one after another: concurrent calls go over
-    different pooled connections and may overtake each other)."""
+    concurrently, each to the node of its keys' slot. Either way calls on the same slot run
+    in the order given (on a cluster, one after another: concurrent calls go over different
+    pooled connections and may overtake each other)."""
     replies: list[Any] = []
     for start in range(0, len(calls), chunk):
         part = calls[start : start + chunk]
         if isinstance(client, RedisCluster):
-            replies += await _in_order_per_key(client, script, part)
+            replies += await _in_order_per_slot(client, script, part)
             continue
         async with client.pipeline(transaction=False) as pipe:
             for keys, args in part:
@@ -137,13 +137,13 @@ async def run_script(
     return replies
 
 
-async def _in_order_per_key(
+async def _in_order_per_slot(
     client: RedisCluster, script: AsyncScript, calls: Sequence[ScriptCall]
 ) -> list[Any]:
-    """The calls' replies, in order: different keys concurrently, each key's calls in turn."""
-    by_key: dict[KeyT, list[int]] = {}
+    """The calls' replies, in order: different slots concurrently, each slot's calls in turn."""
+    by_slot: dict[int, list[int]] = {}
     for index, (keys, _) in enumerate(calls):
-        by_key.setdefault(keys[0], []).append(index)
+        by_slot.setdefault(client.keyslot(keys[0]), []).append(index)
     replies: list[Any] = [None] * len(calls)
 
     async def in_turn(indexes: list[int]) -> None:
@@ -151,7 +151,7 @@ async def _in_order_per_key(
             keys, args = calls[index]
             replies[index] = await call_script(client, script, keys, args)
 
-    await asyncio.gather(*(in_turn(indexes) for indexes in by_key.values()))
+    await asyncio.gather(*(in_turn(indexes) for indexes in by_slot.values()))
     return replies
 
 

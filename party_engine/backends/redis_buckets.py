@@ -28,6 +28,14 @@ def bucket_tag(name: str, member: str) -> str:
     return f"{{{name}-{zlib.crc32(member.encode()) % BUCKETS:02}}}"
 
 
+def by_bucket_tag(name: str, members: Iterable[str]) -> dict[str, list[str]]:
+    """The members by the hash tag of their bucket, each bucket's in the order given."""
+    buckets: dict[str, list[str]] = {}
+    for member in members:
+        buckets.setdefault(bucket_tag(name, member), []).append(member)
+    return buckets
+
+
 def every_bucket_tag(name: str) -> list[str]:
     return [f"{{{name}-{n:02}}}" for n in range(BUCKETS)]
 

@@ -77,6 +77,8 @@ def gateway_config(app, settings: Settings, **overrides) -> uvicorn.Config:
         # Compression costs ~50 KiB per connection and CPU on every frame of a fan-out.
         "ws_per_message_deflate": False,
         "ws_max_size": settings.max_frame_bytes,
+        "ws_ping_interval": settings.ws_ping_seconds,
+        "ws_ping_timeout": settings.ws_ping_timeout_seconds,
         "proxy_headers": True,
         "server_header": False,
         # What is left of the drain budget after the drain itself.
