@@ -50,6 +50,9 @@ class PartyStore(Protocol):
 
     async def get_party(self, party_id: str) -> Party | None: ...
 
+    async def get_parties(self, party_ids: list[str]) -> dict[str, Party]:
+        """Those of the parties that exist, by id, in one round trip."""
+
     async def save_party(self, party: Party) -> Party:
         """Replace a party if nobody saved it since `party.version` was read.
 

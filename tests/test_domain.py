@@ -6,7 +6,7 @@ import pytest
 
 from party_engine.domain.errors import Forbidden, InvalidTransition, InvalidValue
 from party_engine.domain.listings import Listing, match_theme
-from party_engine.domain.parties import PartyState, schedule_party
+from party_engine.domain.parties import PartyState, comes_after, schedule_party
 from party_engine.domain.themes import Theme, ThemeKind
 
 NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
@@ -139,3 +139,16 @@ def test_a_listing_matches_a_theme_by_its_field_or_tags(theme, matches):
 
 def test_brand_is_not_looked_up_in_tags():
     assert not match_theme(a_listing(tags=("Adidas",)), Theme(ThemeKind.BRAND, "Adidas")).matches
+
+
+def test_a_state_comes_after_those_it_can_be_reached_from_and_no_other():
+    S = PartyState
+    later = {
+        S.SCHEDULED: {S.LIVE, S.ENDED, S.CANCELLED},
+        S.LIVE: {S.ENDED, S.CANCELLED},
+        S.ENDED: set(),
+        S.CANCELLED: set(),
+    }
+    for earlier in S:
+        for state in S:
+            assert comes_after(state, earlier) == (state in later[earlier]), (state, earlier)

@@ -23,6 +23,12 @@ class Reads:
         await asyncio.sleep(0)  # on its way back
         return value
 
+    async def read_many(self, keys: list[str]) -> dict:
+        self.count += 1
+        found = {key: self.values[key] for key in keys if key in self.values}
+        await asyncio.sleep(0)
+        return found
+
 
 class Clock:
     def __init__(self) -> None:
@@ -94,7 +100,7 @@ async def test_past_the_bound_the_least_recently_used_listing_goes():
 async def test_a_party_is_kept_for_the_keep_bound_then_read_again():
     clock = Clock()
     reads = Reads({"p1": a_party()})
-    parties = KeptParties(reads.read, keep_seconds=1.0, clock=clock)
+    parties = KeptParties(reads.read, reads.read_many, keep_seconds=1.0, clock=clock)
     await parties.get("p1")
     clock.now += 0.9
     await parties.get("p1")
@@ -108,19 +114,32 @@ async def test_a_party_is_kept_for_the_keep_bound_then_read_again():
 async def test_a_refresh_reads_now_and_keeps_what_it_read():
     clock = Clock()
     reads = Reads({"p1": a_party()})
-    parties = KeptParties(reads.read, keep_seconds=6.0, clock=clock)
+    parties = KeptParties(reads.read, reads.read_many, keep_seconds=6.0, clock=clock)
     await parties.get("p1")
     reads.values["p1"] = a_party(PartyState.ENDED)  # a change whose broadcast was lost
     clock.now += 5.0
-    assert (await parties.refresh("p1")).state is PartyState.ENDED  # the state repair's read
+    refreshed = await parties.refresh(["p1", "gone"])  # the state repair's read
+    assert list(refreshed) == ["p1"] and refreshed["p1"].state is PartyState.ENDED
     clock.now += 5.0  # past the first read's keep bound, within the refresh's
+    assert (await parties.get("p1")).state is PartyState.ENDED
+    assert reads.count == 2
+
+
+async def test_a_refresh_overtaken_by_a_change_keeps_nothing_of_that_party():
+    reads = Reads({"p1": a_party()})
+    parties = KeptParties(reads.read, reads.read_many, keep_seconds=60.0, clock=Clock())
+    refreshing = asyncio.ensure_future(parties.refresh(["p1"]))
+    await asyncio.sleep(0)  # the read has begun, with the party still live
+    reads.values["p1"] = a_party(PartyState.ENDED)
+    parties.changed("p1")
+    assert (await refreshing)["p1"].state is PartyState.LIVE
     assert (await parties.get("p1")).state is PartyState.ENDED
     assert reads.count == 2
 
 
 async def test_a_change_heard_forgets_the_kept_party_at_once():
     reads = Reads({"p1": a_party()})
-    parties = KeptParties(reads.read, keep_seconds=60.0, clock=Clock())
+    parties = KeptParties(reads.read, reads.read_many, keep_seconds=60.0, clock=Clock())
     await parties.get("p1")
     reads.values["p1"] = a_party(PartyState.ENDED)
     parties.changed("p1")
@@ -129,7 +148,7 @@ async def test_a_change_heard_forgets_the_kept_party_at_once():
 
 async def test_a_read_overtaken_by_a_change_is_not_kept():
     reads = Reads({"p1": a_party()})
-    parties = KeptParties(reads.read, keep_seconds=60.0, clock=Clock())
+    parties = KeptParties(reads.read, reads.read_many, keep_seconds=60.0, clock=Clock())
     reading = asyncio.ensure_future(parties.get("p1"))
     await asyncio.sleep(0)  # the read has begun, with the party still live
     reads.values["p1"] = a_party(PartyState.ENDED)
@@ -141,7 +160,7 @@ async def test_a_read_overtaken_by_a_change_is_not_kept():
 
 async def test_a_missing_party_is_not_kept():
     reads = Reads({})
-    parties = KeptParties(reads.read, keep_seconds=60.0, clock=Clock())
+    parties = KeptParties(reads.read, reads.read_many, keep_seconds=60.0, clock=Clock())
     assert await parties.get("p1") is None
     reads.values["p1"] = a_party()
     assert await parties.get("p1") is not None

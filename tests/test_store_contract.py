@@ -54,6 +54,15 @@ async def test_an_unknown_party_is_none(store):
     assert await store.get_party("nope") is None
 
 
+async def test_parties_read_together_are_those_that_exist_as_stored(store):
+    created = [await store.create_party(a_party(f"p{n}")) for n in range(40)]  # every bucket
+    saved = await store.save_party(created[3])
+    wanted = [party.id for party in created[::2]] + ["nope", saved.id]
+    expected = {party.id: party for party in created[::2]} | {saved.id: saved}
+    assert await store.get_parties(wanted) == expected
+    assert await store.get_parties([]) == {}
+
+
 async def test_creating_the_same_id_twice_conflicts(store):
     await store.create_party(a_party("p1"))
     with pytest.raises(Conflict):

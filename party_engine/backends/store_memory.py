@@ -30,6 +30,9 @@ class MemoryStore(InProcess):
     async def get_party(self, party_id: str) -> Party | None:
         return self._parties.get(party_id)
 
+    async def get_parties(self, party_ids: list[str]) -> dict[str, Party]:
+        return {i: self._parties[i] for i in party_ids if i in self._parties}
+
     async def save_party(self, party: Party) -> Party:
         current = self._parties.get(party.id)
         if current is None or current.version != party.version:

@@ -113,6 +113,9 @@ class RedisStore(RedisBackend):
         fields = decoded_hash(await self.client.hgetall(self._party_key(party_id)))
         return party_from_hash(fields) if fields else None
 
+    async def get_parties(self, party_ids: list[str]) -> dict[str, Party]:
+        return {party.id: party for party in await self._get_many(party_ids)}
+
     async def save_party(self, party: Party) -> Party:
         stored = replace(party, version=party.version + 1)
         # The indexes it leaves are read from the stored hash; the script writes only if that

@@ -31,10 +31,18 @@ _NEXT_STATES: dict[PartyState, frozenset[PartyState]] = {
 }
 
 
+def _reachable(state: PartyState) -> frozenset[PartyState]:
+    following = _NEXT_STATES[state]
+    return following.union(*(_reachable(step) for step in following))
+
+
+# state -> the states a party in it can later be in (after one or more transitions)
+_LATER_STATES = {state: _reachable(state) for state in PartyState}
+
+
 def comes_after(state: PartyState, earlier: PartyState) -> bool:
     """Whether a party in `earlier` can later be in `state` (after one or more transitions)."""
-    following = _NEXT_STATES[earlier]
-    return state in following or any(comes_after(state, step) for step in following)
+    return state in _LATER_STATES[earlier]
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,9 @@ class Gateway:
         # What every join and share reads: one backend read at a time per party, shared.
         self.parties = FreshReads(store.get_party)
         # What every share and like reads (kept_reads.py: the bounds of their staleness).
-        self.kept_parties = KeptParties(self.parties.get, settings.party_keep_ms / 1000)
+        self.kept_parties = KeptParties(
+            self.parties.get, store.get_parties, settings.party_keep_ms / 1000
+        )
         self.listings = KeptListings(store.get_listing, settings.listings_kept)
         self.host_tools = HostTools(store, broker, self.clock)
         self.snapshots = FreshReads(broker.snapshot)
@@ -180,16 +182,9 @@ class Gateway:
     async def repair_states(self) -> None:
         """Tell the members of each local party its stored state, if they were not told it;
         what is read is kept for shares (kept_reads.py)."""
-        party_ids = self.hub.party_ids()
-        parties = await asyncio.gather(
-            *(self.kept_parties.refresh(party_id) for party_id in party_ids),
-            return_exceptions=True,
-        )
-        for party_id, party in zip(party_ids, parties, strict=True):
-            if isinstance(party, BaseException):
-                log.warning("reading party %s for the state repair failed: %r", party_id, party)
-            elif party is not None:
-                self.hub.tell_state(party_id, party.state)
+        parties = await self.kept_parties.refresh(self.hub.party_ids())
+        for party_id, party in parties.items():
+            self.hub.tell_state(party_id, party.state)
 
     async def drain(self, seconds: float) -> None:
         """Tell every session to reconnect elsewhere after a jittered delay, in batches spread
