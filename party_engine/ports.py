@@ -526,8 +526,9 @@ class ConnectionRegistry(Backend, Protocol):
         """By user, connections still open: each counts for `ttl_seconds` from now (again, if
         it expired meanwhile: it is open, whatever the limit)."""
 
-    async def unregister(self, user_id: str, connection_id: str) -> None:
-        """The connection closed: its slot is free at once."""
+    async def unregister(self, connections: Sequence[tuple[str, str]]) -> None:
+        """These (user id, connection id) closed: their slots are free at once. One round trip
+        for them all."""
 
 
 # -- the event pipeline's consuming side (workers) ---------------------------------------------

@@ -30,11 +30,13 @@ async def test_held_connections_are_renewed_and_released():
 
 
 class CountedRegistry(MemoryConnectionRegistry):
-    """The embedded registry, its register calls recorded; each takes a turn of the loop."""
+    """The embedded registry, its register and unregister calls recorded; each takes a turn of
+    the loop."""
 
     def __init__(self) -> None:
         super().__init__()
         self.batches: list[list[tuple[str, str]]] = []
+        self.unregistered: list[list[tuple[str, str]]] = []
         self.called = asyncio.Event()
 
     async def register(self, connections, *, limit, ttl_seconds):
@@ -42,6 +44,11 @@ class CountedRegistry(MemoryConnectionRegistry):
         self.called.set()
         await asyncio.sleep(0)
         return await super().register(connections, limit=limit, ttl_seconds=ttl_seconds)
+
+    async def unregister(self, connections):
+        self.unregistered.append(list(connections))
+        await asyncio.sleep(0)
+        await super().unregister(connections)
 
 
 async def test_connections_opened_together_cost_one_registration():
@@ -69,8 +76,20 @@ async def test_the_cap_holds_within_one_registration():
     assert sum(connection is not None for connection in admitted) == 2
 
 
+async def test_connections_closed_together_cost_one_unregistration():
+    registry = CountedRegistry()
+    cap = ConnectionCap(registry, gateway_id="g1", limit=2)
+    held = await asyncio.gather(*(cap.admit(f"u{n}") for n in range(30)))
+    await asyncio.gather(*(cap.release(f"u{n}", h) for n, h in enumerate(held)))
+    assert registry.unregistered == [[(f"u{n}", h) for n, h in enumerate(held)]]
+    assert registry._users == {}
+
+
 class FailingRegistry(MemoryConnectionRegistry):
     async def register(self, connections, *, limit, ttl_seconds):
+        raise ConnectionError("registry down")
+
+    async def unregister(self, connections):
         raise ConnectionError("registry down")
 
 
@@ -81,3 +100,5 @@ async def test_a_registry_outage_admits_everyone_and_the_renewal_counts_them():
     assert all(admitted)
     await cap.renew_due()  # due at once, though renewal is otherwise every 60 s
     assert len(registry._users["u1"]) == 3
+    await asyncio.gather(*(cap.release("u1", connection) for connection in admitted))  # no raise
+    assert len(registry._users["u1"]) == 3  # left to expire

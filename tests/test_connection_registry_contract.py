@@ -54,10 +54,22 @@ async def test_an_unregistered_connection_frees_its_slot_at_once(registry):
     assert await register(registry, "u1", "a")
     assert await register(registry, "u1", "b")
     assert not await register(registry, "u1", "c")
-    await registry.unregister("u1", "a")
-    await registry.unregister("u1", "unknown")  # a no-op
+    await registry.unregister([("u1", "a")])
+    await registry.unregister([("u1", "unknown")])  # a no-op
+    await registry.unregister([])
     assert await register(registry, "u1", "c")
     assert not await register(registry, "u1", "d")
+
+
+async def test_connections_closed_together_free_each_ones_slot(registry):
+    users = [f"user-{n}" for n in range(40)]  # more users than buckets
+    opened = [(u, f"{u}:{c}") for u in users for c in ("a", "b")]
+    assert await registry.register(opened, limit=2, ttl_seconds=LONG) == [True] * len(opened)
+    await registry.unregister([(u, f"{u}:a") for u in users] + [("nobody", "x")])
+    again = await registry.register(
+        [(u, f"{u}:{c}") for u in users for c in ("c", "d")], limit=2, ttl_seconds=LONG
+    )
+    assert again == [True, False] * len(users)  # each got back the one slot freed
 
 
 async def test_connections_nobody_renews_stop_counting_after_the_ttl(registry):
@@ -110,7 +122,7 @@ async def test_renewing_counts_again_a_connection_that_expired(registry):
 
     async def expired():
         if await register(registry, "u1", "probe", limit=1):
-            await registry.unregister("u1", "probe")
+            await registry.unregister([("u1", "probe")])
             return True
         return False
 
@@ -139,8 +151,7 @@ async def test_on_redis_every_key_is_one_users_and_carries_its_buckets_hash_tag(
                 assert key_slot(key.encode()) == key_slot(tag.encode())
                 assert await client.pttl(key) > 0, key  # a crashed gateway's keys expire too
             assert users == {"u1", "u{x}", "u2"}
-            for user, connection in (("u1", "a"), ("u{x}", "b"), ("u2", "c")):
-                await registry.unregister(user, connection)
+            await registry.unregister([("u1", "a"), ("u{x}", "b"), ("u2", "c")])
             assert [key async for key in client.scan_iter("*")] == []
         finally:
             await client.aclose()

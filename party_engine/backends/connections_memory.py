@@ -38,11 +38,12 @@ class MemoryConnectionRegistry(InProcess):
             for connection_id in connection_ids:
                 held[connection_id] = max(held.get(connection_id, now), now + ttl_seconds)
 
-    async def unregister(self, user_id: str, connection_id: str) -> None:
-        held = self._users.get(user_id, {})
-        held.pop(connection_id, None)
-        if not held:
-            self._users.pop(user_id, None)
+    async def unregister(self, connections: Sequence[tuple[str, str]]) -> None:
+        for user_id, connection_id in connections:
+            held = self._users.get(user_id, {})
+            held.pop(connection_id, None)
+            if not held:
+                self._users.pop(user_id, None)
 
     def _live(self, user_id: str, now: float) -> dict[str, float]:
         held = self._users.get(user_id, {})

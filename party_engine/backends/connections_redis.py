@@ -5,7 +5,8 @@ One key per user, under the hash tag of the user's bucket (B below, e.g. {connec
   pe:connections:B:{id}   zset connection id -> when it expires unless renewed (Redis time, ms)
 Registering and renewing are one script call per bucket the users fall in (one more per
 _USERS_PER_CALL of them), pipelined on one server: a gateway renewing a few hundred users a
-second makes a few calls, not one per user. Each key expires with its last connection.
+second makes a few calls, not one per user. Unregistering is a pipeline of ZREMs. Each key
+expires with its last connection.
 """
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -121,8 +122,13 @@ class RedisConnectionRegistry(RedisBackend):
             calls.append(([self._key(user_id) for user_id in users], args))
         await run_script(self.client, self._renew, calls, chunk=_PIPELINE_CHUNK)
 
-    async def unregister(self, user_id: str, connection_id: str) -> None:
-        await self.client.zrem(self._key(user_id), connection_id)
+    async def unregister(self, connections: Sequence[tuple[str, str]]) -> None:
+        if not connections:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for user_id, connection_id in connections:
+                pipe.zrem(self._key(user_id), connection_id)
+            await pipe.execute()
 
     def _key(self, user_id: str) -> str:
         return f"{self.prefix}connections:{bucket_tag(_BUCKET, user_id)}:{user_id}"

@@ -4,10 +4,10 @@ Each connection is registered in the ConnectionRegistry when it opens and unregi
 closes; while it is open this gateway renews it. A gateway that crashes renews nothing, so its
 connections stop counting after CONNECTION_TTL_SECONDS.
 
-Connections that open together are registered together: an admit when none is on its way
-starts a registration on the next turn of the event loop, for every admit of that turn; admits
-that come while it is on its way wait for the next one, which starts when it ends. In a join
-storm that is one Redis round trip for tens of connections instead of one each.
+Connections that open together are registered together, and those that close together are
+unregistered together (turn_batches.py): in a join storm, or when a party ends, that is one
+Redis round trip for tens or hundreds of connections instead of one each (one each exhausted
+the pool while 100,000 connected, and closes failed to free their slots).
 
 Renewal runs every second over the users whose entries are due (older than
 RENEW_AFTER_SECONDS), oldest first and spread over rounds (renewals.py): one registry call per
@@ -15,20 +15,21 @@ user every half minute. A crashed gateway's connections hold their users' slots 
 CONNECTION_TTL_SECONDS; with a cap of several connections a user is rarely shut out by them.
 """
 
-import asyncio
 import logging
 import time
 
 from ..periodic import Periodic
 from ..ports import ConnectionRegistry
 from .renewals import Renewals
+from .turn_batches import TurnBatches
 
 log = logging.getLogger(__name__)
 
 CONNECTION_TTL_SECONDS = 90.0
 RENEW_AFTER_SECONDS = 30.0
 RENEW_ROUND_SECONDS = 1.0
-# Connections registered in one round trip at most (bounds the pipeline's buffers).
+# Connections registered (or unregistered) in one round trip at most (bounds the pipeline's
+# buffers).
 REGISTER_BATCH = 500
 
 
@@ -53,10 +54,13 @@ class ConnectionCap:
         self._renewals: Renewals[str] = Renewals(
             renew_after=renew_after_seconds, round_seconds=RENEW_ROUND_SECONDS
         )
-        # (user, connection, its outcome: counted, or None when the registry failed) waiting
-        # for the next registration, and the registration on its way
-        self._waiting: list[tuple[str, str, asyncio.Future[bool | None]]] = []
-        self._registering: asyncio.Task[None] | None = None
+        # (user, connection) -> counted, or None when the registry failed
+        self._registrations: TurnBatches[tuple[str, str], bool | None] = TurnBatches(
+            self._register, size=REGISTER_BATCH, failed=self._registration_failed
+        )
+        self._releases: TurnBatches[tuple[str, str], None] = TurnBatches(
+            self._unregister, size=REGISTER_BATCH, failed=self._unregistration_failed
+        )
         self._renewal = Periodic(
             "connection renewal",
             RENEW_ROUND_SECONDS,
@@ -77,11 +81,7 @@ class ConnectionCap:
         """A new connection of the user: its id, or None when the user has `limit` open."""
         self._opened += 1
         connection_id = f"{self._gateway_id}:{self._opened}"
-        outcome: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((user_id, connection_id, outcome))
-        if self._registering is None:
-            self._registering = asyncio.ensure_future(self._register_waiting())
-        counted = await asyncio.shield(outcome)
+        counted = await self._registrations.submit((user_id, connection_id))
         if counted is False:
             return None
         # None: the registry failed. The cap guards against abuse; a registry outage should
@@ -93,30 +93,25 @@ class ConnectionCap:
             self._renewals.keep_place(user_id, time.monotonic())
         return connection_id
 
-    async def _register_waiting(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[:REGISTER_BATCH]
-                del self._waiting[:REGISTER_BATCH]
-                connections = [(user_id, connection_id) for user_id, connection_id, _ in batch]
-                outcomes: list[bool | None]
-                try:
-                    outcomes = list(
-                        await self._registry.register(
-                            connections, limit=self._limit, ttl_seconds=self._ttl
-                        )
-                    )
-                except Exception:
-                    log.warning("registering connections failed; admitted", exc_info=True)
-                    outcomes = [None] * len(batch)
-                for (_, _, outcome), counted in zip(batch, outcomes, strict=True):
-                    if not outcome.done():
-                        outcome.set_result(counted)
-        finally:
-            self._registering = None
-            for _, _, outcome in self._waiting:  # stopped (cancelled) with admits waiting
-                outcome.cancel()
-            self._waiting.clear()
+    async def _register(self, connections: list[tuple[str, str]]) -> list[bool | None]:
+        counted = await self._registry.register(
+            connections, limit=self._limit, ttl_seconds=self._ttl
+        )
+        return list(counted)
+
+    def _registration_failed(self, connections: list[tuple[str, str]]) -> list[bool | None]:
+        log.warning("registering %d connections failed; admitted", len(connections), exc_info=True)
+        return [None] * len(connections)
+
+    async def _unregister(self, connections: list[tuple[str, str]]) -> list[None]:
+        await self._registry.unregister(connections)
+        return [None] * len(connections)
+
+    def _unregistration_failed(self, connections: list[tuple[str, str]]) -> list[None]:
+        log.warning(
+            "unregistering %d connections failed; they expire", len(connections), exc_info=True
+        )
+        return [None] * len(connections)
 
     async def release(self, user_id: str, connection_id: str) -> None:
         held = self._held.get(user_id)
@@ -126,10 +121,7 @@ class ConnectionCap:
         if not held:
             del self._held[user_id]
             self._renewals.discard(user_id)
-        try:
-            await self._registry.unregister(user_id, connection_id)
-        except Exception:
-            log.warning("unregistering a connection failed; it expires", exc_info=True)
+        await self._releases.submit((user_id, connection_id))
 
     async def renew_due(self) -> None:
         """Renew the connections of the users whose entries are due (renewals.py)."""
