@@ -111,6 +111,8 @@ class Fleet:
                     kind = type(error).__name__
                     if isinstance(error, JoinRefused):
                         kind += f":{error.code}"  # a refusal, told apart from a timeout
+                    elif type(error) is ConnectionError:  # the client's own: closed, or refused
+                        kind += f": {error}"
                     failures[kind] = failures.get(kind, 0) + 1
                     return
                 join_ms.append((time.monotonic() - begin) * 1000.0)
