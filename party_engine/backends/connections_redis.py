@@ -11,6 +11,7 @@ expires with its last connection.
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
+from .expiring_zsets import PRELUDE
 from .redis_backend import RedisBackend, ScriptCall, run_script
 from .redis_buckets import bucket_tag, by_bucket_tag
 
@@ -20,22 +21,10 @@ _BUCKET = "connections"
 _USERS_PER_CALL = 500
 _PIPELINE_CHUNK = 50
 
-# Now in ms from Redis's clock, so that every gateway's expiries compare on one clock.
-_NOW = """
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local function expire_with_last(key)
-  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if #last > 0 then
-    redis.call('PEXPIREAT', key, last[2])
-  end
-end
-"""
-
 # KEYS: users' zsets (of one bucket). ARGV: limit, ttl ms, then per connection in order: the
 # index of its user's key, its id. Per connection: 1 when counted, 0 when its user was full.
 _REGISTER = (
-    _NOW
+    PRELUDE
     + """
 local limit = tonumber(ARGV[1])
 local expires = now + tonumber(ARGV[2])
@@ -63,7 +52,7 @@ return counted
 # KEYS: users' zsets (of one bucket). ARGV: ttl ms, then per key: its count of connection ids
 # (a handful: the limit's worth), the ids.
 _RENEW = (
-    _NOW
+    PRELUDE
     + """
 local expires = now + tonumber(ARGV[1])
 local i = 2

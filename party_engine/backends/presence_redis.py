@@ -13,6 +13,7 @@ expiry is on Redis's clock, so gateways' clocks never need to agree.
 
 from collections.abc import Collection, Iterator, Mapping
 
+from .expiring_zsets import PRELUDE
 from .redis_backend import RedisBackend, ScriptCall, run_script
 from .redis_buckets import bucket_tag, by_bucket_tag
 
@@ -22,16 +23,10 @@ _USERS_PER_CALL = 2_000
 _PIPELINE_CHUNK = 50
 _BUCKET = "presence"
 
-# Now in ms from Redis's clock, so that every gateway's expiries compare on one clock.
-_NOW = """
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-"""
-
 # KEYS: parties' zsets (of one bucket). ARGV: ttl ms, left ttl ms, then per key: its number of
 # present users, of users who left, the present users, the users who left.
 _REPORT = (
-    _NOW
+    PRELUDE
     + """
 local function zadd(key, flags, score, first, last)
   for start = first, last, 500 do
@@ -55,10 +50,7 @@ for k = 1, #KEYS do
   zadd(key, {'GT'}, present_until, first, first + present - 1)
   i = first + present + left
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if #last > 0 then
-    redis.call('PEXPIREAT', key, last[2])
-  end
+  expire_with_last(key)
 end
 return 1
 """
@@ -66,7 +58,7 @@ return 1
 
 # KEYS: parties' zsets (of one bucket). Each one's users whose presence has not expired.
 _TOTAL = (
-    _NOW
+    PRELUDE
     + """
 local counts = {}
 for k = 1, #KEYS do
