@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # peers. Socket.IO's defaults; each ping is a write and a read per connection.
     ws_ping_seconds: float = Field(25.0, gt=0)
     ws_ping_timeout_seconds: float = Field(20.0, gt=0)
+    # Connections the kernel completes before the gateway accepts them. In a join storm a
+    # gateway busy with fan-out falls behind; past this queue the kernel falls back to SYN
+    # cookies and resets what it cannot place (the client sees a closed connection, not a
+    # wait). The kernel caps it at net.core.somaxconn (4096 on Debian 12).
+    listen_backlog: int = Field(4096, ge=1)
     # What a gateway keeps between shares (gateway/kept_reads.py): a party read for at most
     # this long (forgotten at once when the gateway hears the party change state; longer
     # than the state repair's 5 s, which reads its parties again), and up to this many

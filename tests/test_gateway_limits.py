@@ -210,3 +210,18 @@ async def test_a_connection_that_answers_no_ping_is_closed_and_the_others_stay()
         # the answering client was pinged meanwhile (its websockets library answers), and stays
         assert (await answering.reply(type="ping", id="still"))["type"] == "pong"
         await answering.close()
+
+
+def _listen_backlog(listener: socket.socket) -> int:
+    """A Linux listening socket's backlog: TCP_INFO's tcpi_sacked (sk_max_ack_backlog)."""
+    info = listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    return int.from_bytes(info[28:32], "little")
+
+
+async def test_the_gateway_listens_with_the_backlog_it_is_given_up_to_the_kernels_cap():
+    with open("/proc/sys/net/core/somaxconn") as somaxconn:
+        cap = int(somaxconn.read())
+    asked = min(cap, 3000)  # not uvicorn's default (2048), so that an unwired setting fails
+    async with InProcessGateway(listen_backlog=asked) as gateway:
+        (listener,) = [s for server in gateway.server.servers for s in server.sockets]
+        assert _listen_backlog(listener) == asked

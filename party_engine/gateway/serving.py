@@ -79,6 +79,7 @@ def gateway_config(app, settings: Settings, **overrides) -> uvicorn.Config:
         "ws_max_size": settings.max_frame_bytes,
         "ws_ping_interval": settings.ws_ping_seconds,
         "ws_ping_timeout": settings.ws_ping_timeout_seconds,
+        "backlog": settings.listen_backlog,
         "proxy_headers": True,
         "server_header": False,
         # What is left of the drain budget after the drain itself.
