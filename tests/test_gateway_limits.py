@@ -5,6 +5,7 @@ real redis-server."""
 import asyncio
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,10 +219,13 @@ def _listen_backlog(listener: socket.socket) -> int:
     return int.from_bytes(info[28:32], "little")
 
 
+def _somaxconn() -> int:
+    """The kernel's cap on any listen backlog."""
+    return int(Path("/proc/sys/net/core/somaxconn").read_text())
+
+
 async def test_the_gateway_listens_with_the_backlog_it_is_given_up_to_the_kernels_cap():
-    with open("/proc/sys/net/core/somaxconn") as somaxconn:
-        cap = int(somaxconn.read())
-    asked = min(cap, 3000)  # not uvicorn's default (2048), so that an unwired setting fails
+    asked = min(_somaxconn(), 3000)  # not uvicorn's default (2048): an unwired setting fails
     async with InProcessGateway(listen_backlog=asked) as gateway:
         (listener,) = [s for server in gateway.server.servers for s in server.sockets]
         assert _listen_backlog(listener) == asked
