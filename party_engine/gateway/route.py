@@ -23,10 +23,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import metrics, protocol
 from ..logs import bind_connection
-from ..tokens import InvalidToken, verify_token
+from ..tokens import InvalidToken, Principal, verify_token
 from .service import Gateway
 from .session import Outbox, Session
-from .transport import EXTENSION, wire_of
+from .transport import EXTENSION, Wire, wire_of
 
 log = logging.getLogger(__name__)
 
@@ -55,39 +55,12 @@ class GatewayApp:
 
 
 async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
-    if (await receive())["type"] != "websocket.connect":
+    admitted = await _admit(gateway, scope, receive, send)
+    if admitted is None:
         return
-
-    async def close(code: int, reason: str) -> None:
-        metrics.DISCONNECTS.labels(code=str(code)).inc()
-        await send({"type": "websocket.close", "code": code, "reason": reason})
-
-    # Close codes only reach a client after the handshake, so accept first, then judge.
-    await send({"type": "websocket.accept"})
-    settings = gateway.settings
-    try:
-        token = _token_of(scope) or await _token_from_first_frame(receive, send)
-        principal = verify_token(settings.token_rules, token)
-    except InvalidToken as error:
-        await close(UNAUTHORIZED, f"invalid token: {error}"[:120])
-        return
-    except _Gone:
-        return
-    if settings.allowed_origins and _origin_of(scope) not in settings.allowed_origins:
-        await close(FORBIDDEN_ORIGIN, "origin not allowed")
-        return
-    if not gateway.accepting:
-        await close(TRY_AGAIN_LATER, "draining")
-        return
-    wire = wire_of(scope)
-    if wire is None:
-        await close(INTERNAL_ERROR, "run under party_engine.server (party.wire)")
-        return
-    connection = await gateway.connection_cap.admit(principal.user_id)
-    if connection is None:
-        await close(TOO_MANY_CONNECTIONS, "too_many_connections")
-        return
+    principal, connection, wire = admitted
     bind_connection(connection)  # this task is the connection's: its lines name it
+    settings = gateway.settings
     session = Session(
         gateway, principal, Outbox(wire, settings.max_pending_bytes, CLOSE_GRACE_SECONDS)
     )
@@ -110,6 +83,50 @@ async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: S
         # The scope refers to the Wire and the Wire to the protocol that holds the scope:
         # undone here, so the connection is freed now, not by a full garbage collection.
         scope["extensions"].pop(EXTENSION, None)
+
+
+async def _admit(
+    gateway: Gateway, scope: Scope, receive: Receive, send: Send
+) -> tuple[Principal, str, Wire] | None:
+    """Accept the handshake and judge it: the connection's principal, id and Wire, or None
+    once it was closed with its reason. A function of its own so that what only the
+    handshake reads (the token, the headers) is not kept for the connection's life."""
+    if (await receive())["type"] != "websocket.connect":
+        return None
+    # Close codes only reach a client after the handshake, so accept first, then judge.
+    await send({"type": "websocket.accept"})
+    settings = gateway.settings
+    try:
+        token = _token_of(scope) or await _token_from_first_frame(receive, send)
+        principal = verify_token(settings.token_rules, token)
+    except InvalidToken as error:
+        await _close(send, UNAUTHORIZED, f"invalid token: {error}"[:120])
+        return None
+    except _Gone:
+        return None
+    origin = _origin_of(scope)
+    # uvicorn keeps the scope as long as the connection; nothing reads its headers again.
+    scope["headers"] = []
+    if settings.allowed_origins and origin not in settings.allowed_origins:
+        await _close(send, FORBIDDEN_ORIGIN, "origin not allowed")
+        return None
+    if not gateway.accepting:
+        await _close(send, TRY_AGAIN_LATER, "draining")
+        return None
+    wire = wire_of(scope)
+    if wire is None:
+        await _close(send, INTERNAL_ERROR, "run under party_engine.server (party.wire)")
+        return None
+    connection = await gateway.connection_cap.admit(principal.user_id)
+    if connection is None:
+        await _close(send, TOO_MANY_CONNECTIONS, "too_many_connections")
+        return None
+    return principal, connection, wire
+
+
+async def _close(send: Send, code: int, reason: str) -> None:
+    metrics.DISCONNECTS.labels(code=str(code)).inc()
+    await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 class _Gone(Exception):
