@@ -1,10 +1,11 @@
-"""The hub writes a party's events at most once per tick, and a quiet party's at once."""
+"""The hub writes a party's events at most once per tick, and a quiet party's at once; and it
+keeps a snapshot for joiners with the publications that came after it."""
 
 import asyncio
 
 from party_engine.backends.broker_memory import MemoryBroker
-from party_engine.gateway.hub import Hub, Member
-from party_engine.ports import Publication
+from party_engine.gateway.hub import SNAPSHOT_TAIL, Hub, Member
+from party_engine.ports import Publication, Snapshot, StreamPosition
 
 
 class Recorder(Member):
@@ -27,12 +28,14 @@ def publication(offset: int) -> Publication:
     return Publication("party-1", offset, b'{"offset":%d,"kind":"share"}' % offset)
 
 
-async def joined_hub(tick_seconds: float) -> tuple[Hub, Recorder]:
+async def joined_hub(
+    tick_seconds: float, member: Recorder | None = None, **hub_options
+) -> tuple[Hub, Recorder]:
     broker = MemoryBroker()
-    hub = Hub(broker, tick_seconds=tick_seconds)
+    hub = Hub(broker, tick_seconds=tick_seconds, **hub_options)
     broker.set_handler(hub.on_publication, hub.on_broadcast)
     await broker.connect()
-    member = Recorder()
+    member = member or Recorder()
     await hub.join("party-1", member, "user-1")
     return hub, member
 
@@ -59,3 +62,52 @@ async def test_events_of_a_busy_party_wait_for_the_end_of_the_tick_and_go_out_to
     await asyncio.wait_for(member.arrived.wait(), 1)
     assert member.batches == [[1], [2, 3, 4]]
     assert asyncio.get_running_loop().time() - written >= 0.2
+
+
+class SlowRecorder(Recorder):
+    """A member whose delivery takes `cost` seconds of the hub's clock (a stand-in for a party
+    of thousands, whose write holds the event loop that long)."""
+
+    def __init__(self, clock: list[float], cost: float) -> None:
+        super().__init__()
+        self._clock = clock
+        self._cost = cost
+
+    def deliver(self, frame, publications: list[Publication]) -> None:
+        self._clock[0] += self._cost
+        super().deliver(frame, publications)
+
+
+async def test_a_party_whose_write_takes_long_is_written_at_most_half_the_time():
+    clock = [0.0]
+    member = SlowRecorder(clock, cost=0.1)
+    hub, _ = await joined_hub(0.001, member, clock=lambda: clock[0])
+    hub.on_publication(publication(1))  # quiet: out at once, and it took 0.1 s
+    await asyncio.wait_for(member.arrived.wait(), 1)
+    member.arrived.clear()
+    written = asyncio.get_running_loop().time()
+
+    for offset in (2, 3):
+        hub.on_publication(publication(offset))
+    await asyncio.wait_for(member.arrived.wait(), 1)
+    assert member.batches == [[1], [2, 3]]
+    # not after the 1 ms tick: after twice what the last write took
+    assert asyncio.get_running_loop().time() - written >= 0.2
+
+
+async def test_a_kept_snapshot_comes_with_what_arrived_after_it_until_that_is_too_long():
+    hub, _ = await joined_hub(0.001)
+    snapshot = Snapshot(position=StreamPosition(0, "e1"), shares=[], likes={})
+    hub.on_publication(publication(1))
+    hub.keep_snapshot("party-1", snapshot, read_after=0)  # 1 arrived during the read
+    assert hub.kept_snapshot("party-1") is None
+
+    hub.keep_snapshot("party-1", snapshot, read_after=hub.publications_seen("party-1"))
+    assert hub.kept_snapshot("party-1") == (snapshot, [])
+    for offset in range(2, 2 + SNAPSHOT_TAIL):
+        hub.on_publication(publication(offset))
+    kept = hub.kept_snapshot("party-1")
+    assert kept is not None and [p.offset for p in kept[1]] == list(range(2, 2 + SNAPSHOT_TAIL))
+
+    hub.on_publication(publication(2 + SNAPSHOT_TAIL))  # one more than a tail may hold
+    assert hub.kept_snapshot("party-1") is None

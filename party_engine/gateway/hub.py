@@ -5,7 +5,9 @@ offset order. The hub writes a party's events at most once per tick (PARTY_FANOU
 an event of a quiet party (none written in the last tick) goes out on the next turn of the
 event loop, with whatever else arrived in that turn; events that come while a party is busy
 wait for the end of the tick after its last write. So batching costs a quiet party nothing and
-bounds the frames per second of a busy one. Each batch is encoded once as one `events` frame
+bounds the frames per second of a busy one. A party whose write takes long (thousands of
+members here) is spaced further apart, so that its writes take at most half the event loop
+(FLUSH_SHARE) and its events are batched more. Each batch is encoded once as one `events` frame
 and the same bytes are written to every local session of the party. Writing never awaits a
 client: a session whose unsent bytes pass PARTY_MAX_PENDING_BYTES is cut (4008
 slow_consumer) and the others do not notice.
@@ -18,7 +20,7 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -55,9 +57,17 @@ class Member(ABC):
 # Members written to between two turns of the event loop, for frames sent in slices
 # (a write is ~10 us of kernel time: 500 writes hold the loop ~5 ms).
 SLICE_SIZE = 500
-# How long a kept snapshot may serve joiners while the party is quiet (a bound, not the rule:
-# any publication ends it at once).
+# How long a kept snapshot may serve joiners, and how many publications after it it may be
+# followed by (one `events` frame of a replay: session.REPLAY_CHUNK) before a joiner reads
+# the party's snapshot again.
 SNAPSHOT_KEEP_SECONDS = 1.0
+SNAPSHOT_TAIL = 100
+# The share of the event loop one party's event frames may take: after a write to its members
+# that took d seconds, the party's next one waits at least d / FLUSH_SHARE. A party of a few
+# hundred here is written every tick; one of 10,000 (~80 ms a write) at most every ~160 ms,
+# its frames carrying more events each, instead of its fan-out crowding out joins and every
+# other party on the gateway.
+FLUSH_SHARE = 0.5
 
 
 @dataclass(eq=False)
@@ -70,10 +80,11 @@ class Room:
     pending: list[Publication] = field(default_factory=list)
     flush_scheduled: bool = False
     flushed_at: float = float("-inf")  # the event loop's time of the last write of events
+    spacing: float = 0.0  # from one write of events to the next: the tick, or more (FLUSH_SHARE)
     subscription: asyncio.Future[StreamPosition] | None = None
-    publications: int = 0  # received so far: a snapshot is current while this is unchanged
+    publications: int = 0  # received so far
     snapshot: Snapshot | None = None
-    snapshot_publications: int = -1
+    snapshot_tail: list[Publication] = field(default_factory=list)  # received since it was kept
     snapshot_expires: float = 0.0
 
 
@@ -109,9 +120,17 @@ def events_frame(party_id: str, publications: list[Publication]) -> bytes:
 
 
 class Hub:
-    def __init__(self, broker: Broker, *, tick_seconds: float) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        tick_seconds: float,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        """`clock` times each write of events (FLUSH_SHARE)."""
         self._broker = broker
         self._tick = tick_seconds
+        self._clock = clock
         self._rooms: dict[str, Room] = {}
         # party -> users whose first member here joined, or whose last one left, since
         # presence last took them (a user is in one of the two at most)
@@ -168,30 +187,36 @@ class Hub:
 
     # --- snapshots for joiners ------------------------------------------------------------
     #
-    # A joiner may be given a snapshot read before it joined, as long as the room has
-    # received no publication since that read began: everything published before the read is
-    # in it, and everything after reaches the joiner live. In a join storm without shares,
-    # one read serves every joiner of a party for a second instead of one read each.
+    # A joiner may be given a snapshot read before it joined, followed by the publications
+    # the room received since (its tail): everything published before the read is in the
+    # snapshot, everything after it in the tail (or in both: the joiner skips what the
+    # snapshot's position already covers), and everything after the join reaches the joiner
+    # live. A snapshot is kept only if no publication arrived while it was read, so its tail
+    # starts empty. In a join storm, one read serves every joiner of a party for a second
+    # instead of one read each; with shares flowing too (a party's start), instead of a read
+    # after every share: the reads of 200 shares each, back to back, were a third of a
+    # gateway's CPU in the bench's storm.
 
     def publications_seen(self, party_id: str) -> int:
         room = self._rooms.get(party_id)
         return room.publications if room is not None else -1
 
-    def kept_snapshot(self, party_id: str) -> Snapshot | None:
+    def kept_snapshot(self, party_id: str) -> tuple[Snapshot, list[Publication]] | None:
+        """A kept snapshot of the party and its tail, if one is kept."""
         room = self._rooms.get(party_id)
-        if room is None or room.snapshot_publications != room.publications:
+        if room is None or room.snapshot is None:
             return None
         if self._event_loop().time() >= room.snapshot_expires:
             return None
-        return room.snapshot
+        return room.snapshot, list(room.snapshot_tail)
 
     def keep_snapshot(self, party_id: str, snapshot: Snapshot, read_after: int) -> None:
         """Keep a snapshot whose read began when the room had seen `read_after` publications."""
         room = self._rooms.get(party_id)
         if room is None or room.publications != read_after:
-            return  # something arrived meanwhile: the snapshot may already be behind
+            return  # something arrived meanwhile: in the snapshot or not, nobody knows
         room.snapshot = snapshot
-        room.snapshot_publications = read_after
+        room.snapshot_tail = []
         room.snapshot_expires = self._event_loop().time() + SNAPSHOT_KEEP_SECONDS
 
     # --- presence: users, however many sessions each has here ------------------------------
@@ -220,10 +245,15 @@ class Hub:
             return  # the last member left while this was on its way
         room.publications += 1
         room.pending.append(publication)
+        if room.snapshot is not None:
+            if len(room.snapshot_tail) < SNAPSHOT_TAIL:
+                room.snapshot_tail.append(publication)
+            else:
+                room.snapshot, room.snapshot_tail = None, []
         if not room.flush_scheduled:
             room.flush_scheduled = True
             loop = self._event_loop()
-            next_write = room.flushed_at + self._tick
+            next_write = room.flushed_at + max(self._tick, room.spacing)
             if next_write <= loop.time():
                 loop.call_soon(self._flush, room)
             else:
@@ -234,7 +264,7 @@ class Hub:
         room = self._rooms.get(party_id)
         if room is None:
             return
-        room.snapshot = None
+        room.snapshot, room.snapshot_tail = None, []
         for member in list(room.members):
             member.stream_reset()
 
@@ -290,7 +320,9 @@ class Hub:
         batch = coalesce_likes(publications)
         frame = events_frame(room.party_id, batch)
         recipients = len(room.members)
+        started = self._clock()
         _each(room.members, lambda member: member.deliver(frame, batch))
+        room.spacing = (self._clock() - started) / FLUSH_SHARE
         # Counted per batch, never per recipient: this loop is the gateway's hot path.
         metrics.count_sent(recipients, len(frame), len(batch))
         published = metrics.published_at(batch[0].payload)

@@ -297,7 +297,7 @@ class Session:
             joined = protocol.encode_joined(party.id, snapshot, last, since.epoch, recovered=True)
             await feed.go_live(joined, self._replay(party.id, page), after=last)
             return
-        fresh = await self._snapshot(party.id)
+        fresh, tail = await self._snapshot(party.id)
         snapshot = {
             "state": party.state.value,
             "shares": [orjson.Fragment(share) for share in fresh.shares],
@@ -312,7 +312,11 @@ class Session:
             fresh.position.epoch,
             recovered=False if since is not None else None,
         )
-        await feed.go_live(joined, None, after=fresh.position.offset)
+        tail = [publication for publication in tail if publication.offset > fresh.position.offset]
+        if not tail:
+            await feed.go_live(joined, None, after=fresh.position.offset)
+            return
+        await feed.go_live(joined, _pages_of(tail), after=tail[-1].offset)
 
     async def _replay(self, party_id: str, page: HistoryPage) -> AsyncIterator[list[Publication]]:
         """The missed publications up to the first page's position, a page at a time: the
@@ -340,9 +344,9 @@ class Session:
                 return
             page = next_page
 
-    async def _snapshot(self, party_id: str) -> Snapshot:
-        """The party's latest shares, read after this session joined the hub (or kept by the
-        hub from a read that nothing has been published after)."""
+    async def _snapshot(self, party_id: str) -> tuple[Snapshot, list[Publication]]:
+        """The party's latest shares, read after this session joined the hub, and nothing
+        after them; or a snapshot the hub kept, and the publications it received since."""
         hub = self._gateway.hub
         kept = hub.kept_snapshot(party_id)
         if kept is not None:
@@ -350,7 +354,7 @@ class Session:
         seen = hub.publications_seen(party_id)
         snapshot = await self._gateway.snapshots.get(party_id)
         hub.keep_snapshot(party_id, snapshot, read_after=seen)
-        return snapshot
+        return snapshot, []
 
     async def _leave(self, frame: protocol.Leave) -> None:
         party_id = frame.party
@@ -480,6 +484,11 @@ class Session:
         if not party.is_live:
             raise Refusal("party_not_live", f"the party is {party.state.value}")
         return party
+
+
+async def _pages_of(publications: list[Publication]) -> AsyncIterator[list[Publication]]:
+    """A replay of publications already at hand (a kept snapshot's tail)."""
+    yield publications
 
 
 def _count_answered(frame: protocol.ClientFrame, taken: float) -> None:
