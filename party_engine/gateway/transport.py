@@ -83,6 +83,23 @@ class PartyWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's default WebSocket protocol, offering a `Wire` in the ASGI scope, with a lean
     message queue and writability flag (lean_sync.py)."""
 
+    # uvicorn's protocol sets 37 attributes per connection; past 30 an instance's attributes no
+    # longer share their keys with the other instances' (CPython's key-sharing dicts), and
+    # each connection held a 1.6 KiB dict of its own. These, the same for every connection
+    # of a server, are kept in slots instead.
+    __slots__ = (
+        "app",
+        "app_state",
+        "asgi_version",
+        "config",
+        "connections",
+        "default_headers",
+        "logger",
+        "loop",
+        "root_path",
+        "tasks",
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = Inbox()  # type: ignore[assignment]  # Queue's interface, as uvicorn uses it
