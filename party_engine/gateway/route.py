@@ -67,14 +67,8 @@ async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: S
     gateway.sessions.add(session)
     metrics.CONNECTIONS.inc()
     try:
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                # The client's code, or ours when the server closed it (4008, 4429, 1001).
-                metrics.DISCONNECTS.labels(code=str(message.get("code", 1005))).inc()
-                break
-            data = message.get("text")
-            await session.handle(data if data is not None else message.get("bytes") or b"")
+        while await _handle_next(session, receive):
+            pass
     finally:
         metrics.CONNECTIONS.dec()
         gateway.sessions.discard(session)
@@ -83,6 +77,19 @@ async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: S
         # The scope refers to the Wire and the Wire to the protocol that holds the scope:
         # undone here, so the connection is freed now, not by a full garbage collection.
         scope["extensions"].pop(EXTENSION, None)
+
+
+async def _handle_next(session: Session, receive: Receive) -> bool:
+    """Handle the connection's next message; False once it is gone. A call per message, so
+    that the last message is not kept (as a local) while the connection waits for the next."""
+    message = await receive()
+    if message["type"] == "websocket.disconnect":
+        # The client's code, or ours when the server closed it (4008, 4429, 1001).
+        metrics.DISCONNECTS.labels(code=str(message.get("code", 1005))).inc()
+        return False
+    data = message.get("text")
+    await session.handle(data if data is not None else message.get("bytes") or b"")
+    return True
 
 
 async def _admit(
