@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 
 from party_engine.gateway.frame_budget import RATE_LIMITED_CLOSE
+from party_engine.gateway.route import GatewayApp
+from party_engine.gateway.serving import gateway_server
 from tests.gateway_harness import (
     Client,
     InProcessGateway,
@@ -20,6 +23,7 @@ from tests.gateway_harness import (
     token,
     wait_for,
 )
+from tests.servers import free_port
 from tests.test_gateway_protocol import backends
 
 # A slow refill, so that what a test sees does not depend on how fast the machine is.
@@ -229,3 +233,36 @@ async def test_the_gateway_listens_with_the_backlog_it_is_given_up_to_the_kernel
     async with InProcessGateway(listen_backlog=asked) as gateway:
         (listener,) = [s for server in gateway.server.servers for s in server.sockets]
         assert _listen_backlog(listener) == asked
+
+
+async def test_forwarded_headers_reach_the_http_api_and_ws_skips_that_layer():
+    """uvicorn's proxy-headers middleware wraps the HTTP app only: /ws does not keep it."""
+    seen: list[tuple[str, int] | None] = []
+
+    async def http_app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            return
+        seen.append(scope.get("client"))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with InProcessGateway() as gateway:
+        settings = gateway.settings.model_copy(update={"port": free_port()})
+        server = gateway_server(http_app, settings, gateway.engine.gateway, log_level="warning")
+        task = asyncio.create_task(server.serve())
+        try:
+            await wait_for(lambda: server.started, "the second server to start")
+            async with httpx.AsyncClient() as http:
+                response = await http.get(
+                    f"http://127.0.0.1:{settings.port}/healthz",
+                    headers={"X-Forwarded-For": "203.0.113.9"},
+                )
+            assert response.status_code == 204
+            assert seen[0] is not None and seen[0][0] == "203.0.113.9"
+            assert isinstance(server.config.loaded_app, GatewayApp)  # /ws: no layer before it
+            client = await Client.connect(f"ws://127.0.0.1:{settings.port}/ws")
+            assert (await client.reply(type="ping", id="p"))["type"] == "pong"
+            await client.close()
+        finally:
+            server.should_exit = True
+            await task

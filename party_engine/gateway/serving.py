@@ -13,9 +13,11 @@ the rest of PARTY_SHUTDOWN_SECONDS. A stop on a signal exits 0, as the headless 
 import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, cast
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from ..config import Settings
 from .gc_policy import HeapFreezer
@@ -98,8 +100,18 @@ def gateway_server(
     """The HTTP app, and the gateway's /ws when this process runs one, under uvicorn."""
     if gateway is None:
         return DrainingServer(gateway_config(http_app, settings, **overrides), None, 0)
-    app = GatewayApp(http_app, gateway)
-    config = gateway_config(app, settings, **overrides)
+    config = gateway_config(http_app, settings, **overrides)
+    if config.proxy_headers:
+        # The forwarded headers matter to the HTTP API (its lines name the client) only, and a
+        # WebSocket keeps every ASGI layer it passed through for as long as it is open: the
+        # middleware wraps the HTTP app alone (~250 bytes per connection).
+        config.proxy_headers = False
+        # (uvicorn and Starlette each type ASGI apps their own way)
+        http_app = cast(
+            ASGIApp,
+            ProxyHeadersMiddleware(cast(Any, http_app), trusted_hosts=config.forwarded_allow_ips),
+        )
+    config.app = GatewayApp(http_app, gateway)
     freezer = (
         HeapFreezer(freeze_seconds=settings.gc_freeze_seconds)
         if settings.gc_freeze_seconds > 0
