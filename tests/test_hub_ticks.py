@@ -111,3 +111,13 @@ async def test_a_kept_snapshot_comes_with_what_arrived_after_it_until_that_is_to
 
     hub.on_publication(publication(2 + SNAPSHOT_TAIL))  # one more than a tail may hold
     assert hub.kept_snapshot("party-1") is None
+
+
+async def test_a_host_item_ends_the_kept_snapshot_since_it_changes_what_that_shows():
+    hub, _ = await joined_hub(0.001)
+    snapshot = Snapshot(position=StreamPosition(0, "e1"), shares=[], likes={})
+    hub.keep_snapshot("party-1", snapshot, read_after=hub.publications_seen("party-1"))
+    hub.on_publication(Publication("party-1", 1, b'{"offset":1,"kind":"like","share":0}'))
+    assert hub.kept_snapshot("party-1") is not None
+    hub.on_publication(Publication("party-1", 2, b'{"offset":2,"kind":"removed","share":0}'))
+    assert hub.kept_snapshot("party-1") is None

@@ -62,6 +62,9 @@ SLICE_SIZE = 500
 # the party's snapshot again.
 SNAPSHOT_KEEP_SECONDS = 1.0
 SNAPSHOT_TAIL = 100
+# Items that change what a snapshot shows (a pick, a removed share) rather than add to it: after
+# one, joiners read the snapshot again instead of being shown the old one and then the change.
+_HOST_ITEMS = tuple(b'"kind":"%s"' % kind.encode() for kind in protocol.HOST_ITEM_KINDS.values())
 # The share of the event loop one party's event frames may take: after a write to its members
 # that took d seconds, the party's next one waits at least d / FLUSH_SHARE. A party of a few
 # hundred here is written every tick; one of 10,000 (~80 ms a write) at most every ~160 ms,
@@ -110,6 +113,10 @@ def _liked_share(publication: Publication) -> int | None:
         return None
     item = orjson.loads(publication.payload)
     return item["share"] if item.get("kind") == "like" else None
+
+
+def _is_host_item(publication: Publication) -> bool:
+    return any(kind in publication.payload for kind in _HOST_ITEMS)
 
 
 def events_frame(party_id: str, publications: list[Publication]) -> bytes:
@@ -192,7 +199,8 @@ class Hub:
     # snapshot, everything after it in the tail (or in both: the joiner skips what the
     # snapshot's position already covers), and everything after the join reaches the joiner
     # live. A snapshot is kept only if no publication arrived while it was read, so its tail
-    # starts empty. In a join storm, one read serves every joiner of a party for a second
+    # starts empty; a host's item (a pick, a removed share) ends it, since it changes what the
+    # snapshot shows. In a join storm, one read serves every joiner of a party for a second
     # instead of one read each; with shares flowing too (a party's start), instead of a read
     # after every share: the reads of 200 shares each, back to back, were a third of a
     # gateway's CPU in the bench's storm.
@@ -246,7 +254,7 @@ class Hub:
         room.publications += 1
         room.pending.append(publication)
         if room.snapshot is not None:
-            if len(room.snapshot_tail) < SNAPSHOT_TAIL:
+            if len(room.snapshot_tail) < SNAPSHOT_TAIL and not _is_host_item(publication):
                 room.snapshot_tail.append(publication)
             else:
                 room.snapshot, room.snapshot_tail = None, []
