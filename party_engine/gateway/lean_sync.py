@@ -42,9 +42,6 @@ class Inbox(Generic[Message]):
     def empty(self) -> bool:
         return not self._items
 
-    def qsize(self) -> int:
-        return len(self._items)
-
 
 class Flag:
     """Event's set / clear / is_set / wait, with its waiters kept only while there are any."""
