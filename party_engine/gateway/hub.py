@@ -67,9 +67,9 @@ SNAPSHOT_TAIL = 100
 _HOST_ITEMS = tuple(b'"kind":"%s"' % kind.encode() for kind in protocol.HOST_ITEM_KINDS.values())
 # The share of the event loop one party's event frames may take: after a write to its members
 # that took d seconds, the party's next one waits at least d / FLUSH_SHARE. A party of a few
-# hundred here is written every tick; one of 10,000 (~80 ms a write) at most every ~160 ms,
-# its frames carrying more events each, instead of its fan-out crowding out joins and every
-# other party on the gateway.
+# hundred here is written every tick; one of 10,000 (tens of milliseconds a write) at most
+# once per twice that, its frames carrying more events each, instead of its fan-out crowding
+# out joins and every other party on the gateway.
 FLUSH_SHARE = 0.5
 
 
@@ -202,7 +202,7 @@ class Hub:
     # starts empty; a host's item (a pick, a removed share) ends it, since it changes what the
     # snapshot shows. In a join storm, one read serves every joiner of a party for a second
     # instead of one read each; with shares flowing too (a party's start), instead of a read
-    # after every share: the reads of 200 shares each, back to back, were a third of a
+    # after every share: the reads of 50 shares each, back to back, were a third of a
     # gateway's CPU in the bench's storm.
 
     def publications_seen(self, party_id: str) -> int:
