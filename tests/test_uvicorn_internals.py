@@ -1,93 +1,111 @@
-"""gateway/transport.py subclasses uvicorn's private sans-I/O WebSocket protocol and reads and
-writes its fields. pyproject.toml pins the uvicorn versions this was checked against; this test
-says what is missing when an upgrade removes or renames one of them."""
+"""gateway/ws_protocol.py is a `ws` class of uvicorn's, and relies on how uvicorn hands it a
+connection: its HTTP protocols (httptools and h11) build the class with (config, server_state,
+app_state), give it the transport, write the request out again (`METHOD target HTTP/1.1` and
+lowercased `name: value` lines) to its `data_received`, and hand the transport over; the
+server's shared state keeps the connections, the tasks and the default headers, and its
+shutdown calls each connection's `shutdown()`. pyproject.toml pins the uvicorn versions this
+was checked against; these tests say what changed when an upgrade breaks it."""
 
-import asyncio
-import importlib
 import inspect
-from importlib.metadata import version
 
-MODULE = "uvicorn.protocols.websockets.websockets_sansio_impl"
-CLASS = "WebSocketsSansIOProtocol"
+import pytest
+from uvicorn.config import Config
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import Server, ServerState
 
-# Instance fields transport.py reads or writes, with the type it expects.
-FIELDS: dict[str, type | None] = {
-    "close_sent": bool,  # read by Wire.is_open, written by Wire.close
-    "disconnected": bool,  # read by Wire.is_open
-    "read_paused": bool,  # read and written by Wire.close
-    "writable": asyncio.Event,  # awaited by Wire.wait_writable
-    "queue": asyncio.Queue,  # Wire.close puts websocket.disconnect on it
-    "loop": asyncio.AbstractEventLoop,  # Wire.close schedules the abort on it
-    "close_timer": None,  # written by Wire.close (None until then)
-    "transport": None,  # write/abort/is_closing/get_write_buffer_size/resume_reading
-}
-# Methods of `conn` (websockets' ServerProtocol) Wire.close calls.
-CONN_METHODS = ("send_close", "data_to_send")
-# Methods PartyWebSocketProtocol overrides and calls through super().
-OVERRIDDEN = {"handle_connect": False, "send": True}  # name -> is a coroutine function
-# What handle_connect sets that PartyWebSocketProtocol then uses or clears.
-SET_BY_HANDLE_CONNECT = ("self.scope", '"extensions"', "self.request", "self.response")
+REQUEST = (
+    b"GET /ws?token=abc HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n"
+)
 
 
-def _missing() -> list[str]:
-    try:
-        module = importlib.import_module(MODULE)
-    except ImportError as error:
-        return [f"module {MODULE} ({error})"]
-    cls = getattr(module, CLASS, None)
-    if cls is None:
-        return [f"class {MODULE}.{CLASS}"]
-    from uvicorn.config import Config
-    from uvicorn.server import ServerState
+class Recorder:
+    """Stands in for the `ws` class: records how uvicorn drives it."""
 
-    protocol = cls(Config(app=_app), ServerState(), {})
-    missing = []
-    for name, kind in FIELDS.items():
-        if not hasattr(protocol, name):
-            missing.append(f"{CLASS}.{name} (instance field)")
-        elif kind is not None and not isinstance(getattr(protocol, name), kind):
-            missing.append(f"{CLASS}.{name} is no longer a {kind.__name__}")
-    for name in CONN_METHODS:
-        if not callable(getattr(getattr(protocol, "conn", None), name, None)):
-            missing.append(f"{CLASS}.conn.{name}()")
-    for name, is_async in OVERRIDDEN.items():
-        method = getattr(cls, name, None)
-        if method is None:
-            missing.append(f"{CLASS}.{name}()")
-        elif inspect.iscoroutinefunction(method) != is_async:
-            missing.append(f"{CLASS}.{name}() is {'no longer' if is_async else 'now'} async")
-    if hasattr(cls, "handle_connect"):
-        source = inspect.getsource(cls.handle_connect)
-        missing += [
-            f"{CLASS}.handle_connect() no longer sets {name}"
-            for name in SET_BY_HANDLE_CONNECT
-            if name not in source
-        ]
-    # Write flow control: Wire.wait_writable relies on `writable` following pause/resume.
-    if isinstance(getattr(protocol, "writable", None), asyncio.Event):
-        protocol.pause_writing()
-        paused = not protocol.writable.is_set()
-        protocol.resume_writing()
-        if not (paused and protocol.writable.is_set()):
-            missing.append(f"{CLASS}.writable no longer follows pause_writing/resume_writing")
-    try:
-        from websockets.frames import Opcode
-        from websockets.http11 import Request  # noqa: F401
-    except ImportError as error:
-        missing.append(f"websockets.frames.Opcode / websockets.http11.Request ({error})")
-    else:
-        if Opcode.TEXT != 0x1:
-            missing.append("websockets.frames.Opcode.TEXT is not 0x1")
-    return missing
+    built: list["Recorder"] = []
+
+    def __init__(self, *, config: Config, server_state: ServerState, app_state: dict) -> None:
+        self.args = (config, server_state, app_state)
+        self.transport: object = None
+        self.received: list[bytes] = []
+        Recorder.built.append(self)
+
+    def connection_made(self, transport: object) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.received.append(data)
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.protocol: object = None
+        self.written: list[bytes] = []
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+    def set_protocol(self, protocol: object) -> None:
+        self.protocol = protocol
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def close(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
 
 
 async def _app(scope, receive, send) -> None:
     pass
 
 
-async def test_uvicorn_still_has_what_the_party_wire_transport_relies_on():
-    missing = _missing()
-    assert not missing, (
-        f"uvicorn {version('uvicorn')} lacks what party_engine/gateway/transport.py relies on "
-        "(update transport.py and the uvicorn range in pyproject.toml): " + "; ".join(missing)
-    )
+@pytest.mark.parametrize("http", [HttpToolsProtocol, H11Protocol], ids=["httptools", "h11"])
+async def test_an_upgrade_reaches_the_ws_class_as_the_engine_expects(http) -> None:
+    Recorder.built.clear()
+    config = Config(app=_app, ws=Recorder)  # type: ignore[arg-type]
+    config.load()
+    state = ServerState()
+    app_state: dict = {}
+    protocol = http(config=config, server_state=state, app_state=app_state)
+    transport = Transport()
+    protocol.connection_made(transport)
+    protocol.data_received(REQUEST)
+    (ws,) = Recorder.built
+    assert ws.args == (config, state, app_state)
+    assert ws.transport is transport and transport.protocol is ws
+    (request,) = ws.received
+    lines = request.split(b"\r\n")
+    assert lines[0] == b"GET /ws?token=abc HTTP/1.1"
+    assert b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==" in lines
+    assert b"sec-websocket-version: 13" in lines
+    assert request.endswith(b"\r\n\r\n")
+    assert protocol not in state.connections  # the ws class adds itself
+
+
+def test_the_server_state_and_config_have_what_the_ws_class_reads() -> None:
+    state = ServerState()
+    assert isinstance(state.connections, set)
+    assert isinstance(state.tasks, set)
+    assert isinstance(state.default_headers, list)
+    config = Config(app=_app, ws_ping_interval=25, ws_ping_timeout=20, ws_max_size=1000)
+    config.load()
+    assert (config.ws_ping_interval, config.ws_ping_timeout, config.ws_max_size) == (25, 20, 1000)
+    assert config.loaded_app is not None
+    assert isinstance(config.root_path, str)
+
+
+def test_the_servers_shutdown_calls_each_connections_shutdown() -> None:
+    assert "connection.shutdown()" in inspect.getsource(Server.shutdown)

@@ -1,5 +1,5 @@
-"""What uvicorn's WebSocket protocol needs of asyncio.Queue and asyncio.Event, for one
-connection, at a fraction of their memory.
+"""What the gateway's WebSocket protocol (ws_protocol.py) needs of asyncio.Queue and
+asyncio.Event, for one connection, at a fraction of their memory.
 
 Every asyncio.Queue holds three deques and an Event (a fourth), every Event a deque, and an
 empty deque takes 760 bytes: uvicorn's protocol kept ~4.1 KiB per connection in them, a fifth

@@ -26,7 +26,7 @@ from ..logs import bind_connection
 from ..tokens import InvalidToken, Principal, verify_token
 from .service import Gateway
 from .session import Outbox, Session
-from .transport import EXTENSION, Wire, wire_of
+from .transport import Wire, wire_of
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,6 @@ async def party_socket(gateway: Gateway, scope: Scope, receive: Receive, send: S
         gateway.sessions.discard(session)
         await gateway.connection_cap.release(principal.user_id, connection)
         await session.close()
-        # The scope refers to the Wire and the Wire to the protocol that holds the scope:
-        # undone here, so the connection is freed now, not by a full garbage collection.
-        scope["extensions"].pop(EXTENSION, None)
 
 
 async def _handle_next(session: Session, receive: Receive) -> bool:
@@ -112,7 +109,8 @@ async def _admit(
     except _Gone:
         return None
     origin = _origin_of(scope)
-    # uvicorn keeps the scope as long as the connection; nothing reads its headers again.
+    # The scope lives as long as the connection (this task's argument); nothing reads its
+    # headers again.
     scope["headers"] = []
     if settings.allowed_origins and origin not in settings.allowed_origins:
         await _close(send, FORBIDDEN_ORIGIN, "origin not allowed")

@@ -24,7 +24,7 @@ from .gc_policy import HeapFreezer
 from .route import GatewayApp
 from .service import Gateway
 
-WS_PROTOCOL = "party_engine.gateway.transport:PartyWebSocketProtocol"
+WS_PROTOCOL = "party_engine.gateway.ws_protocol:PartyWebSocketProtocol"
 
 Drain = Callable[[float], Awaitable[None]]
 
