@@ -24,10 +24,12 @@ from ..ports import OutboxEntry
 from .redis_backend import RedisBackend, call_script
 
 GROUP = "relay"
-# A writer announces a party again after this long; a party quiet for QUIET_SECONDS (well past
-# it, whatever a writer's pauses) and empty is no longer listed.
-HINT_SECONDS = 5.0
+# A writer announces a party again after this long; a party quiet for QUIET_SECONDS (three
+# times as long, whatever a writer's pauses) and empty is no longer listed. An announcement is
+# a round trip of its own: at 5 s, 200 parties sharing every few seconds cost one for every
+# second share.
 QUIET_SECONDS = 60.0
+HINT_SECONDS = QUIET_SECONDS / 3
 
 # KEYS[1] the parties index, ARGV[1] party: list it now (Redis's clock, not the writer's).
 ANNOUNCE_LUA = "redis.call('ZADD', KEYS[1], redis.call('TIME')[1], ARGV[1])"
