@@ -61,11 +61,6 @@ class Keepalive:
             members.remove(connection)
             self._count -= 1
 
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
     def _run_tick(self) -> None:
         self._tick += 1
         tick, slices, lag = self._tick, self._slices, self.lag

@@ -51,7 +51,7 @@ class _Server:
         if not config.loaded:
             config.load()
         self.app = config.loaded_app
-        self.loop = asyncio.get_event_loop()
+        self.loop = asyncio.get_running_loop()  # uvicorn builds protocols on its loop
         self.state = state  # its connections, its tasks and its current default headers
         self.app_state = app_state
         self.root_path = config.root_path
@@ -98,7 +98,6 @@ class PartyWebSocketProtocol(asyncio.Protocol):
         config: Config,
         server_state: ServerState,
         app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self._server = _server_of(config, server_state, app_state)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # connection_made
