@@ -19,17 +19,19 @@ Run uvicorn with `ws="party_engine.gateway.ws_protocol:PartyWebSocketProtocol"`.
 import asyncio
 import base64
 import binascii
-import hashlib
 import logging
 import weakref
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
 from uvicorn.config import Config
-from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, Side
+from websockets.utils import accept_key
 
 from .keepalive import Keepalive
 from .lean_sync import Flag, Inbox
@@ -37,7 +39,6 @@ from .transport import EXTENSION, Wire
 
 log = logging.getLogger("uvicorn.error")  # where uvicorn's own WebSocket lines go
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 _ASGI = {"version": "3.0", "spec_version": "2.4"}
 # How long the peer has to answer our close frame (the app's `websocket.close`).
 CLOSE_TIMEOUT_SECONDS = 10.0
@@ -130,9 +131,7 @@ class PartyWebSocketProtocol(asyncio.Protocol):
         self.disconnected = True
         # asyncio never resumes writing on a transport lost while paused: wake a waiting send.
         self.writable.set()
-        if self.close_timer is not None:
-            self.close_timer.cancel()
-            self.close_timer = None
+        self._cancel_close_timer()
         if exc is None:
             self.transport.close()
 
@@ -168,9 +167,7 @@ class PartyWebSocketProtocol(asyncio.Protocol):
         """The server stops (after the gateway's drain): close what is left, 1012."""
         self._leave_keepalive()
         if self.close_sent:
-            if self.close_timer is not None:
-                self.close_timer.cancel()
-                self.close_timer = None
+            self._cancel_close_timer()
         elif self.accepted and self.conn is not None:
             self._gone(_SERVICE_RESTART, "")
             self.conn.send_close(_SERVICE_RESTART)
@@ -244,7 +241,7 @@ class PartyWebSocketProtocol(asyncio.Protocol):
 
     # --- closing ------------------------------------------------------------------------
 
-    def close(self, code: int, reason: str, *, then: Any, after: float) -> None:
+    def close(self, code: int, reason: str, *, then: Callable[[], object], after: float) -> None:
         """Send a close frame behind what is queued, tell the app, and call `then` (close or
         abort the transport) unless the peer answers within `after` seconds."""
         conn = self.conn
@@ -291,9 +288,9 @@ class PartyWebSocketProtocol(asyncio.Protocol):
             "type": "websocket",
             "asgi": _ASGI,
             "http_version": "1.1",
-            "scheme": "wss" if transport.get_extra_info("sslcontext") else "ws",
-            "server": _address(transport.get_extra_info("sockname")),
-            "client": _address(transport.get_extra_info("peername")),
+            "scheme": "wss" if is_ssl(transport) else "ws",
+            "server": get_local_addr(transport),
+            "client": get_remote_addr(transport),
             "root_path": server.root_path,
             "path": server.root_path + unquote(raw_path.decode("latin-1")),
             "raw_path": server.root_path.encode("ascii") + raw_path,
@@ -307,7 +304,7 @@ class PartyWebSocketProtocol(asyncio.Protocol):
             "state": server.app_state.copy(),
             "extensions": {EXTENSION: Wire(self)},
         }
-        self._accept_value = _accept_key(key)
+        self._accept_value = accept_key(key.decode("ascii")).encode("ascii")
         if log.isEnabledFor(logging.INFO):
             # uvicorn's line, without the query string (which may carry a token)
             client = scope["client"]
@@ -325,15 +322,13 @@ class PartyWebSocketProtocol(asyncio.Protocol):
         subprotocol = message.get("subprotocol")
         if subprotocol:
             headers.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
-        lines = [
-            b"HTTP/1.1 101 Switching Protocols",
-            b"upgrade: websocket",
-            b"connection: Upgrade",
-            b"sec-websocket-accept: " + self._accept_value,
-            *(name + b": " + value for name, value in headers),
+        upgrade = [
+            (b"upgrade", b"websocket"),
+            (b"connection", b"Upgrade"),
+            (b"sec-websocket-accept", self._accept_value),
         ]
         self._accept_value = b""
-        self.transport.write(b"\r\n".join(lines) + b"\r\n\r\n")
+        self.transport.write(_head(101, [*upgrade, *headers]))
         self.accepted = True
         if self._access:
             log.info("%s [accepted]", self._access)
@@ -372,9 +367,7 @@ class PartyWebSocketProtocol(asyncio.Protocol):
             conn = self.conn
             assert conn is not None
             if self.close_sent:  # the peer answered our close: the handshake is done
-                if self.close_timer is not None:
-                    self.close_timer.cancel()
-                    self.close_timer = None
+                self._cancel_close_timer()
             else:
                 received = conn.close_rcvd
                 self._gone(received.code if received else 1005, received.reason if received else "")
@@ -415,16 +408,20 @@ class PartyWebSocketProtocol(asyncio.Protocol):
         if self.accepted or self.close_sent:
             return
         self.close_sent = True
-        lines = [
-            b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b"Error")),
-            *(name + b": " + value for name, value in self._server.state.default_headers),
-            *(name + b": " + value for name, value in extra),
-            b"connection: close",
-            b"content-type: text/plain; charset=utf-8",
-            b"content-length: %d" % len(body),
+        headers = [
+            *self._server.state.default_headers,
+            *extra,
+            (b"connection", b"close"),
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", b"%d" % len(body)),
         ]
-        self.transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        self.transport.write(_head(status, headers) + body)
         self.transport.close()
+
+    def _cancel_close_timer(self) -> None:
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+            self.close_timer = None
 
     def _leave_keepalive(self) -> None:
         keepalive = self._server.keepalive
@@ -433,23 +430,13 @@ class PartyWebSocketProtocol(asyncio.Protocol):
             self._keepalive_slice = -1
 
 
-_REASONS = {
-    400: b"Bad Request",
-    403: b"Forbidden",
-    405: b"Method Not Allowed",
-    426: b"Upgrade Required",
-    500: b"Internal Server Error",
-}
-
-
-def _accept_key(key: bytes) -> bytes:
-    return base64.b64encode(hashlib.sha1(key + _GUID).digest())
+def _head(status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """An HTTP/1.1 response's status line and headers, up to the blank line."""
+    lines = [b"HTTP/1.1 %d %s" % (status, HTTPStatus(status).phrase.encode())]
+    lines += [name + b": " + value for name, value in headers]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 def _header(line: bytes) -> tuple[bytes, bytes]:
     name, _, value = line.partition(b": ")
     return name, value
-
-
-def _address(address: Any) -> tuple[str, int] | None:
-    return (str(address[0]), int(address[1])) if isinstance(address, tuple) else None
