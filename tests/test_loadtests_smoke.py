@@ -21,6 +21,7 @@ from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+ONE = 1 + 1e-9  # a share of a CPU total, summed in floats
 
 
 @pytest.fixture
@@ -97,6 +98,7 @@ def test_the_bench_runs_every_system_and_writes_its_figures(tmp_path: Path) -> N
         assert figures["storm_ok"] > 0 and figures["storm_p99_join_ms"] > 0, name
         assert figures["storm_shares_sent"] > 0, name  # the storm had shares flowing
         assert figures["storm_server_cpu_ms_per_join"] > 0, name
+        assert 0 <= figures["storm_kernel_cpu_share"] <= ONE, name  # a part of that CPU
         assert figures["idle_server_cores"] >= 0, name
         assert "errors" not in figures, (name, figures.get("errors"))
         # every phase's connects count their failures (by kind) and the connections dropped
@@ -114,6 +116,8 @@ def test_the_bench_runs_every_system_and_writes_its_figures(tmp_path: Path) -> N
         for step in run["capacity_many_steps"] + run["capacity_big_steps"]:
             assert step["expected"] > 0 and 0 < step["delivered"] <= step["expected"], name
             assert step["server_cpu_s"] >= 0 and step["client_cpu_s"] >= 0, name
+            if step["server_cpu_s"]:
+                assert 0 <= step["kernel_cpu_share"] <= ONE, name
         assert figures["latency_samples"] > 0 and figures["latency_p50_ms"] > 0, name
     # the batched raw server writes frames of several events; the unbatched one, one each
     assert systems["raw-batched"]["events_per_frame"] > 1

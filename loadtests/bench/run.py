@@ -227,7 +227,7 @@ def step(
         "quiet": p.step_quiet_seconds,
     }
     server_before, client_before = system.cpu_seconds(), fleets.cpu_seconds()
-    redis_before = system.redis_cpu_seconds()
+    redis_before, kernel_before = system.redis_cpu_seconds(), system.kernel_cpu_seconds()
     began = time.monotonic()
     commands = {i: ("measure", timing) for i in scenario.receiver_fleets}
     commands[0] = ("send", {**timing, "rate": rate, "window": window, "listings": listings})
@@ -235,6 +235,7 @@ def step(
     wall = time.monotonic() - began
     server_cpu = system.cpu_seconds() - server_before
     redis_cpu = system.redis_cpu_seconds() - redis_before
+    kernel_cpu = system.kernel_cpu_seconds() - kernel_before
     client_cpu = fleets.cpu_seconds() - client_before
     sender = answers[0]
     low, high = sender["measured_from"], sender["measured_until"]
@@ -272,6 +273,8 @@ def step(
         "cpu_s_per_m_deliveries": server_cpu / events_step * 1e6 if events_step else None,
         # How much of the server CPU is Redis's (0 for systems without one).
         "redis_cpu_share": redis_cpu / server_cpu if server_cpu else None,
+        # How much of it is the kernel's (system time): the sockets' work, the same for all.
+        "kernel_cpu_share": kernel_cpu / server_cpu if server_cpu else None,
         "client_cpu_share": client_cpu / (client_cpu + server_cpu) if client_cpu else 0.0,
         "client_busy": client_cpu / wall / client_cores,  # near 1: the clients were the limit
         "send_lag_p99_ms": sender["send_lag_p99_ms"],
@@ -344,11 +347,12 @@ def capacity(scope: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
     # The sweep's first rate is the same load for every system: its CPU is like for like.
     first = [s for s in steps if s["rate"] == steps[0]["rate"] and not s.get("retried")]
     out[f"capacity_{scope}_first_rate"] = steps[0]["rate"]
-    for key in ("p50_ms", "p99_ms", "cpu_s_per_m_deliveries", "redis_cpu_share"):
+    for key in ("p50_ms", "p99_ms", "cpu_s_per_m_deliveries", "redis_cpu_share",
+                "kernel_cpu_share"):  # fmt: skip
         out[f"capacity_{scope}_first_{key}"] = first[0].get(key) if first else None
     for key in ("events_per_s", "p50_ms", "p99_ms", "p999_ms", "cpu_s_per_m_deliveries",
                 "client_cpu_share", "client_busy", "send_lag_p99_ms",
-                "redis_cpu_share"):  # fmt: skip
+                "redis_cpu_share", "kernel_cpu_share"):  # fmt: skip
         out[f"capacity_{scope}_{key}"] = best.get(key) if best else None
     return out
 
@@ -455,9 +459,10 @@ def _storm(
         # Shares for as long as the storm is scheduled, and a little after (it may run late).
         commands[0] = ("send", {"seconds": p.storm_seconds * 1.2, "rate": p.storm_share_rate,
                                 "window": 0, "listings": listings})  # fmt: skip
-    server_before = system.cpu_seconds()
+    server_before, kernel_before = system.cpu_seconds(), system.kernel_cpu_seconds()
     answers = fleets.run(commands)
     server_cpu = system.cpu_seconds() - server_before
+    kernel_cpu = system.kernel_cpu_seconds() - kernel_before
     storm = {i: a for i, a in answers.items() if i in joiners}
     join_ms = [ms for a in storm.values() for ms in a["join_ms"]]
     lag_ms = [ms for a in storm.values() for ms in a["lag_ms"]]
@@ -465,6 +470,7 @@ def _storm(
     result["storm_ok"] = tally(result, "storm", storm)
     # With the fan-out of the shares flowing meanwhile: what a join costs at a party's start.
     result["storm_server_cpu_ms_per_join"] = server_cpu * 1000 / max(1, result["storm_ok"])
+    result["storm_kernel_cpu_share"] = kernel_cpu / server_cpu if server_cpu else None
     result["storm_p50_join_ms"] = percentile(join_ms, 0.50)
     result["storm_p99_join_ms"] = percentile(join_ms, 0.99)
     result["storm_seconds"] = max(a["seconds"] for a in storm.values())

@@ -18,8 +18,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -58,18 +60,25 @@ def pin(pid: int, cpus: set[int] | None) -> None:
         pass
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of these processes and their children so far."""
-    total = 0.0
+def _cpu_times(pids: list[int]) -> Iterator[Any]:
+    """psutil's CPU times of these processes and their children so far."""
     for pid in pids:
         try:
             root = psutil.Process(pid)
             for process in [root, *root.children(recursive=True)]:
-                times = process.cpu_times()
-                total += times.user + times.system
+                yield process.cpu_times()
         except psutil.NoSuchProcess:
             pass
-    return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and their children so far."""
+    return sum(times.user + times.system for times in _cpu_times(pids))
+
+
+def kernel_seconds(pids: list[int]) -> float:
+    """The system (kernel) part of cpu_seconds: on this load, mostly the sockets' work."""
+    return sum(times.system for times in _cpu_times(pids))
 
 
 def node_ready() -> str | None:
@@ -141,6 +150,10 @@ class System:
     def cpu_seconds(self) -> float:
         """CPU seconds so far of its server processes (their children too) and its Redis."""
         return cpu_seconds(self.pids()) + self.redis_cpu_seconds()
+
+    def kernel_cpu_seconds(self) -> float:
+        """The kernel's part of cpu_seconds."""
+        return kernel_seconds(self.pids() + ([self.redis_pid] if self.redis_pid else []))
 
     def redis_cpu_seconds(self) -> float:
         """CPU seconds so far of the Redis it works through (0 for those that use none)."""
