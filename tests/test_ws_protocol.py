@@ -12,6 +12,7 @@ from tests.gateway_harness import DEADLINE, InProcessGateway, token
 
 RFC_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3, with its answer:
 RFC_ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+RFC_LINES = [b"sec-websocket-key: " + RFC_KEY, b"sec-websocket-version: 13"]
 OP_CONT, OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x8, 0x9, 0xA
 
 
@@ -21,9 +22,11 @@ class RawClient:
         self.writer = writer
 
     @classmethod
-    async def request(cls, port: int, *header_lines: bytes, path: bytes = b"/ws") -> "RawClient":
+    async def request(
+        cls, port: int, *header_lines: bytes, path: bytes = b"/ws", method: bytes = b"GET"
+    ) -> "RawClient":
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        head = [b"GET " + path + b" HTTP/1.1", b"host: 127.0.0.1", *header_lines]
+        head = [method + b" " + path + b" HTTP/1.1", b"host: 127.0.0.1", *header_lines]
         writer.write(b"\r\n".join(head) + b"\r\n\r\n")
         return cls(reader, writer)
 
@@ -101,8 +104,7 @@ async def test_the_handshake_answers_the_rfc_key_with_the_rfc_accept(gateway) ->
         gateway.settings.port,
         b"upgrade: websocket",
         b"connection: Upgrade",
-        b"sec-websocket-key: " + RFC_KEY,
-        b"sec-websocket-version: 13",
+        *RFC_LINES,
     )
     status, headers = await raw.response()
     raw.close()
@@ -112,25 +114,27 @@ async def test_the_handshake_answers_the_rfc_key_with_the_rfc_accept(gateway) ->
 
 
 @pytest.mark.parametrize(
-    ("lines", "status", "header"),
+    ("method", "lines", "status", "header"),
     [
-        ([b"sec-websocket-key: " + RFC_KEY, b"sec-websocket-version: 8"], 426, b"13"),
-        ([b"sec-websocket-version: 13"], 400, None),
-        ([b"sec-websocket-key: AAAA", b"sec-websocket-version: 13"], 400, None),
+        (b"GET", [b"sec-websocket-key: " + RFC_KEY, b"sec-websocket-version: 8"], 426, b"13"),
+        (b"GET", [b"sec-websocket-version: 13"], 400, None),
+        (b"GET", [b"sec-websocket-key: AAAA", b"sec-websocket-version: 13"], 400, None),
+        (b"POST", [*RFC_LINES, b"content-length: 0"], 405, None),
     ],
-    ids=["old-version", "no-key", "short-key"],
+    ids=["old-version", "no-key", "short-key", "post"],
 )
 async def test_a_handshake_that_is_not_rfc_6455_is_refused_and_the_gateway_serves_on(
-    gateway, lines: list[bytes], status: int, header: bytes | None
+    gateway, method: bytes, lines: list[bytes], status: int, header: bytes | None
 ) -> None:
     raw = await RawClient.request(
-        gateway.settings.port, b"upgrade: websocket", b"connection: Upgrade", *lines
-    )
+        gateway.settings.port, b"upgrade: websocket", b"connection: Upgrade", *lines,
+        method=method,
+    )  # fmt: skip
     got, headers = await raw.response()
     assert got == status
     assert headers.get(b"sec-websocket-version") == header
     reason = await asyncio.wait_for(raw.reader.read(), DEADLINE)  # returns at the close
-    assert reason.startswith((b"WebSocket", b"missing or invalid"))
+    assert reason.startswith((b"WebSocket", b"missing or invalid", b"a WebSocket opens"))
     raw.close()
     client = await RawClient.open(gateway.settings.port, "grace")
     try:
