@@ -2,7 +2,7 @@
 deliveries count in the percentiles, and how the capacity sweep picks its rates. Pure
 functions on made-up figures; the bench itself runs in tests/test_loadtests_smoke.py."""
 
-from loadtests.bench.report import aggregate, table
+from loadtests.bench.report import aggregate, table, targets
 from loadtests.bench.run import capacity, level, percentile_with_losses, rotations, sweep
 
 
@@ -45,6 +45,21 @@ def test_the_summary_is_the_median_with_its_range_and_keeps_every_failure() -> N
     profile = {"fanout_receivers": 10, "objective_ms": 50, "latency_parties": 2,
                "latency_connections": 20, "big_rate": 2, "many_rate": 50}  # fmt: skip
     assert "| 200 (100 to 400) " in table([engine], profile)
+
+
+def test_the_storm_beats_node_despite_node_s_lost_joins_but_not_despite_its_own() -> None:
+    profile = {"fanout_receivers": 10, "latency_parties": 2, "latency_connections": 20,
+               "storm_clients": 100, "hold_connections": 100, "gateways": 2}  # fmt: skip
+    node = {"system": "node", "storm_p99_join_ms": 900.0, "storm_failures": {"Timeout": 3}}
+
+    def verdict(engine_failures: dict[str, int]) -> str:
+        engine = {"system": "engine", "storm_p99_join_ms": 600.0,
+                  "storm_failures": engine_failures}  # fmt: skip
+        [check] = [c for c in targets([engine, node], profile) if "below Node" in c["target"]]
+        return check["status"]
+
+    assert verdict({}) == "met"  # Node's failed joins are missing from its p99, not ours
+    assert verdict({"Timeout": 1}).startswith("not met; connections lost: engine join storm")
 
 
 def test_a_scenario_that_failed_in_one_run_leaves_the_others_figures() -> None:

@@ -228,8 +228,10 @@ def targets(results: list[dict[str, Any]], profile: dict[str, Any]) -> list[dict
          float(profile["storm_clients"]), ">=", lost("storm")),
         ("join storm: p99 from scheduled arrival <= 500 ms", engine.get("storm_p99_join_ms"),
          500.0, "<=", lost("storm")),
+        # Node's failed joins are not in its p99 (they can only flatter it): only the
+        # engine's own losses leave this unmeasured.
         ("join storm: p99 below Node's", ratio("storm_p99_join_ms", "node"), 1.0, "<",
-         lost("storm", other="node")),
+         lost("storm")),
         (f"CPU-s per 1M deliveries at capacity ({many}) <= Node's",
          ratio("capacity_many_cpu_s_per_m_deliveries", "node"), 1.0, "<=",
          lost("latency", other="node")),
