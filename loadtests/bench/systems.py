@@ -149,11 +149,14 @@ class System:
 
     def cpu_seconds(self) -> float:
         """CPU seconds so far of its server processes (their children too) and its Redis."""
-        return cpu_seconds(self.pids()) + self.redis_cpu_seconds()
+        return cpu_seconds(self._pids_with_redis())
 
     def kernel_cpu_seconds(self) -> float:
         """The kernel's part of cpu_seconds."""
-        return kernel_seconds(self.pids() + ([self.redis_pid] if self.redis_pid else []))
+        return kernel_seconds(self._pids_with_redis())
+
+    def _pids_with_redis(self) -> list[int]:
+        return self.pids() + ([self.redis_pid] if self.redis_pid else [])
 
     def redis_cpu_seconds(self) -> float:
         """CPU seconds so far of the Redis it works through (0 for those that use none)."""
