@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     # worker's batch). Keep it under the orchestrator's grace period (docs/architecture.md).
     shutdown_seconds: float = Field(25.0, gt=0)
     fanout_tick_ms: float = Field(5.0, gt=0, le=1000)
+    # The most of a gateway's event loop one party's fan-out may take (gateway/hub.py): a
+    # party whose write to its members took d seconds is written again d / share later at the
+    # earliest. Smaller keeps joins and other parties moving while a big party is busy, at the
+    # price of a longer wait (and bigger frames) for that party's members.
+    fanout_loop_share: float = Field(0.5, gt=0, le=1)
     # Every connection is pinged this often and closed (1011) without a pong within the
     # timeout: it keeps NATs and load balancers from dropping an idle connection and finds dead
     # peers. Socket.IO's defaults; each ping is a write and a read per connection.

@@ -19,7 +19,7 @@ class Silent(Member):
 async def test_the_hub_counts_users_and_reports_who_came_and_whose_last_session_left():
     broker = MemoryBroker()
     await broker.connect()
-    hub = Hub(broker, tick_seconds=0.005)
+    hub = Hub(broker, tick_seconds=0.005, loop_share=0.5)
     phone, tab, other = Silent(), Silent(), Silent()
     await hub.join("p", phone, "u1")
     await hub.join("p", tab, "u1")

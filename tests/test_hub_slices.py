@@ -23,7 +23,7 @@ class Recorder(Member):
 async def test_a_big_party_is_written_to_in_slices_with_the_loop_running_between():
     broker = MemoryBroker()
     await broker.connect()
-    hub = Hub(broker, tick_seconds=0.005)
+    hub = Hub(broker, tick_seconds=0.005, loop_share=0.5)
     broker.set_handler(hub.on_publication, hub.on_broadcast)
     received: list[bytes] = []
     for n in range(1_200):

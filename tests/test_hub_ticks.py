@@ -3,6 +3,8 @@ keeps a snapshot for joiners with the publications that came after it."""
 
 import asyncio
 
+import pytest
+
 from party_engine.backends.broker_memory import MemoryBroker
 from party_engine.gateway.hub import SNAPSHOT_TAIL, Hub, Member
 from party_engine.ports import Publication, Snapshot, StreamPosition
@@ -29,10 +31,10 @@ def publication(offset: int) -> Publication:
 
 
 async def joined_hub(
-    tick_seconds: float, member: Recorder | None = None, **hub_options
+    tick_seconds: float, member: Recorder | None = None, loop_share: float = 0.5, **hub_options
 ) -> tuple[Hub, Recorder]:
     broker = MemoryBroker()
-    hub = Hub(broker, tick_seconds=tick_seconds, **hub_options)
+    hub = Hub(broker, tick_seconds=tick_seconds, loop_share=loop_share, **hub_options)
     broker.set_handler(hub.on_publication, hub.on_broadcast)
     await broker.connect()
     member = member or Recorder()
@@ -78,10 +80,11 @@ class SlowRecorder(Recorder):
         super().deliver(frame, publications)
 
 
-async def test_a_party_whose_write_takes_long_is_written_at_most_half_the_time():
+@pytest.mark.parametrize("loop_share", [0.5, 0.25])
+async def test_a_party_whose_write_takes_long_takes_at_most_its_share_of_the_loop(loop_share):
     clock = [0.0]
     member = SlowRecorder(clock, cost=0.1)
-    hub, _ = await joined_hub(0.001, member, clock=lambda: clock[0])
+    hub, _ = await joined_hub(0.001, member, clock=lambda: clock[0], loop_share=loop_share)
     hub.on_publication(publication(1))  # quiet: out at once, and it took 0.1 s
     await asyncio.wait_for(member.arrived.wait(), 1)
     member.arrived.clear()
@@ -91,8 +94,8 @@ async def test_a_party_whose_write_takes_long_is_written_at_most_half_the_time()
         hub.on_publication(publication(offset))
     await asyncio.wait_for(member.arrived.wait(), 1)
     assert member.batches == [[1], [2, 3]]
-    # not after the 1 ms tick: after twice what the last write took
-    assert asyncio.get_running_loop().time() - written >= 0.2
+    # not after the 1 ms tick: after what the last write took, divided by the share
+    assert asyncio.get_running_loop().time() - written >= 0.1 / loop_share
 
 
 async def test_a_kept_snapshot_comes_with_what_arrived_after_it_until_that_is_too_long():

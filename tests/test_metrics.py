@@ -114,7 +114,7 @@ class Recorder(Member):
 
 
 async def test_the_hub_counts_a_batch_once_for_all_its_members(memory_broker):
-    hub = Hub(memory_broker, tick_seconds=0.001)
+    hub = Hub(memory_broker, tick_seconds=0.001, loop_share=0.5)
     members = [Recorder() for _ in range(30)]
     for n, member in enumerate(members):
         await hub.join("p1", member, f"u{n}")

@@ -6,11 +6,11 @@ an event of a quiet party (none written in the last tick) goes out on the next t
 event loop, with whatever else arrived in that turn; events that come while a party is busy
 wait for the end of the tick after its last write. So batching costs a quiet party nothing and
 bounds the frames per second of a busy one. A party whose write takes long (thousands of
-members here) is spaced further apart, so that its writes take at most half the event loop
-(FLUSH_SHARE) and its events are batched more. Each batch is encoded once as one `events` frame
-and the same bytes are written to every local session of the party. Writing never awaits a
-client: a session whose unsent bytes pass PARTY_MAX_PENDING_BYTES is cut (4008
-slow_consumer) and the others do not notice.
+members here) is spaced further apart, so that its writes take at most a share of the event
+loop (PARTY_FANOUT_LOOP_SHARE) and its events are batched more. Each batch is encoded once
+as one `events` frame and the same bytes are written to every local session of the party.
+Writing never awaits a client: a session whose unsent bytes pass PARTY_MAX_PENDING_BYTES is
+cut (4008 slow_consumer) and the others do not notice.
 
 The broker subscription of a party follows its local sessions: subscribe on the first join,
 unsubscribe after the last leave (encode/broadcaster's subscribe(), without its queues).
@@ -65,12 +65,6 @@ SNAPSHOT_TAIL = 100
 # Items that change what a snapshot shows (a pick, a removed share) rather than add to it: after
 # one, joiners read the snapshot again instead of being shown the old one and then the change.
 _HOST_ITEMS = tuple(b'"kind":"%s"' % kind.encode() for kind in protocol.HOST_ITEM_KINDS.values())
-# The share of the event loop one party's event frames may take: after a write to its members
-# that took d seconds, the party's next one waits at least d / FLUSH_SHARE. A party of a few
-# hundred here is written every tick; one of 10,000 (tens of milliseconds a write) at most
-# once per twice that, its frames carrying more events each, instead of its fan-out crowding
-# out joins and every other party on the gateway.
-FLUSH_SHARE = 0.5
 
 
 @dataclass(eq=False)
@@ -83,7 +77,7 @@ class Room:
     pending: list[Publication] = field(default_factory=list)
     flush_scheduled: bool = False
     flushed_at: float = float("-inf")  # the event loop's time of the last write of events
-    spacing: float = 0.0  # from one write of events to the next: the tick, or more (FLUSH_SHARE)
+    spacing: float = 0.0  # from one write of events to the next: the tick, or more (loop_share)
     subscription: asyncio.Future[StreamPosition] | None = None
     publications: int = 0  # received so far
     snapshot: Snapshot | None = None
@@ -132,11 +126,18 @@ class Hub:
         broker: Broker,
         *,
         tick_seconds: float,
+        loop_share: float,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        """`clock` times each write of events (FLUSH_SHARE)."""
+        """`loop_share` is the share of the event loop one party's event frames may take:
+        after a write to its members that took d seconds, the party's next one waits at least
+        d / loop_share. A party of a few hundred is written every tick; one of 10,000 (tens of
+        milliseconds a write) less often, its frames carrying more events each, instead of its
+        fan-out crowding out joins and every other party on the gateway. `clock` times each
+        write."""
         self._broker = broker
         self._tick = tick_seconds
+        self._loop_share = loop_share
         self._clock = clock
         self._rooms: dict[str, Room] = {}
         # party -> users whose first member here joined, or whose last one left, since
@@ -330,7 +331,7 @@ class Hub:
         recipients = len(room.members)
         started = self._clock()
         _each(room.members, lambda member: member.deliver(frame, batch))
-        room.spacing = (self._clock() - started) / FLUSH_SHARE
+        room.spacing = (self._clock() - started) / self._loop_share
         # Counted per batch, never per recipient: this loop is the gateway's hot path.
         metrics.count_sent(recipients, len(frame), len(batch))
         published = metrics.published_at(batch[0].payload)

@@ -77,7 +77,11 @@ class Gateway:
         self.store = store
         self.broker = broker
         self.presence = presence
-        self.hub = Hub(broker, tick_seconds=settings.fanout_tick_ms / 1000)
+        self.hub = Hub(
+            broker,
+            tick_seconds=settings.fanout_tick_ms / 1000,
+            loop_share=settings.fanout_loop_share,
+        )
         # What every join and share reads: one backend read at a time per party, shared.
         self.parties = FreshReads(store.get_party)
         # What every share and like reads (kept_reads.py: the bounds of their staleness).
