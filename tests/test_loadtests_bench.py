@@ -1,9 +1,14 @@
 """The bench's bookkeeping (loadtests/bench): how runs are ordered and summarised, how lost
-deliveries count in the percentiles, and how the capacity sweep picks its rates. Pure
-functions on made-up figures; the bench itself runs in tests/test_loadtests_smoke.py."""
+deliveries count in the percentiles, and how the capacity sweep picks its rates: pure
+functions on made-up figures. And the kernel counter the storm reads. The bench itself runs
+in tests/test_loadtests_smoke.py."""
+
+import socket
+import time
 
 from loadtests.bench.report import aggregate, table, targets
 from loadtests.bench.run import capacity, level, percentile_with_losses, rotations, sweep
+from loadtests.bench.systems import listen_overflows
 
 
 def test_each_run_starts_with_the_next_system() -> None:
@@ -114,3 +119,21 @@ def test_a_rate_that_passes_on_its_second_try_passes() -> None:
     assert tried == [50, 100, 100, 200]
     assert [s.get("retried", False) for s in steps] == [False, True, False, False]
     assert capacity("big", steps)["capacity_big_limited_by"] == "not reached"
+
+
+def test_a_full_accept_queue_counts_the_handshakes_it_drops() -> None:
+    before = listen_overflows()
+    assert before is not None
+    with socket.create_server(("127.0.0.1", 0), backlog=1) as server:
+        clients = [socket.socket() for _ in range(4)]  # never accepted: the queue fills
+        try:
+            for client in clients:
+                client.setblocking(False)
+                client.connect_ex(server.getsockname())
+            deadline = time.monotonic() + 5  # a kernel counter: nothing to wait on but it
+            while listen_overflows() == before and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert listen_overflows() > before
+        finally:
+            for client in clients:
+                client.close()

@@ -58,6 +58,7 @@ ROWS = [
     ("storm_server_cpu_ms_per_join", "join storm: server CPU per join (ms)", "{:,.2f}"),
     ("storm_kernel_cpu_share", "join storm: the kernel's share of that CPU", "{:.0%}"),
     ("storm_client_lag_p99_ms", "join storm: clients' own start lag p99 (ms)", "{:,.0f}"),
+    ("storm_listen_overflows", "join storm: handshakes dropped, accept queue full", "{:,.0f}"),
     ("connections_held", "connections held", "{:,.0f}"),
     ("hold_failed", "hold: failed to connect", "{:,.0f}"),
     ("hold_dropped", "hold: dropped after connect", "{:,.0f}"),

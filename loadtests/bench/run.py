@@ -26,7 +26,7 @@ import psutil
 
 from . import fleet
 from .profiles import Profile
-from .systems import BENCH_SECRET, System, cpu_seconds
+from .systems import BENCH_SECRET, System, cpu_seconds, listen_overflows
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -460,9 +460,11 @@ def _storm(
         commands[0] = ("send", {"seconds": p.storm_seconds * 1.2, "rate": p.storm_share_rate,
                                 "window": 0, "listings": listings})  # fmt: skip
     server_before, kernel_before = system.cpu_seconds(), system.kernel_cpu_seconds()
+    overflows_before = listen_overflows()
     answers = fleets.run(commands)
     server_cpu = system.cpu_seconds() - server_before
     kernel_cpu = system.kernel_cpu_seconds() - kernel_before
+    overflows_after = listen_overflows()
     storm = {i: a for i, a in answers.items() if i in joiners}
     join_ms = [ms for a in storm.values() for ms in a["join_ms"]]
     lag_ms = [ms for a in storm.values() for ms in a["lag_ms"]]
@@ -475,6 +477,8 @@ def _storm(
     result["storm_p99_join_ms"] = percentile(join_ms, 0.99)
     result["storm_seconds"] = max(a["seconds"] for a in storm.values())
     result["storm_client_lag_p99_ms"] = percentile(lag_ms, 0.99)
+    if overflows_before is not None and overflows_after is not None:
+        result["storm_listen_overflows"] = overflows_after - overflows_before
     result["storm_ok_by_fleet"] = {i: a["ok"] for i, a in storm.items()}
     result["storm_ok_by_fleet"][0] = result["storm_ok_by_fleet"].get(0, 0) + 1  # the sender
     result["storm_shares_sent"] = answers[0].get("sent_all", 0) if 0 not in joiners else 0

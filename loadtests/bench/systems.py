@@ -81,6 +81,23 @@ def kernel_seconds(pids: list[int]) -> float:
     return sum(times.system for times in _cpu_times(pids))
 
 
+def listen_overflows() -> int | None:
+    """Connections the kernel has dropped so far because a listening socket's accept queue was
+    full (TcpExt ListenOverflows, for the whole network namespace: during a storm only the
+    servers listen). The client's TCP resends after 1 s, then 2 s, 4 s...: a dropped
+    handshake waits seconds, not the milliseconds of its queue. None where /proc says
+    nothing."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            counters = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(counters["ListenOverflows"]) if "ListenOverflows" in counters else None
+    return None
+
+
 def node_ready() -> str | None:
     """Install the Node peer's packages when missing; None when ready, else why not."""
     if shutil.which("node") is None or shutil.which("npm") is None:
