@@ -6,7 +6,13 @@ import asyncio
 import pytest
 
 from party_engine.backends.broker_memory import MemoryBroker
-from party_engine.gateway.hub import SNAPSHOT_TAIL, Hub, Member
+from party_engine.gateway.hub import (
+    SNAPSHOT_TAIL,
+    STORM_JOINS_PER_SECOND,
+    STORM_LOOP_SHARE,
+    Hub,
+    Member,
+)
 from party_engine.ports import Publication, Snapshot, StreamPosition
 
 
@@ -96,6 +102,28 @@ async def test_a_party_whose_write_takes_long_takes_at_most_its_share_of_the_loo
     assert member.batches == [[1], [2, 3]]
     # not after the 1 ms tick: after what the last write took, divided by the share
     assert asyncio.get_running_loop().time() - written >= 0.1 / loop_share
+
+
+@pytest.mark.parametrize("storm", [False, True])
+async def test_while_shoppers_pour_in_a_long_write_leaves_them_more_of_the_loop(storm):
+    clock = [0.0]
+    member = SlowRecorder(clock, cost=0.1)
+    hub, _ = await joined_hub(0.001, member, clock=lambda: clock[0], loop_share=0.5)
+    joins = STORM_JOINS_PER_SECOND if storm else STORM_JOINS_PER_SECOND - 1  # within a second
+    for n in range(joins - 1):  # the member above was the first
+        await hub.join("party-2", Recorder(), f"user-{n}")
+    hub.on_publication(publication(1))
+    await asyncio.wait_for(member.arrived.wait(), 1)
+    member.arrived.clear()
+    written = asyncio.get_running_loop().time()
+
+    hub.on_publication(publication(2))
+    await asyncio.wait_for(member.arrived.wait(), 1)
+    waited = asyncio.get_running_loop().time() - written
+    if storm:
+        assert waited >= 0.1 / STORM_LOOP_SHARE
+    else:
+        assert 0.1 / 0.5 <= waited < 0.1 / STORM_LOOP_SHARE
 
 
 async def test_a_kept_snapshot_comes_with_what_arrived_after_it_until_that_is_too_long():
