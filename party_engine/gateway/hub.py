@@ -8,10 +8,10 @@ wait for the end of the tick after its last write. So batching costs a quiet par
 bounds the frames per second of a busy one. A party whose write takes long (thousands of
 members here) is spaced further apart, so that its writes take at most a share of the event
 loop (PARTY_FANOUT_LOOP_SHARE; less while shoppers pour in: STORM_LOOP_SHARE) and its events
-are batched more. Each batch is encoded once
-as one `events` frame and the same bytes are written to every local session of the party.
-Writing never awaits a client: a session whose unsent bytes pass PARTY_MAX_PENDING_BYTES is
-cut (4008 slow_consumer) and the others do not notice.
+are batched more. Each batch is encoded once as one `events` frame and the same bytes are
+written to every local session of the party. Writing never awaits a client: a session whose
+unsent bytes pass PARTY_MAX_PENDING_BYTES is cut (4008 slow_consumer) and the others do not
+notice.
 
 The broker subscription of a party follows its local sessions: subscribe on the first join,
 unsubscribe after the last leave (encode/broadcaster's subscribe(), without its queues).
@@ -71,7 +71,7 @@ _HOST_ITEMS = tuple(b'"kind":"%s"' % kind.encode() for kind in protocol.HOST_ITE
 # Meanwhile a big party's fan-out takes at most STORM_LOOP_SHARE of the loop (if the setting
 # allows more), leaving the rest to the joins: in the bench's storm (20,000 joiners in 10 s,
 # 20 shares/s) the fan-out at 0.5 took the single server core from the joins, whose backlog
-# overflowed the kernel's accept queue (p99 8-11 s); at 0.2, p99 3-5 s and none dropped.
+# overflowed the kernel's accept queue (p99 8-11 s); at 0.2, p99 3-5 s, mostly none dropped.
 # Outside a storm the setting applies: at 0.2 all the time, a party of 10,000 at 2 shares/s
 # waited 355 ms (p50) instead of 53 for its events.
 STORM_JOINS_PER_SECOND = 100
