@@ -6,6 +6,8 @@ in tests/test_loadtests_smoke.py."""
 import socket
 import time
 
+import pytest
+
 from loadtests.bench.report import aggregate, table, targets
 from loadtests.bench.run import capacity, level, percentile_with_losses, rotations, sweep
 from loadtests.bench.systems import listen_overflows
@@ -91,7 +93,9 @@ def _fake_step(limit: float, stalls_at: frozenset[float] = frozenset()):
         tried.append(rate)
         stalled = rate in stalls_at and tried.count(rate) == 1
         passed = rate <= limit and not stalled
-        return {"rate": rate, "passed": passed, "client_limited": stalled, "p99_ms": 1.0}
+        cores = rate / limit / 2  # the servers' CPU grows with the rate
+        return {"rate": rate, "passed": passed, "client_limited": stalled, "p99_ms": 1.0,
+                "server_cores": cores * (1.5 if tried.count(rate) == 2 else 1.0)}  # fmt: skip
 
     return step, tried
 
@@ -104,6 +108,9 @@ def test_the_sweep_doubles_until_a_rate_fails_twice_then_bisects() -> None:
     assert [round(r) for r in tried[6:]] == [336, 336]  # sqrt(283 * 400): fails, twice
     assert capacity("many", steps)["capacity_many_shares_per_s"] == tried[5]
     assert capacity("many", steps)["capacity_many_limited_by"] == "servers"
+    # The servers' CPU at the next rate up (336, failed twice): the mean of its two tries.
+    next_cores = capacity("many", steps)["capacity_many_next_server_cores"]
+    assert next_cores == pytest.approx(tried[6] / 300 / 2 * 1.25)
 
 
 def test_the_sweep_goes_down_when_the_first_rate_fails() -> None:
@@ -119,6 +126,7 @@ def test_a_rate_that_passes_on_its_second_try_passes() -> None:
     assert tried == [50, 100, 100, 200]
     assert [s.get("retried", False) for s in steps] == [False, True, False, False]
     assert capacity("big", steps)["capacity_big_limited_by"] == "not reached"
+    assert capacity("big", steps)["capacity_big_next_server_cores"] is None
 
 
 def test_a_full_accept_queue_counts_the_handshakes_it_drops() -> None:

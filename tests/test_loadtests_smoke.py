@@ -99,6 +99,7 @@ def test_the_bench_runs_every_system_and_writes_its_figures(tmp_path: Path) -> N
         assert figures["storm_shares_sent"] > 0, name  # the storm had shares flowing
         assert figures["storm_server_cpu_ms_per_join"] > 0, name
         assert 0 <= figures["storm_kernel_cpu_share"] <= ONE, name  # a part of that CPU
+        assert figures["storm_server_cores"] > 0, name
         assert figures["storm_listen_overflows"] >= 0, name  # a counter's growth
         assert figures["idle_server_cores"] >= 0, name
         assert "errors" not in figures, (name, figures.get("errors"))

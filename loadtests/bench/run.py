@@ -269,6 +269,8 @@ def step(
         "p99_ms": p99,
         "p999_ms": percentile_with_losses(latencies, lost, 0.999),
         "server_cpu_s": server_cpu,
+        # How busy the servers were (cores): near the cores they have, they were the limit.
+        "server_cores": server_cpu / wall,
         "client_cpu_s": client_cpu,
         "cpu_s_per_m_deliveries": server_cpu / events_step * 1e6 if events_step else None,
         # How much of the server CPU is Redis's (0 for systems without one).
@@ -343,6 +345,12 @@ def capacity(scope: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
         else "clients"
         if all(s["client_limited"] for s in above)
         else "servers"
+    )
+    # How busy the servers were at the next rate up (the mean of its tries): whether it failed
+    # because their CPU ran out.
+    next_up = [s for s in above if s["rate"] == min(a["rate"] for a in above)]
+    out[f"capacity_{scope}_next_server_cores"] = (
+        statistics.fmean(s["server_cores"] for s in next_up) if next_up else None
     )
     # The sweep's first rate is the same load for every system: its CPU is like for like.
     first = [s for s in steps if s["rate"] == steps[0]["rate"] and not s.get("retried")]
@@ -461,7 +469,9 @@ def _storm(
                                 "window": 0, "listings": listings})  # fmt: skip
     server_before, kernel_before = system.cpu_seconds(), system.kernel_cpu_seconds()
     overflows_before = listen_overflows()
+    began = time.monotonic()
     answers = fleets.run(commands)
+    storm_wall = time.monotonic() - began
     server_cpu = system.cpu_seconds() - server_before
     kernel_cpu = system.kernel_cpu_seconds() - kernel_before
     overflows_after = listen_overflows()
@@ -473,6 +483,7 @@ def _storm(
     # With the fan-out of the shares flowing meanwhile: what a join costs at a party's start.
     result["storm_server_cpu_ms_per_join"] = server_cpu * 1000 / max(1, result["storm_ok"])
     result["storm_kernel_cpu_share"] = kernel_cpu / server_cpu if server_cpu else None
+    result["storm_server_cores"] = server_cpu / storm_wall
     result["storm_p50_join_ms"] = percentile(join_ms, 0.50)
     result["storm_p99_join_ms"] = percentile(join_ms, 0.99)
     result["storm_seconds"] = max(a["seconds"] for a in storm.values())
