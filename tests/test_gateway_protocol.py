@@ -455,6 +455,36 @@ async def test_a_draining_gateway_tells_clients_to_come_back_later(gateway, part
     await wait_for(lambda: not gateway.engine.gateway.sessions, "sessions to end")
 
 
+async def test_joiners_where_the_gateway_hears_the_party_are_served_its_kept_read(
+    gateway, party, client, monkeypatch
+):
+    service = gateway.engine.gateway
+    reads: list[str] = []
+    fresh_get = FreshReads.get
+
+    async def counted(self, key):
+        if self is service.parties:
+            reads.append(key)
+        return await fresh_get(self, key)
+
+    monkeypatch.setattr(FreshReads, "get", counted)
+    await client.join(party)  # nobody here yet: the gateway does not hear the party, reads it
+    assert reads == [party]
+    await service.repair_states()  # its periodic read of the parties with members here, kept
+    others = [await Client.connect(gateway.url, user=f"shopper-{n}") for n in range(2, 5)]
+    for other in others:
+        assert (await other.join(party))["snapshot"]["state"] == "live"
+    assert reads == [party]
+
+    # A change heard forgets the kept read: the next joiner is told the party ended.
+    await gateway.engine.lifecycle.end(party)
+    await client.until(lambda f: f["type"] == "party")
+    late = await Client.connect(gateway.url, user="shopper-9")
+    assert (await late.join(party))["snapshot"]["state"] == "ended"
+    for other in [*others, late]:
+        await other.close()
+
+
 async def test_a_party_kept_by_earlier_shares_refuses_shares_once_it_ends(gateway, party, client):
     listing = await seed_listing(gateway.engine, "l1")
     await client.join(party)

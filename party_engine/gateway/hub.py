@@ -219,6 +219,18 @@ class Hub:
     # after every share: the reads of 50 shares each, back to back, were a third of a
     # gateway's CPU in the bench's storm.
 
+    def hears(self, party_id: str) -> bool:
+        """Whether this gateway hears the party's broadcasts (its state changes): it has
+        members there and is subscribed."""
+        room = self._rooms.get(party_id)
+        subscription = room.subscription if room is not None else None
+        return (
+            subscription is not None
+            and subscription.done()
+            and not subscription.cancelled()
+            and subscription.exception() is None
+        )
+
     def publications_seen(self, party_id: str) -> int:
         room = self._rooms.get(party_id)
         return room.publications if room is not None else -1

@@ -255,7 +255,10 @@ class Session:
         cap = gateway.settings.max_parties_per_connection
         if party_id not in self._feeds and len(self._feeds) >= cap:
             raise Refusal("too_many_parties", f"a connection joins at most {cap} parties")
-        party = await self._party(party_id)
+        # Where this gateway hears the party's changes, a kept read is as current as a share's
+        # (kept_reads.py); the first joiner here reads it fresh.
+        read = gateway.kept_parties.get if gateway.hub.hears(party_id) else None
+        party = await self._party(party_id, read)
         rejoin = party_id in self._feeds
         if rejoin:  # a second join restarts the feed from its `since`
             await gateway.hub.leave(party_id, self._feeds.pop(party_id))
