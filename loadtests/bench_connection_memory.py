@@ -78,8 +78,10 @@ async def hold(layer: str, port: int, count: int, server: psutil.Process) -> flo
         path = "/"
         if layer in ("engine", "joined"):
             path = f"/ws?token={issue_token(DEV_JWT_SECRET, f'user-{n}', UserRole.SHOPPER)}"
-        conn = await open_conn(HOST, port, path, on_text, f"127.0.0.{2 + n % 250}", 10.0)
-        conn.state = asyncio.get_running_loop().create_future()
+        conn = await open_conn(
+            HOST, port, path, on_text, f"127.0.0.{2 + n % 250}", 10.0,
+            asyncio.get_running_loop().create_future(),
+        )  # fmt: skip
         if party is not None:
             conn.send(orjson.dumps({"type": "join", "party": party}))
             joined.append(conn.state)

@@ -98,9 +98,8 @@ async def _fleet(pipe: Connection, name: str, source_ip: str, targets: list[tupl
                 host, port = targets[index % len(targets)]
                 conn = await open_conn(
                     host, port, dialect.path(user), dialect.on_text, source_ip,
-                    JOIN_PATIENCE_SECONDS,
+                    JOIN_PATIENCE_SECONDS, ClientState(),
                 )  # fmt: skip
-                conn.state = ClientState()
                 await dialect.join(conn, [party], JOIN_PATIENCE_SECONDS)
             except (OSError, TimeoutError, ConnectionError) as error:
                 failures[type(error).__name__] += 1

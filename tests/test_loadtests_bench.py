@@ -1,8 +1,9 @@
 """The bench's bookkeeping (loadtests/bench): how runs are ordered and summarised, how lost
 deliveries count in the percentiles, and how the capacity sweep picks its rates: pure
-functions on made-up figures. And the kernel counter the storm reads. The bench itself runs
-in tests/test_loadtests_smoke.py."""
+functions on made-up figures. And the kernel counter the storm reads, and the clients'
+connections. The bench itself runs in tests/test_loadtests_smoke.py."""
 
+import asyncio
 import socket
 import time
 
@@ -11,6 +12,7 @@ import pytest
 from loadtests.bench.report import aggregate, table, targets
 from loadtests.bench.run import capacity, level, percentile_with_losses, rotations, sweep
 from loadtests.bench.systems import listen_overflows
+from loadtests.bench.wsclient import open_conn
 
 
 def test_each_run_starts_with_the_next_system() -> None:
@@ -145,3 +147,29 @@ def test_a_full_accept_queue_counts_the_handshakes_it_drops() -> None:
         finally:
             for client in clients:
                 client.close()
+
+
+async def test_a_server_that_speaks_right_after_the_upgrade_finds_the_connection_s_state() -> None:
+    """Socket.IO's server speaks first; its packet may come in the read of the 101, before the
+    opener resumes: the connection's state is there from the start (a missing one closed
+    Node's connections in the bench)."""
+
+    async def upgrade_and_speak(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n" + b"\x81\x02" + b"40")
+        await writer.drain()
+        await reader.read()  # until the client closes
+
+    server = await asyncio.start_server(upgrade_and_speak, "127.0.0.1", 0)
+    heard: list[tuple[str, bytes]] = []
+    try:
+        port = server.sockets[0].getsockname()[1]
+        conn = await open_conn(
+            "127.0.0.1", port, "/", lambda c, payload: heard.append((c.state, payload)),
+            "127.0.0.1", 5.0, "its state",
+        )  # fmt: skip
+        conn.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert heard == [("its state", b"40")]

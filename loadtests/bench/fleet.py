@@ -102,8 +102,8 @@ class Fleet:
                         target[0], target[1],
                         paths[index],
                         self.dialect.on_text, self.source_ip, patience,
+                        ClientState(probe=role == "probe"),
                     )  # fmt: skip
-                    conn.state = ClientState(probe=role == "probe")
                     await self.dialect.join(conn, mine, patience)
                 except (OSError, TimeoutError, ConnectionError) as error:
                     if conn is not None:

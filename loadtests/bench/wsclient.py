@@ -34,7 +34,9 @@ def client_frame(payload: bytes, opcode: int = OPCODE_TEXT) -> bytes:
 class Conn(asyncio.Protocol):
     """One WebSocket connection. `opened` resolves after the 101, `closed` when it is gone."""
 
-    def __init__(self, host: str, path: str, on_text: Callable[["Conn", bytes], None]) -> None:
+    def __init__(
+        self, host: str, path: str, on_text: Callable[["Conn", bytes], None], state: Any = None
+    ) -> None:
         self._request = (
             f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
@@ -47,7 +49,9 @@ class Conn(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self.opened: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
-        self.state: Any = None  # the dialect's per-connection state
+        # The dialect's per-connection state: given before the upgrade, since a server may
+        # speak first (Socket.IO's handshake) and be heard before the opener resumes.
+        self.state: Any = state
 
     def send(self, payload: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -130,8 +134,10 @@ async def open_conn(
     on_text: Callable[[Conn, bytes], None],
     source_ip: str,
     patience: float,
+    state: Any = None,
 ) -> Conn:
-    """Connect from `source_ip` (a 127.0.0.x) and upgrade; raises on refusal or timeout."""
+    """Connect from `source_ip` (a 127.0.0.x) and upgrade; raises on refusal or timeout.
+    `state` is the connection's `Conn.state` from the start."""
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -141,7 +147,7 @@ async def open_conn(
         async with asyncio.timeout(patience):
             await loop.sock_connect(sock, (host, port))
             _, conn = await loop.create_connection(
-                lambda: Conn(f"{host}:{port}", path, on_text), sock=sock
+                lambda: Conn(f"{host}:{port}", path, on_text, state), sock=sock
             )
             await conn.opened
     except BaseException:
