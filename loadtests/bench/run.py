@@ -348,9 +348,11 @@ def capacity(scope: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
     )
     # How busy the servers were at the next rate up (the mean of its tries): whether it failed
     # because their CPU ran out.
-    next_up = [s for s in above if s["rate"] == min(a["rate"] for a in above)]
+    next_rate = min((s["rate"] for s in above), default=None)
     out[f"capacity_{scope}_next_server_cores"] = (
-        statistics.fmean(s["server_cores"] for s in next_up) if next_up else None
+        statistics.fmean(s["server_cores"] for s in above if s["rate"] == next_rate)
+        if above
+        else None
     )
     # The sweep's first rate is the same load for every system: its CPU is like for like.
     first = [s for s in steps if s["rate"] == steps[0]["rate"] and not s.get("retried")]
